@@ -1,0 +1,5 @@
+import sys
+
+from birdcam.cli import main
+
+sys.exit(main())

@@ -1,0 +1,50 @@
+"""Command line: `birdcam [COMMAND]`. Heavy imports (TensorFlow, Qt) happen inside the commands that need them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from birdcam import __version__, app_commands
+from birdcam.errors import BirdcamError
+from birdcam.training import commands as training_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="birdcam",
+        description="Names bird species live from a camera, a video or the screen. "
+        "Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"birdcam {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="print tracebacks and debug details")
+    app_commands.add_window_options(parser)
+    parser.set_defaults(handler=app_commands.run_window)
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    from birdcam import engine_commands
+
+    engine_commands.register(commands)
+    app_commands.register(commands)
+    training_commands.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command and returns its exit code: 0 ok, 1 failed checks, 2 bad input."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        return int(args.handler(args) or 0)
+    except BirdcamError as error:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"birdcam: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("birdcam: interrupted", file=sys.stderr)
+        return 130
