@@ -1,0 +1,125 @@
+"""Class labels: parsing `Scientific name (Common name)` lines and finding a model's label file."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from birdcam.errors import LabelError
+
+BACKGROUND_NAMES = frozenset({"background", "__background__"})
+_WITH_COMMON = re.compile(r"^(?P<scientific>.+?)\s*\((?P<common>[^()]*)\)\s*$")
+# "Aix galericulata", "Larus glaucescens × occidentalis", "Buteo" : a genus, then lower-case words.
+_BINOMIAL = re.compile(r"^[A-Z][a-z-]+( [a-z×x.-]+){0,3}$")
+
+
+@dataclass(frozen=True)
+class Label:
+    """One output class of a classifier."""
+
+    text: str
+    """The label as written in the label file."""
+    common_name: str
+    """English name ("Mandarin Duck"), or "" when the label file gives only a scientific name."""
+    scientific_name: str
+    """Latin name ("Aix galericulata"), or "" when unknown."""
+
+    @property
+    def is_background(self) -> bool:
+        """True for the non-bird class."""
+        return self.text.strip().lower() in BACKGROUND_NAMES
+
+    @property
+    def display_name(self) -> str:
+        """The name to show a person: the common name if known, else the scientific one."""
+        return self.common_name or self.scientific_name or self.text
+
+
+Labels = tuple[Label, ...]
+
+
+def parse_label(text: str) -> Label:
+    """Splits `Scientific name (Common name)`; a lone binomial is scientific, anything else common."""
+    text = text.strip()
+    if text.lower() in BACKGROUND_NAMES:
+        return Label(text, "", "")
+    match = _WITH_COMMON.match(text)
+    if match:
+        return Label(text, match["common"].strip(), match["scientific"].strip())
+    if _BINOMIAL.match(text):
+        return Label(text, "", text)
+    return Label(text, text, "")
+
+
+def parse_label_lines(content: str) -> Labels:
+    """Parses a label file's text: one label per line, blank lines ignored, `id label` / `id: label` accepted."""
+    labels = []
+    for line in content.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        numbered = re.match(r"^\d+[:\s]\s*(.+)$", line)
+        labels.append(parse_label(numbered.group(1) if numbered else line))
+    return tuple(labels)
+
+
+def read_labels(path: Path) -> Labels:
+    """Reads a label file (UTF-8; Latin-1 accepted for old files)."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise LabelError(f"label file not found: {path}. Pass an existing file with --labels.") from None
+    except OSError as error:
+        raise LabelError(f"cannot read label file {path}: {error.strerror}.") from None
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        content = raw.decode("latin-1")
+    labels = parse_label_lines(content)
+    if not labels:
+        raise LabelError(f"label file {path} is empty. Give a file with one label per line.")
+    return labels
+
+
+def sidecar_labels_path(model_path: Path) -> Path | None:
+    """`<model>.labels.txt`, else `labels.txt` beside the model, if either exists."""
+    model_path = Path(model_path)
+    for candidate in (model_path.with_suffix(".labels.txt"), model_path.parent / "labels.txt"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def embedded_labels(model_bytes: bytes) -> tuple[Labels, str] | None:
+    """Labels from the zip of associated files that TF Hub / TFLite metadata append to a model.
+
+    Prefers English label files (`*-en.txt`, `labels.txt`); returns the labels and the member name.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(model_bytes))
+        names = [name for name in archive.namelist() if name.lower().endswith(".txt")]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    if not names:
+        return None
+
+    def preference(name: str) -> tuple[int, str]:
+        lower = name.lower()
+        english = "-en" in lower or "_en" in lower or lower.endswith("en.txt")
+        return (0 if english else 1 if "label" in lower else 2, name)
+
+    best = min(names, key=preference)
+    try:
+        content = archive.read(best).decode("utf-8-sig", errors="replace")
+    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError):
+        return None
+    labels = parse_label_lines(content)
+    return (labels, best) if labels else None
+
+
+def default_labels(count: int) -> Labels:
+    """`class 0`, `class 1`, ... for a model that comes with no labels."""
+    return tuple(Label(f"class {i}", f"class {i}", "") for i in range(count))
