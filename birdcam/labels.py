@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 import zipfile
 from dataclasses import dataclass
@@ -10,7 +9,9 @@ from pathlib import Path
 
 from birdcam.errors import LabelError
 
-BACKGROUND_NAMES = frozenset({"background", "__background__"})
+# "None" is how TF Hub's AIY birds model names its background output in the embedded label file.
+BACKGROUND_NAMES = frozenset({"background", "__background__", "none"})
+_BYTE_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
 _WITH_COMMON = re.compile(r"^(?P<scientific>.+?)\s*\((?P<common>[^()]*)\)\s*$")
 # "Aix galericulata", "Larus glaucescens × occidentalis", "Buteo" : a genus, then lower-case words.
 _BINOMIAL = re.compile(r"^[A-Z][a-z-]+( [a-z×x.-]+){0,3}$")
@@ -57,6 +58,8 @@ def parse_label(text: str) -> Label:
 def parse_label_lines(content: str) -> Labels:
     """Parses a label file's text: one label per line, blank lines ignored, `id label` / `id: label` accepted."""
     labels = []
+    # Coral's label file writes the multiplication sign of hybrids as a literal "\xd7".
+    content = _BYTE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), content)
     for line in content.splitlines():
         line = line.strip()
         if not line:
@@ -93,16 +96,21 @@ def sidecar_labels_path(model_path: Path) -> Path | None:
     return None
 
 
-def embedded_labels(model_bytes: bytes) -> tuple[Labels, str] | None:
+def embedded_labels(model_path: Path) -> tuple[Labels, str] | None:
     """Labels from the zip of associated files that TF Hub / TFLite metadata append to a model.
 
     Prefers English label files (`*-en.txt`, `labels.txt`); returns the labels and the member name.
+    Only the zip's directory at the end of the file is read, so large models cost nothing here.
     """
     try:
-        archive = zipfile.ZipFile(io.BytesIO(model_bytes))
-        names = [name for name in archive.namelist() if name.lower().endswith(".txt")]
-    except (zipfile.BadZipFile, OSError, ValueError):
+        with open(model_path, "rb") as handle, zipfile.ZipFile(handle) as archive:
+            return _labels_from_archive(archive)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         return None
+
+
+def _labels_from_archive(archive: zipfile.ZipFile) -> tuple[Labels, str] | None:
+    names = [name for name in archive.namelist() if name.lower().endswith(".txt")]
     if not names:
         return None
 

@@ -1,0 +1,471 @@
+"""The inference engine: any TFLite image classifier on LiteRT, from OpenCV frames to named species.
+
+Qt-free and TensorFlow-free, so the app, the CLI and the trainer's checks all share it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from birdcam.errors import BirdcamError, LabelError, ModelError
+from birdcam.labels import Label, Labels, default_labels, embedded_labels, read_labels, sidecar_labels_path
+
+DEFAULT_THRESHOLD = 0.3
+RESIZE_MODES = ("crop", "letterbox", "stretch")
+# Float models with no card: the common MobileNet/EfficientNet convention, pixels scaled to [-1, 1].
+DEFAULT_FLOAT_NORMALIZATION = (127.5, 127.5)
+_TFLITE_IDENTIFIER = b"TFL3"
+
+
+def default_threads() -> int:
+    """Half a small machine's cores is plenty for one camera; more threads rarely help LiteRT on CPU."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    """How to load and run a classifier."""
+
+    model_path: Path
+    """The .tflite file."""
+    labels_path: Path | None = None
+    """A label file that overrides the sidecar and embedded ones."""
+    num_threads: int = default_threads()
+    """CPU threads LiteRT may use."""
+    top_k: int = 3
+    """How many categories each Result lists."""
+    threshold: float | None = None
+    """Top score a bird needs to count as one; None: the model card's calibrated value, else 0.3."""
+    resize: str = "crop"
+    """How a frame is fitted to the model input: "crop" (center), "letterbox" or "stretch"."""
+    normalization: tuple[float, float] | None = None
+    """(mean, std) applied to 0-255 pixels for float inputs; None: the model card's, else [-1, 1]."""
+
+
+@dataclass(frozen=True)
+class Category:
+    """One class and its score."""
+
+    index: int
+    """Output index in the model."""
+    label: str
+    """The label text as in the label file."""
+    common_name: str
+    """English name, "" when unknown."""
+    scientific_name: str
+    """Latin name, "" when unknown."""
+    score: float
+    """Probability in [0, 1]."""
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds spent in each stage of one classify() call."""
+
+    preprocess_ms: float
+    """Crop, resize, colour conversion and input conversion."""
+    invoke_ms: float
+    """The model itself."""
+    postprocess_ms: float
+    """Dequantization, softmax, top-k."""
+
+    @property
+    def total_ms(self) -> float:
+        return self.preprocess_ms + self.invoke_ms + self.postprocess_ms
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the model saw in one frame."""
+
+    categories: tuple[Category, ...]
+    """Top-k categories, best first."""
+    is_bird: bool
+    """The best category is not the background class and reaches the threshold."""
+    probabilities: np.ndarray
+    """float32 probabilities over every output (sums to about 1)."""
+    timings: Timings
+    """Where the time went."""
+
+    @property
+    def top(self) -> Category:
+        return self.categories[0]
+
+
+class Classifier:
+    """A TFLite image classifier running on LiteRT. Not thread-safe: use one per thread."""
+
+    def __init__(self, options: ClassifierOptions):
+        if options.resize not in RESIZE_MODES:
+            raise ModelError(f"unknown resize mode {options.resize!r}; use one of {', '.join(RESIZE_MODES)}.")
+        if options.top_k < 1:
+            raise ModelError(f"top-k must be at least 1, not {options.top_k}.")
+        self.options = options
+        self.model_path = Path(options.model_path)
+        self.card = _read_card(self.model_path)
+        self._interpreter = _load_interpreter(self.model_path, options.num_threads)
+        self._input, self._output = _image_io(self._interpreter, self.model_path)
+        self.input_size: tuple[int, int] = (int(self._input["shape"][1]), int(self._input["shape"][2]))
+        self.input_dtype = np.dtype(self._input["dtype"])
+        outputs = int(self._output["shape"][-1])
+        self.labels, self.labels_source = _find_labels(self.model_path, options.labels_path)
+        if not self.labels:
+            self.labels, self.labels_source = default_labels(outputs), "none found (named class 0, class 1, ...)"
+        if len(self.labels) != outputs:
+            raise LabelError(
+                f"the labels ({self.labels_source}) list {len(self.labels)} classes but the model "
+                f"has {outputs} outputs; pass the label file that belongs to this model with --labels."
+            )
+        self.background_index: int | None = next(
+            (i for i, label in enumerate(self.labels) if label.is_background), None
+        )
+        threshold = options.threshold if options.threshold is not None else self.card.get("threshold")
+        self.threshold = float(threshold if threshold is not None else DEFAULT_THRESHOLD)
+        self._pixel_lut = self._input_lut()
+        self._output_scale, self._output_zero = _quantization(self._output)
+        self._outputs_probabilities = self._declares_probabilities()
+        self._invoke_once()
+
+    @classmethod
+    def from_options(cls, options: ClassifierOptions) -> Classifier:
+        return cls(options)
+
+    @classmethod
+    def from_path(cls, model_path: str | os.PathLike, **options) -> Classifier:
+        """`Classifier.from_path("m.tflite", top_k=5)`: options are ClassifierOptions fields."""
+        return cls(ClassifierOptions(model_path=Path(model_path), **options))
+
+    def __enter__(self) -> Classifier:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Frees the interpreter; the classifier cannot classify afterwards."""
+        self._interpreter = None
+
+    @property
+    def name(self) -> str:
+        return self.card.get("name") or self.model_path.stem
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def describe_input(self) -> str:
+        """E.g. "uint8 [1, 224, 224, 3]"."""
+        return f"{self.input_dtype.name} {[int(n) for n in self._input['shape']]}"
+
+    # -- running -------------------------------------------------------------------------
+
+    def preprocess(self, frame: np.ndarray, *, color: str = "bgr", roi: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """The model's input tensor [1, H, W, 3] for a BGR (or RGB) uint8 frame."""
+        image = _as_three_channels(frame, color)
+        if roi is not None:
+            image = _crop_roi(image, roi)
+        fitted = fit_to_size(image, self.input_size, self.options.resize)
+        if color == "bgr":
+            fitted = cv2.cvtColor(fitted, cv2.COLOR_BGR2RGB)
+        if self._pixel_lut is not None:
+            fitted = self._pixel_lut[fitted]
+        return fitted[np.newaxis]
+
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:
+        """Runs the model on a prepared input tensor; returns the raw output row."""
+        if self._interpreter is None:
+            raise ModelError("the classifier is closed.")
+        try:
+            self._interpreter.set_tensor(self._input["index"], tensor)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output["index"]).reshape(-1)
+        except (RuntimeError, ValueError) as error:
+            raise ModelError(
+                f"model {self.model_path.name} failed to run: {_first_line(error)}. Choose another model."
+            ) from None
+
+    def classify(self, frame: np.ndarray, *, color: str = "bgr", roi: tuple[int, int, int, int] | None = None) -> Result:
+        """Names what is in a frame. `color` is "bgr" (OpenCV) or "rgb"; `roi` is (x, y, w, h) in frame pixels."""
+        start = time.perf_counter()
+        tensor = self.preprocess(frame, color=color, roi=roi)
+        prepared = time.perf_counter()
+        raw = self.invoke(tensor)
+        invoked = time.perf_counter()
+        probabilities = self.probabilities(raw)
+        categories = self._top_categories(probabilities)
+        top = categories[0]
+        is_bird = top.index != self.background_index and top.score >= self.threshold
+        done = time.perf_counter()
+        timings = Timings((prepared - start) * 1e3, (invoked - prepared) * 1e3, (done - invoked) * 1e3)
+        return Result(categories, is_bird, probabilities, timings)
+
+    def probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """Dequantizes a raw output row and applies softmax only when the model gives logits."""
+        values = raw.astype(np.float32)
+        if self._output_scale:
+            values = (values - self._output_zero) * self._output_scale
+        if self._outputs_probabilities is None:
+            looks_like_probabilities = values.min() >= -1e-6 and abs(float(values.sum()) - 1.0) < 0.02
+        else:
+            looks_like_probabilities = self._outputs_probabilities
+        if looks_like_probabilities:
+            return values
+        shifted = np.exp(values - values.max())
+        return (shifted / shifted.sum()).astype(np.float32)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _top_categories(self, probabilities: np.ndarray) -> tuple[Category, ...]:
+        k = min(self.options.top_k, probabilities.size)
+        best = np.argpartition(probabilities, -k)[-k:]
+        best = best[np.argsort(probabilities[best])[::-1]]
+        return tuple(_category(int(i), self.labels[i], float(probabilities[i])) for i in best)
+
+    def _normalization(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.options.normalization is not None:
+            mean, std = self.options.normalization
+        elif "normalization" in self.card:
+            mean, std = self.card["normalization"].get("mean", 0.0), self.card["normalization"].get("std", 1.0)
+        else:
+            mean, std = DEFAULT_FLOAT_NORMALIZATION
+        mean = np.broadcast_to(np.asarray(mean, np.float32), (3,))
+        std = np.broadcast_to(np.asarray(std, np.float32), (3,))
+        if np.any(std == 0):
+            raise ModelError(f"the normalization of {self.model_path.name} has a zero std; fix the model card.")
+        return mean, std
+
+    def _input_lut(self) -> np.ndarray | None:
+        """A [256, 3] table from pixel value to input value, or None when pixels go in as they are.
+
+        uint8 models take raw pixels (the TFLite convention) unless a card or flag says otherwise;
+        int8 and float models get the normalized value, quantized with the input's scale and zero point.
+        """
+        dtype = self.input_dtype
+        explicit = self.options.normalization is not None or "normalization" in self.card
+        if dtype == np.uint8 and not explicit:
+            return None
+        if dtype not in (np.uint8, np.int8, np.float32):
+            raise ModelError(
+                f"model {self.model_path.name} takes {dtype.name} input; birdcam runs float32, uint8 and int8 models."
+            )
+        pixels = np.arange(256, dtype=np.float32)[:, np.newaxis]
+        if dtype == np.int8 and not explicit:
+            mean, std = np.zeros(3, np.float32), np.ones(3, np.float32)
+        else:
+            mean, std = self._normalization()
+        real = (pixels - mean) / std
+        if dtype == np.float32:
+            return real.astype(np.float32)
+        scale, zero = _quantization(self._input)
+        info = np.iinfo(dtype)
+        quantized = np.round(real / scale + zero) if scale else np.round(real)
+        return np.clip(quantized, info.min, info.max).astype(dtype)
+
+    def _declares_probabilities(self) -> bool | None:
+        """True/False when the card or the output quantization tells; None: decide per frame."""
+        declared = self.card.get("output")
+        if declared in ("probabilities", "logits"):
+            return declared == "probabilities"
+        if self._output_scale:
+            # Softmax outputs are quantized to [0, 1] as scale 1/256 with the type's lowest value at 0.
+            lowest = -128 if np.dtype(self._output["dtype"]) == np.int8 else 0
+            if abs(self._output_scale - 1 / 256) < 1e-6 and self._output_zero == lowest:
+                return True
+        return None
+
+    def _invoke_once(self) -> None:
+        """Runs one blank frame at load, so a model that cannot run fails here, not mid-stream."""
+        height, width = self.input_size
+        self.invoke(self.preprocess(np.zeros((height, width, 3), np.uint8)))
+
+    def __repr__(self) -> str:
+        return f"Classifier({self.model_path.name}, {self.describe_input()}, {self.num_classes} classes)"
+
+
+def fit_to_size(image: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
+    """Fits an image to (height, width): center "crop", "letterbox" (black bars) or "stretch"."""
+    target_h, target_w = size
+    height, width = image.shape[:2]
+    if mode == "crop":
+        scale = max(target_w / width, target_h / height)
+        crop_w, crop_h = min(width, round(target_w / scale)), min(height, round(target_h / scale))
+        x, y = (width - crop_w) // 2, (height - crop_h) // 2
+        return _resize(image[y : y + crop_h, x : x + crop_w], (target_w, target_h))
+    if mode == "stretch":
+        return _resize(image, (target_w, target_h))
+    scale = min(target_w / width, target_h / height)
+    inner_w, inner_h = max(1, round(width * scale)), max(1, round(height * scale))
+    canvas = np.zeros((target_h, target_w, 3), np.uint8)
+    x, y = (target_w - inner_w) // 2, (target_h - inner_h) // 2
+    canvas[y : y + inner_h, x : x + inner_w] = _resize(image, (inner_w, inner_h))
+    return canvas
+
+
+def _resize(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
+    if image.shape[1] == size_wh[0] and image.shape[0] == size_wh[1]:
+        return image
+    shrinking = image.shape[1] > size_wh[0] or image.shape[0] > size_wh[1]
+    return cv2.resize(image, size_wh, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def _as_three_channels(frame: np.ndarray, color: str) -> np.ndarray:
+    if color not in ("bgr", "rgb"):
+        raise BirdcamError(f"unknown colour order {color!r}; use 'bgr' or 'rgb'.")
+    if not isinstance(frame, np.ndarray) or frame.size == 0:
+        raise BirdcamError("the frame is empty; give an image with pixels in it.")
+    if frame.dtype != np.uint8:
+        raise BirdcamError(f"frames must be uint8 pixels, not {frame.dtype}.")
+    if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return frame[:, :, :3]
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return frame
+    raise BirdcamError(f"a frame of shape {frame.shape} is not an image; give HxW, HxWx3 or HxWx4 pixels.")
+
+
+def _crop_roi(image: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = (int(v) for v in roi)
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(image.shape[1], x + w), min(image.shape[0], y + h)
+    if x1 <= x0 or y1 <= y0:
+        raise BirdcamError(
+            f"the region of interest {x},{y} {w}x{h} lies outside the {image.shape[1]}x{image.shape[0]} frame."
+        )
+    return image[y0:y1, x0:x1]
+
+
+def _category(index: int, label: Label, score: float) -> Category:
+    return Category(index, label.text, label.common_name, label.scientific_name, score)
+
+
+def _quantization(details: dict) -> tuple[float, int]:
+    scale, zero = details.get("quantization", (0.0, 0))
+    return float(scale), int(zero)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0].rstrip(".") if text else type(error).__name__
+
+
+def _read_card(model_path: Path) -> dict:
+    card_path = model_path.with_suffix(".json")
+    if not card_path.is_file():
+        return {}
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"the model card {card_path} is not valid JSON ({error}); fix or delete it.") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"the model card {card_path} must hold a JSON object; fix or delete it.")
+    return card
+
+
+def check_tflite_file(model_path: Path) -> None:
+    """Raises ModelError unless the path is a readable file that starts like a TFLite flatbuffer."""
+    if not model_path.exists():
+        raise ModelError(f"model file not found: {model_path}. Check the path, or run `birdcam models`.")
+    if not model_path.is_file():
+        raise ModelError(f"{model_path} is a folder, not a .tflite model file.")
+    try:
+        with model_path.open("rb") as handle:
+            head = handle.read(8)
+    except OSError as error:
+        raise ModelError(f"cannot read model file {model_path}: {error.strerror}.") from None
+    if len(head) < 8 or head[4:8] != _TFLITE_IDENTIFIER:
+        raise ModelError(f"{model_path} is not a TFLite model (no TFL3 header); give a .tflite file.")
+
+
+def _load_interpreter(model_path: Path, num_threads: int):
+    from ai_edge_litert.interpreter import Interpreter
+
+    check_tflite_file(model_path)
+    with _native_stderr_silenced():
+        try:
+            interpreter = Interpreter(model_path=str(model_path), num_threads=max(1, int(num_threads)))
+        except ValueError as error:
+            raise ModelError(
+                f"{model_path} is not a valid TFLite model (truncated or corrupt?): {_first_line(error)}."
+            ) from None
+        try:
+            interpreter.allocate_tensors()
+        except RuntimeError as error:
+            raise ModelError(
+                f"LiteRT cannot run {model_path.name}: {_first_line(error)}. Choose another model."
+            ) from None
+    return interpreter
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Hides LiteRT's native "INFO: Created TensorFlow Lite XNNPACK delegate" line; errors still raise."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _image_io(interpreter, model_path: Path) -> tuple[dict, dict]:
+    """The image input and the class-score output; resizes a dynamic batch to 1."""
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1:
+        raise ModelError(f"{model_path.name} has {len(inputs)} inputs; an image classifier has one.")
+    details = inputs[0]
+    shape = [int(n) for n in details["shape"]]
+    if len(shape) != 4 or shape[3] != 3 or min(shape[1:3]) < 1:
+        raise ModelError(
+            f"{model_path.name} takes {np.dtype(details['dtype']).name} {shape}, not an image; "
+            "birdcam needs a classifier with an NHWC input of 3 colour channels."
+        )
+    if shape[0] != 1:
+        interpreter.resize_tensor_input(details["index"], [1, *shape[1:]])
+        interpreter.allocate_tensors()
+        details = interpreter.get_input_details()[0]
+        outputs = interpreter.get_output_details()
+    scores = [o for o in outputs if len(o["shape"]) in (1, 2) and int(o["shape"][-1]) >= 1]
+    if not scores:
+        raise ModelError(f"{model_path.name} has no [1, N] class-score output; it is not a classifier.")
+    return details, scores[0]
+
+
+def _find_labels(model_path: Path, explicit: Path | None) -> tuple[Labels, str]:
+    """Explicit file > `<model>.labels.txt` / `labels.txt` beside it > embedded zip > "class N"."""
+    if explicit is not None:
+        return read_labels(Path(explicit)), str(explicit)
+    sidecar = sidecar_labels_path(model_path)
+    if sidecar is not None:
+        return read_labels(sidecar), str(sidecar)
+    found = embedded_labels(model_path)
+    if found is not None:
+        labels, member = found
+        return labels, f"{member} embedded in {model_path.name}"
+    return (), "none"
+
+
+__all__ = [
+    "Category",
+    "Classifier",
+    "ClassifierOptions",
+    "Result",
+    "Timings",
+    "fit_to_size",
+    "check_tflite_file",
+    "DEFAULT_THRESHOLD",
+]
