@@ -1,0 +1,298 @@
+"""`birdcam predict`, `bench` and `models`: the engine from the command line. No Qt, no TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from birdcam.errors import BirdcamError, ModelError, SourceError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+def register(commands) -> None:
+    predict = commands.add_parser(
+        "predict",
+        help="name the birds in images or folders",
+        description="Classifies images (folders are searched recursively) and prints the top species.",
+    )
+    _add_model_options(predict)
+    predict.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="categories per image (3)")
+    predict.add_argument("--threshold", type=_fraction, metavar="T", help="no-bird threshold (model card's, else 0.3)")
+    predict.add_argument("--json", action="store_true", help="one JSON object per image, one per line")
+    predict.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")
+    predict.set_defaults(handler=run_predict)
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure inference speed",
+        description="Times invoke-only and end-to-end (frame in -> Result) latency of a model.",
+    )
+    _add_model_options(bench)
+    bench.add_argument("--source", type=Path, metavar="IMAGE_OR_VIDEO", help="frames to use (default: a synthetic 1280x720 frame)")
+    bench.add_argument("--frames", type=_positive_int, default=200, metavar="N", help="timed frames (200)")
+    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    bench.set_defaults(handler=run_bench)
+
+    models = commands.add_parser(
+        "models",
+        help="show which model would run and why",
+        description="Shows the model birdcam would run, why, its input, its labels and where it came from.",
+    )
+    models.add_argument("--model", type=Path, metavar="PATH", help="a .tflite model (overrides everything)")
+    models.add_argument("--download", action="store_true", help="download the starter model if it is needed and missing")
+    models.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    models.set_defaults(handler=run_models)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, metavar="M", help="a .tflite model (default: see `birdcam models`)")
+    parser.add_argument("--labels", type=Path, metavar="L", help="a label file that overrides the model's own")
+    parser.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for LiteRT")
+    parser.add_argument("--resize", choices=("crop", "letterbox", "stretch"), default="crop", help="how frames are fitted to the model (crop)")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
+    return value
+
+
+def open_classifier(args: argparse.Namespace, **options):
+    """The classifier the command's --model/--labels/--threads ask for, resolving the model as `birdcam models` says."""
+    from birdcam.engine import Classifier
+    from birdcam.model_store import resolve_model
+
+    resolved = resolve_model(args.model, progress=_print_progress if sys.stderr.isatty() else None)
+    labels = args.labels or resolved.labels_path
+    if args.threads:
+        options["num_threads"] = args.threads
+    return Classifier.from_path(resolved.path, labels_path=labels, resize=args.resize, **options)
+
+
+def _print_progress(done: int, total: int | None) -> None:
+    if total:
+        print(f"\rdownloading the starter model: {done * 100 // total:3d}% of {total / 1e6:.1f} MB", end="", file=sys.stderr)
+        if done >= total:
+            print(file=sys.stderr)
+
+
+# -- predict ---------------------------------------------------------------------------------
+
+
+def image_paths(paths: list[Path]) -> Iterator[tuple[Path, str | None]]:
+    """Every image under the given files and folders, sorted, with an error text for paths that are missing."""
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                yield path, "no images in this folder (looked for .jpg .png .bmp .webp .tif)"
+            for image in found:
+                yield image, None
+        elif path.is_file():
+            yield path, None
+        else:
+            yield path, "no such file or folder"
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decodes an image file to BGR (works with non-ASCII paths, unlike cv2.imread on Windows)."""
+    import cv2
+
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as error:
+        raise SourceError(f"cannot read {path}: {error.strerror}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise SourceError(f"{path} is not an image OpenCV can decode")
+    return image
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    kwargs = {"top_k": args.top_k}
+    if args.threshold is not None:
+        kwargs["threshold"] = args.threshold
+    failed = 0
+    with open_classifier(args, **kwargs) as classifier:
+        for path, problem in image_paths(args.paths):
+            try:
+                if problem:
+                    raise SourceError(f"{path}: {problem}")
+                start = time.perf_counter()
+                result = classifier.classify(read_image(path))
+                elapsed_ms = (time.perf_counter() - start) * 1e3
+            except BirdcamError as error:
+                failed += 1
+                if args.json:
+                    print(json.dumps({"path": str(path), "error": str(error)}), flush=True)
+                print(f"birdcam: error: {error}", file=sys.stderr)
+                continue
+            if args.json:
+                print(json.dumps(prediction_record(path, result, elapsed_ms), ensure_ascii=False), flush=True)
+            else:
+                print(format_prediction(path, result), flush=True)
+    return 2 if failed else 0
+
+
+def prediction_record(path: Path, result, elapsed_ms: float) -> dict:
+    return {
+        "path": str(path),
+        "is_bird": result.is_bird,
+        "top": [
+            {
+                "index": c.index,
+                "label": c.label,
+                "common_name": c.common_name,
+                "scientific_name": c.scientific_name,
+                "score": round(c.score, 4),
+            }
+            for c in result.categories
+        ],
+        "ms": round(elapsed_ms, 2),
+    }
+
+
+def format_prediction(path: Path, result) -> str:
+    def name(category) -> str:
+        if category.common_name and category.scientific_name:
+            return f"{category.common_name} ({category.scientific_name})"
+        return category.common_name or category.scientific_name or category.label
+
+    head = f"{path}: {name(result.top)} {result.top.score:.1%}" if result.is_bird else f"{path}: no bird (best: {name(result.top)} {result.top.score:.1%})"
+    rest = [f"    {name(c)} {c.score:.1%}" for c in result.categories[1:]]
+    return "\n".join([head, *rest])
+
+
+# -- bench -----------------------------------------------------------------------------------
+
+
+def bench_frames(source: Path | None, count: int) -> list[np.ndarray]:
+    """Up to `count` distinct frames from an image or video, or one synthetic 1280x720 frame."""
+    import cv2
+
+    if source is None:
+        rng = np.random.default_rng(0)
+        gradient = np.linspace(0, 255, 1280, dtype=np.float32)[np.newaxis, :, np.newaxis]
+        frame = (gradient + rng.normal(0, 20, (720, 1280, 3))).clip(0, 255).astype(np.uint8)
+        return [frame]
+    if not source.is_file():
+        raise SourceError(f"bench source not found: {source}. Give an image or video file.")
+    if source.suffix.lower() in IMAGE_SUFFIXES:
+        return [read_image(source)]
+    capture = cv2.VideoCapture(str(source))
+    frames = []
+    while len(frames) < min(count, 300):
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    if not frames:
+        raise SourceError(f"{source} is neither an image nor a video OpenCV can read.")
+    return frames
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    frames = bench_frames(args.source, args.frames)
+    with open_classifier(args) as classifier:
+        for frame in frames[:5]:
+            classifier.classify(frame)
+        invoke_ms, end_to_end_ms = [], []
+        for i in range(args.frames):
+            frame = frames[i % len(frames)]
+            start = time.perf_counter()
+            result = classifier.classify(frame)
+            end_to_end_ms.append((time.perf_counter() - start) * 1e3)
+            invoke_ms.append(result.timings.invoke_ms)
+        figures = {
+            "model": str(classifier.model_path),
+            "threads": classifier.options.num_threads,
+            "frames": args.frames,
+            "invoke_ms_median": round(float(np.median(invoke_ms)), 3),
+            "invoke_ms_p95": round(float(np.percentile(invoke_ms, 95)), 3),
+            "end_to_end_ms_median": round(float(np.median(end_to_end_ms)), 3),
+            "end_to_end_ms_p95": round(float(np.percentile(end_to_end_ms, 95)), 3),
+            "fps": round(1000.0 / float(np.mean(end_to_end_ms)), 1),
+        }
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        shape = f"{frames[0].shape[1]}x{frames[0].shape[0]}"
+        print(f"model      {figures['model']} ({figures['threads']} threads, {figures['frames']} frames of {shape})")
+        print(f"invoke     median {figures['invoke_ms_median']:.2f} ms   p95 {figures['invoke_ms_p95']:.2f} ms")
+        print(f"end to end median {figures['end_to_end_ms_median']:.2f} ms   p95 {figures['end_to_end_ms_p95']:.2f} ms")
+        print(f"throughput {figures['fps']:.1f} frames/s")
+    return 0
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from birdcam import paths
+    from birdcam.engine import Classifier
+    from birdcam.model_store import AIY_BIRDS_V1, resolve_model
+
+    try:
+        resolved = resolve_model(args.model, download=args.download, progress=_print_progress if sys.stderr.isatty() else None)
+    except ModelError as error:
+        if args.model is not None or args.download:
+            raise
+        info = {
+            "model": None,
+            "reason": str(error),
+            "would_download": list(AIY_BIRDS_V1.model.urls[:1]),
+            "cache": str(AIY_BIRDS_V1.path().parent),
+            "models_dir": str(paths.models_dir()),
+        }
+        if args.json:
+            print(json.dumps(info))
+        else:
+            print("model      none yet: no trained model and no cached starter model")
+            print(f"next       the app downloads the starter model (AIY birds_V1) from {info['would_download'][0]}")
+            print(f"           into {info['cache']} (or run `birdcam models --download` now)")
+            print(f"trained    models exported by `birdcam train` go to {info['models_dir']}")
+        return 0
+    with Classifier.from_path(resolved.path, labels_path=resolved.labels_path) as classifier:
+        info = {
+            "model": str(resolved.path),
+            "origin": resolved.origin,
+            "reason": resolved.reason,
+            "input": classifier.describe_input(),
+            "input_dtype": classifier.input_dtype.name,
+            "input_size": list(classifier.input_size),
+            "classes": classifier.num_classes,
+            "labels": classifier.labels_source,
+            "background_index": classifier.background_index,
+            "threshold": classifier.threshold,
+            "card": bool(classifier.card),
+            "size_bytes": resolved.path.stat().st_size,
+            "models_dir": str(paths.models_dir()),
+        }
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print(f"model      {info['model']}")
+        print(f"why        {info['reason']}")
+        print(f"input      {info['input']} ({'raw 0-255 RGB' if info['input_dtype'] == 'uint8' else 'normalized per model card' if info['card'] else 'normalized to [-1, 1]'})")
+        print(f"classes    {info['classes']} (background class: {'none' if info['background_index'] is None else info['background_index']})")
+        print(f"labels     {info['labels']}")
+        print(f"threshold  {info['threshold']:.2f}{' (calibrated, from the model card)' if 'threshold' in classifier.card else ''}")
+        print(f"size       {info['size_bytes'] / 1e6:.1f} MB")
+        print(f"trained    models exported by `birdcam train` go to {info['models_dir']}")
+    return 0
