@@ -176,7 +176,7 @@ class Classifier:
         if color == "bgr":
             fitted = cv2.cvtColor(fitted, cv2.COLOR_BGR2RGB)
         if self._pixel_lut is not None:
-            fitted = self._pixel_lut[fitted]
+            fitted = cv2.LUT(fitted, self._pixel_lut)
         return fitted[np.newaxis]
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
@@ -243,10 +243,11 @@ class Classifier:
         return mean, std
 
     def _input_lut(self) -> np.ndarray | None:
-        """A [256, 3] table from pixel value to input value, or None when pixels go in as they are.
+        """A [1, 256, 3] table (cv2.LUT's layout) from pixel to input value, or None when pixels go in as they are.
 
         uint8 models take raw pixels (the TFLite convention) unless a card or flag says otherwise;
-        int8 and float models get the normalized value, quantized with the input's scale and zero point.
+        float models get the normalized value; int8 models get it quantized with the input's scale and
+        zero point, the normalization coming from the card, the flag or the quantized range.
         """
         dtype = self.input_dtype
         explicit = self.options.normalization is not None or "normalization" in self.card
@@ -257,17 +258,26 @@ class Classifier:
                 f"model {self.model_path.name} takes {dtype.name} input; birdcam runs float32, uint8 and int8 models."
             )
         pixels = np.arange(256, dtype=np.float32)[:, np.newaxis]
-        if dtype == np.int8 and not explicit:
-            mean, std = np.zeros(3, np.float32), np.ones(3, np.float32)
-        else:
-            mean, std = self._normalization()
+        mean, std = self._inferred_int8_normalization() if dtype == np.int8 and not explicit else self._normalization()
         real = (pixels - mean) / std
         if dtype == np.float32:
-            return real.astype(np.float32)
+            return real.astype(np.float32).reshape(1, 256, 3)
         scale, zero = _quantization(self._input)
         info = np.iinfo(dtype)
         quantized = np.round(real / scale + zero) if scale else np.round(real)
-        return np.clip(quantized, info.min, info.max).astype(dtype)
+        return np.clip(quantized, info.min, info.max).astype(dtype).reshape(1, 256, 3)
+
+    def _inferred_int8_normalization(self) -> tuple[np.ndarray, np.ndarray]:
+        """For an int8 input with no card: the range its quantization covers says what it expects."""
+        scale, zero = _quantization(self._input)
+        low, high = (-128 - zero) * scale, (127 - zero) * scale
+        if high <= 1.5 and low >= -0.1:
+            mean, std = 0.0, 255.0  # [0, 1]
+        elif high <= 1.5:
+            mean, std = DEFAULT_FLOAT_NORMALIZATION  # [-1, 1]
+        else:
+            mean, std = 0.0, 1.0  # raw pixels, as birdcam's own int8 exports take
+        return np.full(3, mean, np.float32), np.full(3, std, np.float32)
 
     def _declares_probabilities(self) -> bool | None:
         """True/False when the card or the output quantization tells; None: decide per frame."""
