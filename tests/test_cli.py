@@ -1,0 +1,170 @@
+"""`birdcam predict`, `bench`, `models` and the CLI's error contract, called through main(argv)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from birdcam.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_predict_json_on_files_and_folders(starter_model, shared_dir, tmp_path, capsys):
+    folder = tmp_path / "photos" / "nested"
+    folder.mkdir(parents=True)
+    shutil.copy(shared_dir / "images" / "birds" / "mandarin_duck.jpg", folder / "duck.JPG")
+    shutil.copy(shared_dir / "images" / "not-birds" / "cat.jpg", tmp_path / "photos" / "cat.jpg")
+    (tmp_path / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (tmp_path / "photos" / "notes.txt").write_text("ignored: not an image suffix")
+    code = main(["predict", "--model", str(starter_model), "--json", "--top-k", "2", str(tmp_path / "photos")])
+    out, err = capsys.readouterr()
+    records = {Path(r["path"]).name: r for r in map(json.loads, _lines(out))}
+    assert set(records) == {"broken.jpg", "cat.jpg", "duck.JPG"}
+    duck = records["duck.JPG"]
+    assert duck["is_bird"] is True
+    assert set(duck) == {"path", "is_bird", "top", "ms"}
+    assert duck["top"][0]["scientific_name"] == "Aix galericulata"
+    assert duck["top"][0]["common_name"] == "Mandarin Duck"
+    assert set(duck["top"][0]) == {"index", "label", "common_name", "scientific_name", "score"}
+    assert len(duck["top"]) == 2 and duck["ms"] > 0
+    assert records["cat.jpg"]["is_bird"] is False and records["cat.jpg"]["top"][0]["label"] == "background"
+    assert "error" in records["broken.jpg"]
+    # The unreadable image is reported on one line, the rest went on, and the exit code says so.
+    assert code == 2
+    assert _lines(err) == [line for line in _lines(err) if line.startswith("birdcam: error:")]
+    assert "broken.jpg" in err and "Traceback" not in err
+
+
+def test_predict_text_output_and_threshold(starter_model, shared_dir, capsys):
+    duck = str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    assert main(["predict", "--model", str(starter_model), duck]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{duck}: Mandarin Duck (Aix galericulata) ")
+    assert main(["predict", "--model", str(starter_model), "--threshold", "0.99", duck]) == 0
+    assert "no bird" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "--model", "{missing}", "x.jpg"], "model file not found"),
+        (["predict", "--model", "{invalid}", "{duck}"], "cannot run"),
+        (["predict", "--model", "{text}", "{duck}"], "not a TFLite model"),
+        (["predict", "--model", "{starter}", "--labels", "{text}", "{duck}"], "1 classes but the model has 965 outputs"),
+        (["bench", "--model", "{starter}", "--source", "{missing}"], "bench source not found"),
+        (["predict", "--top-k", "0", "{duck}"], "must be 1 or more"),
+        (["predict", "--threshold", "1.5", "{duck}"], "between 0 and 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(argv, message, starter_model, shared_dir, tmp_path, capsys):
+    text = tmp_path / "words.tflite"
+    text.write_text("hello")
+    values = {
+        "missing": str(tmp_path / "missing.tflite"),
+        "invalid": str(shared_dir / "models" / "invalid" / "model_invoking_error.tflite"),
+        "text": str(text),
+        "starter": str(starter_model),
+        "duck": str(shared_dir / "images" / "birds" / "mandarin_duck.jpg"),
+    }
+    assert main([arg.format(**values) for arg in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    if argv[0] != "predict" or "--model" in argv:
+        assert len(_lines(err)) == 1
+
+
+def test_verbose_shows_the_traceback(tmp_path, capsys):
+    assert main(["--verbose", "predict", "--model", str(tmp_path / "gone.tflite"), "x.jpg"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_bench_json(starter_model, shared_dir, capsys):
+    assert main(["bench", "--model", str(starter_model), "--frames", "20", "--threads", "1", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert set(figures) == {"model", "threads", "frames", "invoke_ms_median", "invoke_ms_p95", "end_to_end_ms_median", "end_to_end_ms_p95", "fps"}
+    assert figures["threads"] == 1 and figures["frames"] == 20
+    assert 0 < figures["invoke_ms_median"] <= figures["invoke_ms_p95"]
+    assert figures["invoke_ms_median"] < figures["end_to_end_ms_median"] <= figures["end_to_end_ms_p95"]
+    assert 1000 / figures["end_to_end_ms_p95"] <= figures["fps"]
+
+
+def test_bench_on_a_video(starter_model, shared_dir, tmp_path, capsys):
+    import cv2
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
+    duck = cv2.resize(cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")), (320, 240))
+    for _ in range(12):
+        writer.write(duck)
+    writer.release()
+    assert main(["bench", "--model", str(starter_model), "--source", str(video), "--frames", "24"]) == 0
+    out = capsys.readouterr().out
+    assert "24 frames of 320x240" in out and "frames/s" in out
+
+
+def test_models_explains_the_choice(starter_model, capsys):
+    assert main(["models", "--model", str(starter_model), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["origin"] == "--model"
+    assert info["input"] == "uint8 [1, 224, 224, 3]"
+    assert info["classes"] == 965 and info["background_index"] == 964
+    assert info["labels"].endswith("labels.txt")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "none yet" in out and "downloads the starter model" in out
+
+
+def test_models_picks_a_trained_model(starter_model, capsys):
+    from birdcam import paths
+
+    trained = paths.models_dir() / "my-run.tflite"
+    trained.write_bytes(starter_model.read_bytes())
+    (paths.models_dir() / "my-run.labels.txt").write_text((starter_model.parent / "labels.txt").read_text())
+    (paths.models_dir() / "my-run.json").write_text(json.dumps({"threshold": 0.42}))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert str(trained) in out and "birdcam train" in out
+    assert "0.42 (calibrated" in out and "my-run.labels.txt" in out
+
+
+def test_help_and_version(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("predict", "bench", "models"):
+        assert command in out
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("birdcam ")
+    assert main(["no-such-command"]) == 2
+
+
+def test_predict_imports_neither_tensorflow_nor_qt(starter_model, shared_dir):
+    script = (
+        "import sys\n"
+        "from birdcam.cli import main\n"
+        f"code = main(['predict', '--model', {str(starter_model)!r}, {str(shared_dir / 'images' / 'birds' / 'mandarin_duck.jpg')!r}])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'PySide6'))\n"
+        "print('HEAVY', heavy)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout
+
+
+def test_module_and_main_py_entry_points(starter_model, shared_dir):
+    duck = str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    for entry in (["-m", "birdcam"], [str(REPO / "main.py")]):
+        done = subprocess.run([sys.executable, *entry, "predict", "--model", str(starter_model), duck], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "Mandarin Duck" in done.stdout

@@ -1,0 +1,164 @@
+"""Which model runs, and the real download code against a local HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from birdcam import paths
+from birdcam.errors import ModelError
+from birdcam.model_store import RemoteFile, StarterModel, download, resolve_model
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves `files` ({path: bytes}); `/truncated/...` promises the whole body and sends half."""
+
+    files: dict[str, bytes] = {}
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        truncated = self.path.startswith("/truncated/")
+        body = self.files.get(self.path.removeprefix("/truncated"))
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2] if truncated else body)
+        if truncated:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(starter_model):
+    """A local HTTP server holding the starter model and its labels; yields its base URL."""
+    labels = (starter_model.parent / "labels.txt").read_bytes()
+    _Handler.files = {"/model.tflite": starter_model.read_bytes(), "/labels.txt": labels}
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(1)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _starter(base: str, model_sha: str, labels_sha: str, model_url: str = "/model.tflite") -> StarterModel:
+    return StarterModel(
+        model=RemoteFile("starter.tflite", (base + model_url,), model_sha),
+        labels=RemoteFile("labels.txt", (base + "/labels.txt",), labels_sha),
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_download_verifies_and_lands_the_starter(server, starter_model):
+    starter = _starter(server, _sha(starter_model), _sha(starter_model.parent / "labels.txt"))
+    seen = []
+    resolved = resolve_model(download=True, progress=lambda done, total: seen.append((done, total)), starter=starter)
+    assert resolved.origin == "starter (downloaded)"
+    assert resolved.path == paths.cache_dir() / "aiy_birds_v1" / "starter.tflite"
+    assert _sha(resolved.path) == _sha(starter_model)
+    assert resolved.labels_path is not None and resolved.labels_path.read_bytes() == (starter_model.parent / "labels.txt").read_bytes()
+    size = starter_model.stat().st_size
+    assert seen[-1] == (size, size) and len(seen) > 10
+    assert [p.name for p in resolved.path.parent.iterdir() if p.name.endswith(".part")] == []
+    # Second time: from the cache, no download.
+    _Handler.files = {}
+    again = resolve_model(starter=starter)
+    assert again.origin == "starter" and again.path == resolved.path
+
+
+def test_wrong_checksum_leaves_nothing_behind(server, starter_model):
+    starter = _starter(server, "0" * 64, _sha(starter_model.parent / "labels.txt"))
+    with pytest.raises(ModelError) as error:
+        resolve_model(starter=starter)
+    message = str(error.value)
+    assert "SHA-256" in message and "--model" in message
+    folder = paths.cache_dir() / "aiy_birds_v1"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_truncated_body_is_refused(server, starter_model):
+    remote = RemoteFile("cut.tflite", (server + "/truncated/model.tflite",), _sha(starter_model))
+    target = paths.cache_dir() / "cut.tflite"
+    with pytest.raises(ModelError, match="connection cut"):
+        download(remote, target, timeout=5)
+    assert not target.exists()
+    assert list(target.parent.glob("*.part")) == []
+
+
+def test_server_down_says_what_to_do(starter_model):
+    base = f"http://127.0.0.1:{_free_port()}"
+    starter = _starter(base, _sha(starter_model), "0" * 64)
+    start = time.monotonic()
+    with pytest.raises(ModelError) as error:
+        resolve_model(starter=starter)
+    assert time.monotonic() - start < 10
+    message = str(error.value)
+    assert "could not be reached" in message
+    assert "--model" in message and str(paths.cache_dir() / "aiy_birds_v1") in message
+
+
+def test_second_url_is_tried_when_the_first_fails(server, starter_model):
+    dead = f"http://127.0.0.1:{_free_port()}/model.tflite"
+    remote = RemoteFile("m.tflite", (dead, server + "/model.tflite"), _sha(starter_model))
+    assert _sha(download(remote, paths.cache_dir() / "m.tflite")) == _sha(starter_model)
+
+
+def test_missing_labels_do_not_block_the_model(server, starter_model):
+    starter = StarterModel(
+        model=RemoteFile("starter.tflite", (server + "/model.tflite",), _sha(starter_model)),
+        labels=RemoteFile("labels.txt", (server + "/gone.txt",), "0" * 64),
+    )
+    resolved = resolve_model(starter=starter)
+    assert resolved.path.is_file() and resolved.labels_path is None
+
+
+def test_resolution_order(tmp_path, monkeypatch, starter_model):
+    starter = _starter("http://127.0.0.1:9", "0" * 64, "0" * 64)
+    with pytest.raises(ModelError, match="downloading is off"):
+        resolve_model(download=False, starter=starter)
+    cached = starter.path()
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(starter_model.read_bytes())
+    assert resolve_model(download=False, starter=starter).origin == "starter"
+
+    trained_dir = paths.models_dir()
+    older, newer = trained_dir / "older.tflite", trained_dir / "newer.tflite"
+    older.write_bytes(b"x")
+    newer.write_bytes(b"x")
+    os.utime(older, (time.time() - 100, time.time() - 100))
+    chosen = resolve_model(starter=starter)
+    assert chosen.origin == "trained" and chosen.path == newer
+
+    from_env = tmp_path / "env.tflite"
+    from_env.write_bytes(b"x")
+    monkeypatch.setenv("BIRDCAM_MODEL", str(from_env))
+    assert resolve_model(starter=starter).path == from_env
+    assert resolve_model(str(older), starter=starter).origin == "--model"
+
+    monkeypatch.setenv("BIRDCAM_MODEL", str(tmp_path / "gone.tflite"))
+    with pytest.raises(ModelError, match="BIRDCAM_MODEL"):
+        resolve_model(starter=starter)
+    with pytest.raises(ModelError, match="not found"):
+        resolve_model(str(tmp_path / "nope.tflite"), starter=starter)
