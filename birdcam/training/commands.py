@@ -1,7 +1,143 @@
-"""`birdcam train`, `evaluate`, `compare`. Placeholder until the trainer lands."""
+"""`birdcam train`, `evaluate`, `compare`. TensorFlow is imported inside `train` only."""
 
 from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from birdcam.errors import DatasetError
+from birdcam.training.options import BACKBONES, CACHES, QUANTIZATIONS, STRATEGIES, ModelSpec, TrainOptions
+
+_MODEL_FLAGS = [field.name for field in fields(ModelSpec) if field.name not in ("num_classes", "noise")]
+_RUN_FLAGS = [field.name for field in fields(TrainOptions) if field.name not in ("data", "model", "install")]
 
 
 def register(commands) -> None:
     """Adds `train`, `evaluate` and `compare`."""
+    train = commands.add_parser(
+        "train",
+        help="fine-tune a ViT on a bird image folder, evaluate it and export TFLite",
+        description="Fine-tunes a vit-keras ViT (or InceptionV3) on a bird image folder, writes a report and "
+        "exports a TFLite model into models/ for the app. Needs the `train` extra (TensorFlow).",
+    )
+    data = train.add_argument_group("data")
+    data.add_argument("--data", type=Path, metavar="DIR", help="Kaggle layout (train/ valid/ test/) or one folder of class folders")
+    data.add_argument("--val-split", type=float, metavar="F", help="single folder: fraction of each class for validation (0.1)")
+    data.add_argument("--test-split", type=float, metavar="F", help="single folder: fraction of each class for the test report (0.1)")
+    data.add_argument("--cache", choices=CACHES, help="keep decoded images in memory (default), on disk in the run folder, or not")
+    model = train.add_argument_group("model")
+    model.add_argument("--backbone", choices=BACKBONES, help="network (vit_l32)")
+    model.add_argument("--image-size", type=int, metavar="PX", help="input size (224)")
+    model.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None, help="start from ImageNet weights (default: yes)")
+    model.add_argument("--weights", metavar="FILE", help="local weights instead of the download: ViT .npz or InceptionV3 .h5")
+    model.add_argument("--finetune-at", type=int, metavar="N", help="freeze the backbone layers before N (28)")
+    for flag, text in (
+        ("patch-size", "patch size (16)"),
+        ("hidden-size", "transformer width (64)"),
+        ("num-layers", "transformer blocks (2)"),
+        ("num-heads", "attention heads (2)"),
+        ("mlp-dim", "MLP width (128)"),
+    ):
+        model.add_argument(f"--{flag}", type=int, metavar="N", help=f"custom ViT: {text}")
+    fit = train.add_argument_group("training")
+    fit.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default: runs/<backbone>-<date-time>)")
+    fit.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped or killed run (only --epochs may change)")
+    fit.add_argument("--epochs", type=int, metavar="N", help="epochs (100; early stopping may end sooner)")
+    fit.add_argument("--batch-size", type=int, metavar="N", help="images per step over all devices (32)")
+    fit.add_argument("--learning-rate", type=float, metavar="LR", help="Adam's starting learning rate (1e-4)")
+    fit.add_argument("--lr-step", type=int, metavar="N", help="multiply the learning rate by --lr-factor every N epochs (7)")
+    fit.add_argument("--lr-factor", type=float, metavar="F", help="learning-rate step factor (0.1)")
+    fit.add_argument("--patience", type=int, metavar="N", help="stop after N epochs without a better val_accuracy (10)")
+    fit.add_argument("--distribute", choices=STRATEGIES, help="several GPUs (mirrored) or hosts (multiworker, TF_CONFIG); default none")
+    fit.add_argument("--seed", type=int, metavar="N", help="seed of split, shuffling and augmentation (0)")
+    export = train.add_argument_group("export")
+    export.add_argument("--quantize", choices=QUANTIZATIONS, help="TFLite weights: dynamic (default), float16, int8 (full integer), none")
+    export.add_argument("--no-install", dest="install", action="store_false", help="do not copy the model into models/")
+    train.set_defaults(handler=run_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a TFLite model on a folder of class folders",
+        description="Scores any TFLite classifier on a folder of class folders (e.g. DATA/test) with the app's engine "
+        "and writes report.json, report.md and confusion.png. Folders match labels by name or by birds.csv's scientific name.",
+    )
+    evaluate.add_argument("--model", type=Path, required=True, metavar="M", help="a .tflite model")
+    evaluate.add_argument("--data", type=Path, required=True, metavar="DIR", help="one folder per class")
+    evaluate.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: evaluation-<model name>)")
+    evaluate.add_argument("--resize", choices=("stretch", "crop", "letterbox"), default="stretch", help="how images are fitted (stretch, as in training)")
+    evaluate.add_argument("--threads", type=int, default=2, metavar="N", help="CPU threads for LiteRT (2)")
+    evaluate.set_defaults(handler=run_evaluate)
+
+    compare = commands.add_parser(
+        "compare",
+        help="chart validation accuracy and loss of several runs",
+        description="Draws validation accuracy and loss per epoch of several runs (e.g. ViT vs InceptionV3) on one figure.",
+    )
+    compare.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="folders made by `birdcam train`")
+    compare.add_argument("--out", type=Path, default=Path("compare.png"), metavar="PNG", help="chart file (compare.png)")
+    compare.set_defaults(handler=run_compare)
+
+
+def train_options(args: argparse.Namespace) -> TrainOptions:
+    """TrainOptions from the flags given; the dataclasses hold the defaults."""
+    if args.data is None:
+        raise DatasetError("pass --data DIR (a Kaggle-layout folder or a folder of class folders), or --resume RUN_DIR.")
+    spec = ModelSpec(**{name: getattr(args, name) for name in _MODEL_FLAGS if getattr(args, name) is not None})
+    given = {name: getattr(args, name) for name in _RUN_FLAGS if getattr(args, name) is not None}
+    return TrainOptions(data=str(args.data), model=spec, install=args.install, **given)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from birdcam.training import run
+
+    if args.resume is not None:
+        changed = [name for name in _MODEL_FLAGS + _RUN_FLAGS + ["data", "out"] if name != "epochs" and getattr(args, name) is not None]
+        if changed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in changed)
+            raise DatasetError(f"--resume continues with the run's own settings; drop {flags} (only --epochs may change).")
+        folder, options = run.resume(args.resume, args.epochs)
+    else:
+        options = train_options(args)
+        out = args.out or Path("runs") / f"{options.model.backbone}-{time.strftime('%Y%m%d-%H%M%S')}"
+        folder, options = run.start(options, out)
+    card = run.train(folder, options)
+    if not card:
+        return 0
+    metrics = card["metrics"]
+    print(f"run: {folder.root}")
+    print(f"test accuracy {metrics['test_accuracy']:.4f}, top-5 {metrics['test_top5_accuracy']:.4f}, loss {metrics['test_loss']:.4f}")
+    print(
+        f"model: {folder.model} ({card['quantization']}, {card['size_bytes'] / 1e6:.1f} MB), "
+        f"agrees with Keras on {card['keras_agreement']:.1%}, threshold {card['threshold']}"
+    )
+    if card.get("installed"):
+        print(f"installed: {card['installed']}")
+    return 0 if card["keras_agreement"] >= run.export.MIN_AGREEMENT else 1
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from birdcam.training.evaluate import evaluate_folder
+
+    if args.threads < 1:
+        raise DatasetError("--threads must be at least 1.")
+    out = args.out or Path(f"evaluation-{args.model.stem}")
+    result = evaluate_folder(args.model, args.data, out, resize=args.resize, num_threads=args.threads)
+    test, summary = result["test"], result["summary"]
+    print(
+        f"{test['images']} images of {summary['classes_matched']} classes: accuracy {test['accuracy']:.4f}, "
+        f"top-5 {test['top5_accuracy']:.4f}, loss {test['loss']:.4f}"
+    )
+    if summary["classes_unmatched"]:
+        print(f"{summary['classes_unmatched']} class folder(s) match no label of the model and were left out")
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from birdcam.training.report import plot_comparison
+
+    plot_comparison(args.out, args.runs)
+    print(f"chart: {args.out}")
+    return 0

@@ -1,0 +1,133 @@
+"""Keras model -> TFLite with labels embedded, a model card, the Keras agreement check, and models/.
+
+Path: Keras 3 `model.export()` (a SavedModel) -> `TFLiteConverter.from_saved_model`;
+`from_keras_model` does not convert vit-keras models.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from birdcam import paths
+from birdcam.errors import ModelError
+
+MIN_AGREEMENT = 0.99
+THRESHOLD_PASS_RATE = 0.95
+REPRESENTATIVE_IMAGES = 100
+
+
+def saved_model(model, folder: Path) -> Path:
+    """Writes the inference SavedModel of a Keras model (what the converter reads)."""
+    model.export(str(folder), format="tf_saved_model", verbose=False)
+    return folder
+
+
+def convert(saved_model_dir: Path, quantization: str, representative: np.ndarray | None = None) -> bytes:
+    """TFLite flatbuffer: "none" float32, "dynamic" int8 weights, "float16" weights, "int8" full integer (uint8 in/out)."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    if quantization != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        if representative is None or not len(representative):
+            raise ModelError("int8 quantization needs representative training images; the training split is empty.")
+
+        def samples():
+            for image in representative:
+                yield [image[np.newaxis].astype(np.float32)]
+
+        converter.representative_dataset = samples
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    elif quantization not in ("none", "dynamic"):
+        raise ModelError(f"unknown quantization {quantization!r}; use dynamic, float16, int8 or none.")
+    try:
+        return converter.convert()
+    except Exception as error:  # the converter raises ConverterError / RuntimeError with pages of MLIR
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(f"TFLite conversion ({quantization}) failed: {first}. Try --quantize dynamic.") from None
+
+
+def with_embedded_labels(flatbuffer: bytes, label_lines: Sequence[str]) -> bytes:
+    """Appends a zip holding labels.txt, as TF Hub models carry their associated files."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("labels.txt", "\n".join(label_lines) + "\n")
+    return flatbuffer + archive.getvalue()
+
+
+def engine_probabilities(model_path: Path, images: np.ndarray) -> np.ndarray:
+    """Probabilities the app's engine gives for uint8 RGB images already at the model's size."""
+    from birdcam.engine import Classifier
+
+    with Classifier.from_path(model_path, resize="stretch", top_k=1) as classifier:
+        return np.stack([classifier.classify(image, color="rgb").probabilities for image in images]) if len(images) else np.zeros((0, 0))
+
+
+def agreement(keras_probabilities: np.ndarray, tflite_probabilities: np.ndarray) -> float:
+    """Fraction of images on which both name the same top-1 class."""
+    if not len(keras_probabilities):
+        return 0.0
+    return float((np.argmax(keras_probabilities, 1) == np.argmax(tflite_probabilities, 1)).mean())
+
+
+def calibrated_threshold(probabilities: np.ndarray, targets: Sequence[int], pass_rate: float = THRESHOLD_PASS_RATE) -> float | None:
+    """The top-1 score that `pass_rate` of correctly named validation birds reach; None if none is correct."""
+    targets = np.asarray(targets)
+    predicted = np.argmax(probabilities, 1)
+    scores = np.max(probabilities, 1)[predicted == targets]
+    if not len(scores):
+        return None
+    return float(np.quantile(scores, 1.0 - pass_rate, method="lower"))
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Writes beside the target, then renames: a killed write never leaves half a file under the real name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_card(path: Path, card: dict) -> None:
+    write_atomically(path, (json.dumps(card, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def install(run_dir: Path, name: str, folder: Path | None = None) -> Path:
+    """Copies model.tflite / model.json / labels.txt to models/<name>.*; the .tflite is renamed into place last."""
+    folder = folder or paths.models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = []
+    try:
+        for source, target in (
+            (run_dir / "labels.txt", folder / f"{name}.labels.txt"),
+            (run_dir / "model.json", folder / f"{name}.json"),
+            (run_dir / "model.tflite", folder / f"{name}.tflite"),
+        ):
+            temporary = target.with_name(f".{target.name}.partial")
+            shutil.copyfile(source, temporary)
+            staged.append((temporary, target))
+        for temporary, target in staged:
+            os.replace(temporary, target)
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+    return folder / f"{name}.tflite"

@@ -1,0 +1,339 @@
+"""One training run, start to finish: dataset -> model -> fit -> evaluate -> export -> models/.
+
+Everything a run needs to continue after being killed lives in its folder:
+run.json (options), dataset.json (the exact split), checkpoints/ (best and last weights, optimizer
+state, state.json with the finished epochs and early-stopping counters), log.csv, tensorboard/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from birdcam.errors import BirdcamError, DatasetError, ModelError
+from birdcam.training import export, report
+from birdcam.training.dataset import ImageFolderDataset, Split, image_pipeline, resized_images
+from birdcam.training.model import build_model
+from birdcam.training.options import TrainOptions
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The files of a run folder (--out)."""
+
+    root: Path
+    """The folder itself."""
+
+    @property
+    def options(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def dataset(self) -> Path:
+        return self.root / "dataset.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def best_weights(self) -> Path:
+        return self.checkpoints / "best.weights.h5"
+
+    @property
+    def last_weights(self) -> Path:
+        return self.checkpoints / "last.weights.h5"
+
+    @property
+    def optimizer_state(self) -> Path:
+        return self.checkpoints / "last.optimizer.npz"
+
+    @property
+    def state(self) -> Path:
+        return self.checkpoints / "state.json"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model.tflite"
+
+    @property
+    def card(self) -> Path:
+        return self.root / "model.json"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "labels.txt"
+
+    def read_state(self) -> dict:
+        if not self.state.is_file():
+            return new_state()
+        return json.loads(self.state.read_text(encoding="utf-8"))
+
+
+def new_state() -> dict:
+    return {"epochs_done": 0, "best_val_accuracy": None, "best_epoch": None, "wait": 0, "stopped_early": False, "history": []}
+
+
+def start(options: TrainOptions, out: Path) -> tuple[RunFolder, TrainOptions]:
+    """Creates a run folder: checks the options and the data before any training starts."""
+    options.check()
+    run = RunFolder(out)
+    if run.options.exists():
+        raise DatasetError(f"{out} already holds a run; continue it with --resume {out} or pick another --out.")
+    dataset = ImageFolderDataset.from_path(options.data, val_split=options.val_split, test_split=options.test_split, seed=options.seed)
+    options = replace(options, model=replace(options.model, num_classes=len(dataset.classes)))
+    out.mkdir(parents=True, exist_ok=True)
+    run.checkpoints.mkdir(exist_ok=True)
+    dataset.save(run.dataset)
+    (out / "classes.txt").write_text("\n".join(dataset.classes) + "\n", encoding="utf-8")
+    run.labels.write_text("\n".join(dataset.label_lines()) + "\n", encoding="utf-8")
+    (out / "skipped.txt").write_text("".join(line + "\n" for line in dataset.skipped), encoding="utf-8")
+    if dataset.skipped:
+        print(f"skipped {len(dataset.skipped)} unreadable file(s), listed in {out / 'skipped.txt'}", file=sys.stderr)
+    options.save(run.options)  # written last: its presence marks a run that can be resumed
+    return run, options
+
+
+def resume(out: Path, epochs: int | None = None) -> tuple[RunFolder, TrainOptions]:
+    """Opens a run folder to continue; `epochs` raises (or lowers) its last epoch."""
+    run = RunFolder(out)
+    options = TrainOptions.from_path(run.options)
+    if epochs is not None:
+        options = options.with_epochs(epochs)
+        options.check()
+        options.save(run.options)
+    return run, options
+
+
+def train(run: RunFolder, options: TrainOptions) -> dict:
+    """Trains (or continues), evaluates on the test split and exports. Returns the model card."""
+    dataset = ImageFolderDataset.load(run.dataset)
+    strategy, is_chief = distribution_strategy(options.distribute)
+    spec = options.model
+    if spec.num_classes != len(dataset.classes):
+        raise ModelError(f"run.json says {spec.num_classes} classes but the dataset has {len(dataset.classes)}; start a new run.")
+    cache = _cache_target(run, options.cache)
+    train_data = image_pipeline(dataset.train, spec.image_size, options.batch_size, training=True, cache=cache("train"), seed=options.seed)
+    valid_data = image_pipeline(dataset.valid, spec.image_size, options.batch_size, training=False, cache=cache("valid"))
+    keras.utils.set_random_seed(options.seed)
+    with strategy.scope():
+        model = build_model(spec)
+        model.compile(
+            optimizer=keras.optimizers.Adam(options.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=min(5, spec.num_classes), name="top5")],
+        )
+    state = run.read_state()
+    if state["epochs_done"]:
+        _restore_last(model, run)
+        print(f"resuming {run.root} after epoch {state['epochs_done']} of {options.epochs}", file=sys.stderr)
+    if state["epochs_done"] < options.epochs and not state["stopped_early"]:
+        callbacks = [
+            keras.callbacks.LearningRateScheduler(options.learning_rate_at),
+            RunCheckpoint(run, state, options.patience, write=is_chief),
+            *_tensorboard(run.root / "tensorboard"),
+        ]
+        model.fit(
+            train_data,
+            validation_data=valid_data,
+            epochs=options.epochs,
+            initial_epoch=state["epochs_done"],
+            callbacks=callbacks,
+            shuffle=False,  # the pipeline shuffles
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    if not is_chief:
+        return {}
+    model.load_weights(str(run.best_weights))
+    return finish(run, options, dataset, model, strategy.num_replicas_in_sync)
+
+
+def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, model, replicas: int = 1) -> dict:
+    """Test report, plots, TFLite export with the agreement check and threshold, then models/."""
+    spec = options.model
+    state = run.read_state()
+    report.plot_curves(run.root / "curves.png", state["history"])
+    test_images = resized_images(dataset.test, spec.image_size)
+    test_probabilities = model.predict(test_images.astype(np.float32), batch_size=options.batch_size, verbose=0)
+    test = report.score(test_probabilities, dataset.test.targets, dataset.classes, dataset.test.files)
+    report.plot_confusion(run.root / "confusion.png", test_probabilities, dataset.test.targets, dataset.classes)
+
+    valid_images = resized_images(dataset.valid, spec.image_size)
+    keras_valid = model.predict(valid_images.astype(np.float32), batch_size=options.batch_size, verbose=0)
+    representative = _representative(dataset, spec.image_size, options.seed) if options.quantize == "int8" else None
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=run.root) as scratch:
+        flatbuffer = export.convert(export.saved_model(model, Path(scratch) / "saved_model"), options.quantize, representative)
+    conversion_s = time.perf_counter() - started
+    export.write_atomically(run.model, export.with_embedded_labels(flatbuffer, dataset.label_lines()))
+    run.labels.write_text("\n".join(dataset.label_lines()) + "\n", encoding="utf-8")
+    card = {
+        "name": run.root.name,
+        "backbone": spec.backbone,
+        "classes": list(dataset.classes),
+        "scientific_names": list(dataset.scientific_names),
+        "input_size": [spec.image_size, spec.image_size],
+        "normalization": {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
+        "quantization": options.quantize,
+        "size_bytes": run.model.stat().st_size,
+        "conversion_s": round(conversion_s, 2),
+        "metrics": {
+            "test_accuracy": test["accuracy"],
+            "test_top5_accuracy": test["top5_accuracy"],
+            "test_loss": test["loss"],
+            "best_val_accuracy": state["best_val_accuracy"],
+            "best_epoch": state["best_epoch"],
+            "epochs_trained": state["epochs_done"],
+        },
+        "threshold": None,
+        "keras_agreement": None,
+        "replicas": replicas,
+    }
+    export.write_card(run.card, card)  # the engine reads input size and normalization from it
+    tflite_valid = export.engine_probabilities(run.model, valid_images)
+    card["keras_agreement"] = export.agreement(keras_valid, tflite_valid)
+    card["threshold"] = export.calibrated_threshold(tflite_valid, dataset.valid.targets)
+    export.write_card(run.card, card)
+    summary = {
+        "keras_agreement": card["keras_agreement"],
+        "threshold": card["threshold"],
+        "quantization": options.quantize,
+        "size_bytes": card["size_bytes"],
+        "best_val_accuracy": state["best_val_accuracy"],
+        "epochs_trained": state["epochs_done"],
+    }
+    report.write_report(run.root, {"test": test, "summary": summary, "classes": list(dataset.classes)}, f"birdcam run {run.root.name}")
+    if card["keras_agreement"] < export.MIN_AGREEMENT:
+        card["installed"] = None
+        print(
+            f"the {options.quantize} TFLite model agrees with Keras on {card['keras_agreement']:.1%} of validation images "
+            f"(< {export.MIN_AGREEMENT:.0%}); kept in {run.root}, not copied to models/. Try --quantize dynamic or none.",
+            file=sys.stderr,
+        )
+    elif options.install:
+        card["installed"] = str(export.install(run.root, run.root.name))
+    return card
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Best and last weights, optimizer state, history and early stopping, saved after every epoch.
+
+    Keras's ModelCheckpoint, EarlyStopping and CSVLogger keep their counters in memory; this keeps
+    them in the run folder (written atomically), so a killed run resumes where it was.
+    """
+
+    def __init__(self, run: RunFolder, state: dict, patience: int, *, write: bool):
+        super().__init__()
+        self.run, self.state, self.patience, self.write = run, state, patience, write
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        row = {"epoch": epoch, **{key: float(value) for key, value in logs.items()}}
+        state = self.state
+        state["history"] = [r for r in state["history"] if r["epoch"] < epoch] + [row]
+        current = row.get("val_accuracy", 0.0)
+        improved = state["best_val_accuracy"] is None or current > state["best_val_accuracy"]
+        if improved:
+            state.update(best_val_accuracy=current, best_epoch=epoch, wait=0)
+        else:
+            state["wait"] += 1
+        state["epochs_done"] = epoch + 1
+        if state["wait"] >= self.patience:
+            state["stopped_early"] = True
+            self.model.stop_training = True
+        if not self.write:
+            return
+        if improved:
+            _save_weights(self.model, self.run.best_weights)
+        _save_weights(self.model, self.run.last_weights)
+        _save_optimizer(self.model.optimizer, self.run.optimizer_state)
+        export.write_atomically(self.run.state, json.dumps(state, indent=1).encode("utf-8"))
+        report.write_history(self.run.root, state["history"])
+
+
+def distribution_strategy(name: str) -> tuple[tf.distribute.Strategy, bool]:
+    """The tf.distribute strategy for --distribute, and whether this process writes the run folder."""
+    if name == "none":
+        return tf.distribute.get_strategy(), True
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(devices=devices), True
+    if name == "multiworker":
+        config = os.environ.get("TF_CONFIG")
+        if not config:
+            raise BirdcamError("--distribute multiworker needs TF_CONFIG (cluster and task) set on every host.")
+        try:
+            task = json.loads(config).get("task", {})
+        except ValueError:
+            raise BirdcamError("TF_CONFIG is not valid JSON; fix it on this host.") from None
+        is_chief = task.get("type") == "chief" or (task.get("type") == "worker" and task.get("index", 0) == 0)
+        return tf.distribute.MultiWorkerMirroredStrategy(), is_chief
+    raise BirdcamError(f"unknown --distribute {name!r}; use none, mirrored or multiworker.")
+
+
+def _tensorboard(folder: Path) -> list:
+    """The TensorBoard callback when the tensorboard package is there (TensorFlow no longer pulls it in)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        print("TensorBoard logs off: `pip install tensorboard` to get them; log.csv has the same figures.", file=sys.stderr)
+        return []
+    return [keras.callbacks.TensorBoard(str(folder))]
+
+
+def _save_weights(model, path: Path) -> None:
+    temporary = path.with_name(f".{path.name[: -len('.weights.h5')]}.partial.weights.h5")
+    model.save_weights(str(temporary))
+    os.replace(temporary, path)
+
+
+def _save_optimizer(optimizer, path: Path) -> None:
+    temporary = path.with_name(f".{path.stem}.partial.npz")
+    np.savez(temporary, *[np.asarray(variable) for variable in optimizer.variables])
+    os.replace(temporary, path)
+
+
+def _restore_last(model, run: RunFolder) -> None:
+    """Loads the last epoch's weights and Adam's moments and step count."""
+    try:
+        model.load_weights(str(run.last_weights))
+        model.optimizer.build(model.trainable_variables)
+        with np.load(run.optimizer_state, allow_pickle=False) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    except (OSError, ValueError, KeyError) as error:
+        raise ModelError(f"cannot resume from {run.checkpoints} ({error}); start a new run with --out.") from None
+    variables = model.optimizer.variables
+    if len(values) != len(variables) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values)):
+        raise ModelError(f"the optimizer state in {run.checkpoints} does not match this model; start a new run with --out.")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+def _cache_target(run: RunFolder, mode: str):
+    """Where each split caches its decoded images: memory (""), a fresh folder in the run, or nowhere."""
+    if mode == "disk":
+        folder = run.root / "cache"
+        shutil.rmtree(folder, ignore_errors=True)  # a killed run leaves lock files that block tf.data
+        folder.mkdir()
+        return lambda split: folder / split
+    return lambda split: "" if mode == "memory" else None
+
+
+def _representative(dataset: ImageFolderDataset, image_size: int, seed: int) -> np.ndarray:
+    """Up to 100 training images, spread over the classes, for int8 calibration."""
+    order = np.random.default_rng(seed).permutation(len(dataset.train))[: export.REPRESENTATIVE_IMAGES]
+    subset = Split("train", tuple(dataset.train.files[i] for i in order), tuple(dataset.train.targets[i] for i in order))
+    return resized_images(subset, image_size)
+
+
