@@ -56,6 +56,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", type=Path, metavar="L", help="a label file that overrides the model's own")
     parser.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for LiteRT")
     parser.add_argument("--resize", choices=("crop", "letterbox", "stretch"), default="crop", help="how frames are fitted to the model (crop)")
+    parser.add_argument(
+        "--normalization",
+        nargs=2,
+        type=float,
+        metavar=("MEAN", "STD"),
+        help="float models: input = (pixel - MEAN) / STD, e.g. 127.5 127.5 for [-1, 1], 0 1 for raw pixels "
+        "(default: the model card's, else [-1, 1])",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -81,6 +89,8 @@ def open_classifier(args: argparse.Namespace, **options):
     labels = args.labels or resolved.labels_path
     if args.threads:
         options["num_threads"] = args.threads
+    if args.normalization:
+        options["normalization"] = tuple(args.normalization)
     return Classifier.from_path(resolved.path, labels_path=labels, resize=args.resize, **options)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import json
+
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,3 +44,22 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch) -> Path:
         monkeypatch.setenv(variable, str(home / sub))
     monkeypatch.delenv("BIRDCAM_MODEL", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """{name: path}: float32, dynamic-range, int8 and uint8 colour classifiers, plus logits and raw-pixel ones."""
+    import tiny_models
+
+    folder = tmp_path_factory.mktemp("tiny")
+    built = {}
+    for quantize in tiny_models.QUANTIZATIONS:
+        path = tiny_models.build(folder / quantize / "model.tflite", quantize=quantize)
+        built[quantize] = path
+    built["logits"] = tiny_models.build(folder / "logits" / "model.tflite", quantize="none", softmax=False)
+    built["raw"] = tiny_models.build(folder / "raw" / "model.tflite", quantize="none", normalization="raw")
+    built["raw_int8"] = tiny_models.build(folder / "raw_int8" / "model.tflite", quantize="int8", normalization="raw")
+    for name in ("raw", "raw_int8"):
+        card = {"normalization": {"mean": [0, 0, 0], "std": [1, 1, 1]}, "threshold": 0.55}
+        built[name].with_suffix(".json").write_text(json.dumps(card))
+    return built

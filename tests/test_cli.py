@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from birdcam.cli import main
@@ -168,3 +169,23 @@ def test_module_and_main_py_entry_points(starter_model, shared_dir):
         done = subprocess.run([sys.executable, *entry, "predict", "--model", str(starter_model), duck], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert "Mandarin Duck" in done.stdout
+
+
+def test_normalization_flag_for_float_models(tiny, tmp_path, capsys):
+    import cv2
+
+    import tiny_models
+
+    # The raw-pixel model without its card: only the flag can tell the engine how to feed it.
+    bare = tmp_path / "raw.tflite"
+    bare.write_bytes(tiny["raw"].read_bytes())
+    labels = tmp_path / "raw.labels.txt"
+    labels.write_text("red\ngreen\nblue\n")
+    image = tmp_path / "blue.png"
+    cv2.imwrite(str(image), np.full((24, 32, 3), tiny_models.COLOURS_RGB[2][::-1], np.uint8))
+    assert main(["predict", "--model", str(bare), "--json", "--normalization", "0", "1", str(image)]) == 0
+    flagged = json.loads(capsys.readouterr().out)
+    assert flagged["top"][0]["label"] == "blue" and flagged["top"][0]["score"] > 0.9
+    assert main(["predict", "--model", str(bare), "--json", str(image)]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert default["top"][0]["score"] < flagged["top"][0]["score"] - 0.3

@@ -16,7 +16,7 @@ import tiny_models
 from birdcam.engine import Classifier, fit_to_size
 from birdcam.errors import BirdcamError, LabelError, ModelError
 
-QUANTIZATIONS = ("none", "dynamic", "int8", "uint8")
+QUANTIZATIONS = tiny_models.QUANTIZATIONS
 # How far each variant's probabilities may stray from the float Keras model.
 TOLERANCE = {"none": 1e-4, "dynamic": 0.03, "int8": 0.06, "uint8": 0.06}
 
@@ -25,23 +25,6 @@ TOLERANCE = {"none": 1e-4, "dynamic": 0.03, "int8": 0.06, "uint8": 0.06}
 def starter(starter_model):
     with Classifier.from_path(starter_model, num_threads=2) as classifier:
         yield classifier
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    """{name: path}: float32, dynamic-range, int8 and uint8 colour classifiers, plus logits and raw-pixel ones."""
-    folder = tmp_path_factory.mktemp("tiny")
-    built = {}
-    for quantize in QUANTIZATIONS:
-        path = tiny_models.build(folder / quantize / "model.tflite", quantize=quantize)
-        built[quantize] = path
-    built["logits"] = tiny_models.build(folder / "logits" / "model.tflite", quantize="none", softmax=False)
-    built["raw"] = tiny_models.build(folder / "raw" / "model.tflite", quantize="none", normalization="raw")
-    built["raw_int8"] = tiny_models.build(folder / "raw_int8" / "model.tflite", quantize="int8", normalization="raw")
-    for name in ("raw", "raw_int8"):
-        card = {"normalization": {"mean": [0, 0, 0], "std": [1, 1, 1]}, "threshold": 0.55}
-        built[name].with_suffix(".json").write_text(json.dumps(card))
-    return built
 
 
 def _colour_frame(rgb, size=(24, 32), noise=0, seed=0) -> np.ndarray:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+QUANTIZATIONS = ("none", "dynamic", "int8", "uint8")
+"""Every input/output type the engine must handle: float32, dynamic-range, full int8, full uint8."""
 COLOURS_RGB = {0: (230, 20, 20), 1: (20, 230, 20), 2: (20, 20, 230)}
 
 
