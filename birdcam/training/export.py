@@ -10,7 +10,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,7 +73,7 @@ def engine_probabilities(model_path: Path, images: np.ndarray) -> np.ndarray:
     from birdcam.engine import Classifier
 
     with Classifier.from_path(model_path, resize="stretch", top_k=1) as classifier:
-        return np.stack([classifier.classify(image, color="rgb").probabilities for image in images]) if len(images) else np.zeros((0, 0))
+        return np.stack([classifier.classify(image, color="rgb").probabilities for image in images])
 
 
 def agreement(keras_probabilities: np.ndarray, tflite_probabilities: np.ndarray) -> float:
@@ -97,14 +96,12 @@ def calibrated_threshold(probabilities: np.ndarray, targets: Sequence[int], pass
 def write_atomically(path: Path, content: bytes) -> None:
     """Writes beside the target, then renames: a killed write never leaves half a file under the real name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
+        temporary.write_bytes(content)
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def write_card(path: Path, card: dict) -> None:

@@ -300,7 +300,7 @@ def _save_weights(model, path: Path) -> None:
 
 def _save_optimizer(optimizer, path: Path) -> None:
     temporary = path.with_name(f".{path.stem}.partial.npz")
-    np.savez(temporary, *[np.asarray(variable) for variable in optimizer.variables])
+    np.savez(temporary, *[keras.ops.convert_to_numpy(variable) for variable in optimizer.variables])
     os.replace(temporary, path)
 
 

@@ -1,76 +1,37 @@
-"""Fixtures of the trainer's tests: a generated, learnable bird image set and the shared real data."""
+"""Fixtures of the trainer's tests: a generated, learnable image set and one tiny run trained on it.
+
+`shared_dir` (the real photos and the starter model) comes from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
-import csv
-import os
+import json
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from training_data import TINY_VIT, make_shapes_dataset
 
-REPO = Path(__file__).resolve().parents[2]
-
-# Class names that real versions of the Kaggle set have: two spaces, a hyphen, a non-species class.
-SHAPE_CLASSES = {
-    "AMERICAN ROBIN": ("TURDUS MIGRATORIUS", (40, 60, 220), "circle"),
-    "BLACK-THROATED SPARROW": ("AMPHISPIZA BILINEATA", (60, 200, 60), "square"),
-    "LOONEY BIRDS": ("", (230, 120, 40), "triangle"),
-    "MIKADO  PHEASANT": ("SYRMATICUS MIKADO", (200, 200, 40), "cross"),
-}
-SPLIT_SIZES = {"train": 24, "valid": 8, "test": 8}
-
-
-def draw_shape(rng: np.random.Generator, color: tuple[int, int, int], shape: str, size: int = 48) -> np.ndarray:
-    """A BGR image: one coloured shape at a random place and size on a noisy grey background."""
-    image = rng.integers(70, 150, (size, size, 3), dtype=np.uint8)
-    radius = int(rng.integers(size // 5, size // 3))
-    cx, cy = (int(v) for v in rng.integers(radius + 1, size - radius - 1, 2))
-    jitter = tuple(int(np.clip(c + rng.integers(-20, 21), 0, 255)) for c in color)
-    if shape == "circle":
-        cv2.circle(image, (cx, cy), radius, jitter, -1)
-    elif shape == "square":
-        cv2.rectangle(image, (cx - radius, cy - radius), (cx + radius, cy + radius), jitter, -1)
-    elif shape == "triangle":
-        points = np.array([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], np.int32)
-        cv2.fillPoly(image, [points], jitter)
-    else:
-        cv2.line(image, (cx - radius, cy), (cx + radius, cy), jitter, max(3, radius // 2))
-        cv2.line(image, (cx, cy - radius), (cx, cy + radius), jitter, max(3, radius // 2))
-    return image
-
-
-def make_shapes_dataset(root: Path, seed: int = 0, sizes: dict[str, int] = SPLIT_SIZES) -> Path:
-    """The Kaggle layout (train/ valid/ test/ + birds.csv) of coloured shapes, one shape and colour per class."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for split, count in sizes.items():
-        for name, (scientific, color, shape) in SHAPE_CLASSES.items():
-            folder = root / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                suffix = ".png" if i % 3 == 0 else ".jpg"
-                cv2.imwrite(str(folder / f"{i}{suffix}"), draw_shape(rng, color, shape))
-                rows.append([list(SHAPE_CLASSES).index(name), f"{split}/{name}/{i}{suffix}", name, split, scientific])
-    with (root / "birds.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["class id", "filepaths", "labels", "data set", "scientific name"])
-        writer.writerows(rows)
-    return root
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The shared real data (../shared or $BIRDCAM_SHARED): fails on CI when missing, skips elsewhere."""
-    path = Path(os.environ.get("BIRDCAM_SHARED", REPO.parent / "shared"))
-    if not (path / "birds525-sample").is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shared data missing at {path}")
-        pytest.skip(f"shared data not found at {path}")
-    return path
+SHAPES_EPOCHS = 8
 
 
 @pytest.fixture(scope="session")
 def shapes_dataset(tmp_path_factory) -> Path:
     return make_shapes_dataset(tmp_path_factory.mktemp("shapes"))
+
+
+@pytest.fixture(scope="session")
+def shapes_run(shapes_dataset, tmp_path_factory) -> dict:
+    """`birdcam train` once on the shapes: {"code", "run", "card", "models"}; models/ is a folder of its own."""
+    from birdcam.cli import main
+
+    folder = tmp_path_factory.mktemp("shapes-run")
+    models = folder / "models"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BIRDCAM_MODELS_DIR", str(models))
+        code = main(
+            ["train", "--data", str(shapes_dataset), "--out", str(folder / "run"), *TINY_VIT,
+             "--epochs", str(SHAPES_EPOCHS), "--batch-size", "16", "--learning-rate", "0.001"]
+        )
+    run = folder / "run"
+    card = json.loads((run / "model.json").read_text(encoding="utf-8")) if (run / "model.json").is_file() else {}
+    return {"code": code, "run": run, "card": card, "models": models}

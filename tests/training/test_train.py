@@ -1,0 +1,185 @@
+"""`birdcam train` end to end on generated shapes: learning, run folder, export, card, models/, predict, evaluate, compare."""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+from conftest import SHAPES_EPOCHS
+from training_data import SHAPE_CLASSES
+
+from birdcam.cli import main
+
+CLASSES = sorted(SHAPE_CLASSES)
+
+
+def test_the_tiny_vit_learns_the_shapes(shapes_run):
+    assert shapes_run["code"] == 0
+    with (shapes_run["run"] / "log.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == list(range(SHAPES_EPOCHS))
+    assert max(float(r["val_accuracy"]) for r in rows) >= 0.9
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    report = json.loads((shapes_run["run"] / "report.json").read_text(encoding="utf-8"))
+    assert report["test"]["images"] == 32
+    assert report["test"]["accuracy"] >= 0.9
+    assert set(report["test"]["per_class"]) == set(CLASSES)
+
+
+def test_the_learning_rate_steps_down_every_seven_epochs(shapes_run):
+    with (shapes_run["run"] / "log.csv").open(newline="") as handle:
+        rates = [float(r["learning_rate"]) for r in csv.DictReader(handle)]
+    assert rates[:7] == pytest.approx([1e-3] * 7)
+    assert rates[7] == pytest.approx(1e-4)
+
+
+def test_the_run_folder_holds_classes_labels_and_plots(shapes_run):
+    run = shapes_run["run"]
+    assert (run / "classes.txt").read_text(encoding="utf-8").splitlines() == CLASSES
+    assert (run / "labels.txt").read_text(encoding="utf-8").splitlines() == [
+        "Turdus migratorius (AMERICAN ROBIN)",
+        "Amphispiza bilineata (BLACK-THROATED SPARROW)",
+        "LOONEY BIRDS",
+        "Syrmaticus mikado (MIKADO  PHEASANT)",
+    ]
+    for picture in ("curves.png", "confusion.png"):
+        image = cv2.imread(str(run / picture))
+        assert image is not None and image.shape[0] > 300 and image.shape[1] > 600
+        assert image.std() > 10  # something was drawn
+    assert (run / "checkpoints" / "best.weights.h5").is_file()
+    assert (run / "checkpoints" / "last.weights.h5").is_file()
+
+
+def test_the_card_describes_the_exported_model(shapes_run):
+    card, run = shapes_run["card"], shapes_run["run"]
+    assert card["classes"] == CLASSES
+    assert card["scientific_names"] == ["TURDUS MIGRATORIUS", "AMPHISPIZA BILINEATA", "", "SYRMATICUS MIKADO"]
+    assert card["input_size"] == [32, 32]
+    assert card["normalization"] == {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    assert card["quantization"] == "dynamic"
+    assert card["size_bytes"] == (run / "model.tflite").stat().st_size
+    assert card["keras_agreement"] >= 0.99
+    assert card["metrics"]["test_accuracy"] >= 0.9
+
+
+def test_the_calibrated_threshold_lets_95_percent_of_correct_birds_pass(shapes_run, shapes_dataset):
+    from birdcam.engine import Classifier
+    from birdcam.training.dataset import ImageFolderDataset, resized_images
+
+    dataset = ImageFolderDataset.load(shapes_run["run"] / "dataset.json")
+    images = resized_images(dataset.valid, 32)
+    with Classifier.from_path(shapes_run["run"] / "model.tflite", resize="stretch") as classifier:
+        assert classifier.threshold == shapes_run["card"]["threshold"]  # the engine takes it from the card
+        results = [classifier.classify(image, color="rgb") for image in images]
+    correct = [r for r, target in zip(results, dataset.valid.targets) if r.top.index == target]
+    passing = [r for r in correct if r.is_bird]
+    assert len(correct) >= 0.9 * len(results)
+    assert len(passing) >= 0.95 * len(correct)
+    assert len(passing) < len(correct) or min(r.top.score for r in correct) == pytest.approx(classifier.threshold)
+
+
+def test_the_model_is_installed_with_embedded_labels(shapes_run):
+    run, models = shapes_run["run"], shapes_run["models"]
+    name = run.name
+    installed = models / f"{name}.tflite"
+    assert sorted(p.name for p in models.iterdir()) == sorted([f"{name}.tflite", f"{name}.json", f"{name}.labels.txt"])
+    assert installed.read_bytes() == (run / "model.tflite").read_bytes()
+    with zipfile.ZipFile(installed) as archive:
+        embedded = archive.read("labels.txt").decode("utf-8").splitlines()
+    assert embedded == (models / f"{name}.labels.txt").read_text(encoding="utf-8").splitlines()
+    assert embedded[3] == "Syrmaticus mikado (MIKADO  PHEASANT)"
+
+
+def test_predict_names_test_images_with_the_exported_model(shapes_run, shapes_dataset, capsys):
+    installed = shapes_run["models"] / f"{shapes_run['run'].name}.tflite"
+    images = [shapes_dataset / "test" / name / "1.jpg" for name in CLASSES]
+
+    code = main(["predict", "--model", str(installed), "--resize", "stretch", "--json", *map(str, images)])
+
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    named = [r["top"][0]["common_name"] for r in records]
+    assert sum(n == c for n, c in zip(named, CLASSES)) >= 3
+    for record in records:
+        top = record["top"][0]
+        expected = {"AMERICAN ROBIN": "Turdus migratorius", "LOONEY BIRDS": "", "MIKADO  PHEASANT": "Syrmaticus mikado"}
+        assert top["scientific_name"] == expected.get(top["common_name"], "Amphispiza bilineata")
+
+
+def test_evaluate_scores_the_exported_model_on_the_test_folder(shapes_run, shapes_dataset, tmp_path, capsys):
+    code = main(["evaluate", "--model", str(shapes_run["run"] / "model.tflite"), "--data", str(shapes_dataset / "test"), "--out", str(tmp_path)])
+
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert code == 0
+    assert report["summary"]["classes_matched"] == 4 and report["unmatched_classes"] == []
+    assert report["test"]["images"] == 32
+    assert report["test"]["accuracy"] >= 0.9
+    assert "accuracy" in capsys.readouterr().out
+    assert (tmp_path / "report.md").read_text(encoding="utf-8").startswith("# birdcam evaluate model.tflite")
+
+
+def test_every_quantization_mode_exports_and_agrees_with_keras(shapes_run, tmp_path):
+    from birdcam.engine import Classifier
+    from birdcam.training import export
+    from birdcam.training.dataset import ImageFolderDataset, resized_images
+    from birdcam.training.model import build_model
+    from birdcam.training.options import TrainOptions
+
+    run = shapes_run["run"]
+    options = TrainOptions.from_path(run / "run.json")
+    dataset = ImageFolderDataset.load(run / "dataset.json")
+    model = build_model(options.model)
+    model.load_weights(str(run / "checkpoints" / "best.weights.h5"))
+    images = resized_images(dataset.valid, 32)
+    keras_probabilities = model.predict(images.astype(np.float32), verbose=0)
+    saved = export.saved_model(model, tmp_path / "saved")
+    sizes = {}
+    for mode in ("none", "dynamic", "float16", "int8"):
+        path = tmp_path / mode / "model.tflite"
+        flatbuffer = export.convert(saved, mode, resized_images(dataset.train, 32)[:40])
+        export.write_atomically(path, export.with_embedded_labels(flatbuffer, dataset.label_lines()))
+        export.write_card(path.with_suffix(".json"), {**shapes_run["card"], "quantization": mode})
+        tflite_probabilities = export.engine_probabilities(path, images)
+        assert export.agreement(keras_probabilities, tflite_probabilities) >= 0.99, mode
+        sizes[mode] = len(flatbuffer)
+        with Classifier.from_path(path) as classifier:
+            assert classifier.input_dtype == (np.uint8 if mode == "int8" else np.float32)
+            assert classifier.labels[0].text == "Turdus migratorius (AMERICAN ROBIN)"
+    assert sizes["dynamic"] < sizes["none"] and sizes["float16"] < sizes["none"] and sizes["int8"] < sizes["none"]
+
+
+def test_a_failed_install_keeps_the_previous_model(shapes_run, tmp_path, monkeypatch):
+    import shutil
+
+    from birdcam.training import export
+
+    models = tmp_path / "models"
+    export.install(shapes_run["run"], "birds", models)
+    before = {p.name: p.read_bytes() for p in models.iterdir()}
+    copy = shutil.copyfile
+
+    def failing_copy(source, target):
+        if str(target).endswith(".tflite.partial"):
+            raise OSError(28, "No space left on device")
+        return copy(source, target)
+
+    monkeypatch.setattr(shutil, "copyfile", failing_copy)
+    with pytest.raises(OSError):
+        export.install(shapes_run["run"], "birds", models)
+
+    assert {p.name: p.read_bytes() for p in models.iterdir()} == before
+
+
+def test_compare_draws_several_runs_on_one_chart(shapes_run, tmp_path, capsys):
+    chart = tmp_path / "chart.png"
+
+    code = main(["compare", str(shapes_run["run"]), str(shapes_run["run"]), "--out", str(chart)])
+
+    image = cv2.imread(str(chart))
+    assert code == 0 and image is not None and image.shape[1] > 600
+    assert main(["compare", str(tmp_path), "--out", str(chart)]) == 2
+    assert "has no log.csv" in capsys.readouterr().err
