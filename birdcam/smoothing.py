@@ -4,7 +4,8 @@ Frame by frame, a model's top class flickers between look-alike species and acro
 threshold. LabelSmoother averages the probabilities with a time constant (so the result does not
 depend on the frame rate) and only changes the shown label once a new one has led for a while.
 A scene change (a bird flies in or off, the camera turns) restarts the average, so a bird that
-left is not shown over an empty scene and a new one is named without waiting for the average.
+left is not shown over an empty scene and a new one is named without waiting for the average;
+for switch_after_s after a scene change the label follows the average without hysteresis.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class LabelSmoother:
         self._leader: int | None = None
         self._leading_since: float | None = None
         self._unconfirmed_cut: np.ndarray | None = None
+        self._scene_start = 0.0
 
     def update(self, probabilities: np.ndarray, t: float) -> Shown:
         """Takes one frame's probabilities; t is the capture time (seconds) of that frame."""
@@ -82,7 +84,7 @@ class LabelSmoother:
         if frame.shape[0] != len(self.labels):
             raise ValueError(f"{frame.shape[0]} probabilities for {len(self.labels)} labels")
         if not self.options.enabled or self._average is None or self._t is None or t < self._t:
-            self._restart(frame)
+            self._restart(frame, t)
         else:
             self._follow(frame, t)
         self._t = t
@@ -94,7 +96,7 @@ class LabelSmoother:
             confirmed = (self._unconfirmed_cut is not None
                          and _distance(frame, self._unconfirmed_cut) <= self.options.cut_distance)
             if takes_bird_away or confirmed:
-                self._restart(frame)
+                self._restart(frame, t)
             else:
                 self._unconfirmed_cut = frame  # one odd frame is not a new scene: wait for a second
             return
@@ -108,12 +110,14 @@ class LabelSmoother:
             return
         if candidate != self._leader or self._leading_since is None:
             self._leader, self._leading_since = candidate, t
-        if t - self._leading_since >= self.options.switch_after_s:
+        settling = t - self._scene_start < self.options.switch_after_s  # no label yet worth holding on to
+        if settling or t - self._leading_since >= self.options.switch_after_s:
             self._shown = candidate
             self._leader = self._leading_since = None
 
-    def _restart(self, frame: np.ndarray) -> None:
+    def _restart(self, frame: np.ndarray, t: float) -> None:
         self._average = frame.copy()
+        self._scene_start = t
         self._shown = self._candidate(frame)
         self._leader = self._leading_since = None
         self._unconfirmed_cut = None
