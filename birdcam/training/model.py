@@ -10,11 +10,15 @@ from pathlib import Path
 
 import keras
 
+from birdcam import paths
 from birdcam.errors import ModelError
 from birdcam.training.options import BACKBONES, VIT_PRESETS, ModelSpec
 
 VIT_WEIGHTS = "imagenet21k+imagenet2012"
 WEIGHTS_URL = "https://github.com/faustomorales/vit-keras/releases/download/dl/ViT-{size}_{weights}.npz"
+INCEPTION_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+)
 
 
 def build_model(spec: ModelSpec) -> keras.Model:
@@ -31,31 +35,31 @@ def build_model(spec: ModelSpec) -> keras.Model:
 
 
 def build_backbone(spec: ModelSpec) -> keras.Model:
-    """The feature extractor without its ImageNet top, with the requested weights."""
+    """The feature extractor without its ImageNet top, loaded from `spec.weights` (a local file) if set."""
     if spec.backbone == "inception_v3":
         return _inception(spec)
     from vit_keras import vit
 
     if spec.backbone == "custom":
-        size, patch, config = None, spec.patch_size, {
+        patch, config = spec.patch_size, {
             "hidden_size": spec.hidden_size, "num_layers": spec.num_layers, "num_heads": spec.num_heads, "mlp_dim": spec.mlp_dim, "dropout": 0.1,
         }
     elif spec.backbone in VIT_PRESETS:
-        size, patch, family = VIT_PRESETS[spec.backbone]
+        _, patch, family = VIT_PRESETS[spec.backbone]
         config = dict(vit.CONFIG_B if family == "B" else vit.CONFIG_L)
     else:
         raise ModelError(f"unknown backbone {spec.backbone!r}; choose one of {', '.join(BACKBONES)}.")
     backbone = vit.build_model(
-        image_size=spec.image_size, patch_size=patch, name=f"vit-{spec.backbone}", classes=spec.num_classes,
+        image_size=spec.image_size, patch_size=patch, name=spec.backbone, classes=spec.num_classes,
         include_top=False, representation_size=None, **config,
     )
-    weights = _vit_weights_file(spec, size)
-    if weights is not None:
-        _load_vit_weights(backbone, weights, spec.image_size // patch)
+    if spec.weights:
+        _load_vit_weights(backbone, Path(spec.weights), spec.image_size // patch)
     return backbone
 
 
-def _vit_weights_file(spec: ModelSpec, size: str | None) -> Path | None:
+def local_weights(spec: ModelSpec) -> Path | None:
+    """The weights file the backbone starts from: --weights, else the ImageNet download (cached), else None."""
     if spec.weights:
         path = Path(spec.weights).expanduser()
         if not path.is_file():
@@ -63,15 +67,18 @@ def _vit_weights_file(spec: ModelSpec, size: str | None) -> Path | None:
         return path
     if not spec.pretrained:
         return None
-    if size is None:
+    if spec.backbone == "custom":
         raise ModelError("a custom ViT has no published ImageNet weights; use --no-pretrained or --weights FILE.npz.")
-    url = WEIGHTS_URL.format(size=size, weights=VIT_WEIGHTS)
+    if spec.backbone == "inception_v3":
+        url, local = INCEPTION_URL, "--weights FILE.h5"
+    else:
+        url, local = WEIGHTS_URL.format(size=VIT_PRESETS[spec.backbone][0], weights=VIT_WEIGHTS), "--weights FILE.npz"
     try:
-        return Path(keras.utils.get_file(url.rsplit("/", 1)[1], url, cache_subdir="weights"))
+        return Path(keras.utils.get_file(url.rsplit("/", 1)[1], url, cache_dir=str(paths.cache_dir()), cache_subdir="weights"))
     except Exception as error:  # keras wraps every network failure in a plain Exception
         raise ModelError(
             f"cannot download the ImageNet weights for {spec.backbone} ({_first_line(error)}). "
-            f"Offline? Fetch {url} on a connected machine and pass --weights FILE.npz, or train with --no-pretrained."
+            f"Offline? Fetch {url} on a connected machine and pass {local}, or train with --no-pretrained."
         ) from None
 
 
@@ -87,24 +94,12 @@ def _load_vit_weights(backbone: keras.Model, path: Path, patches_per_side: int) 
 
 
 def _inception(spec: ModelSpec) -> keras.Model:
-    weights = "imagenet" if spec.pretrained and not spec.weights else None
-    try:
-        backbone = keras.applications.InceptionV3(
-            include_top=False, weights=weights, input_shape=(spec.image_size, spec.image_size, 3), pooling="avg"
-        )
-    except Exception as error:  # the download failure surfaces as a plain Exception
-        raise ModelError(
-            f"cannot download the ImageNet weights for inception_v3 ({_first_line(error)}). "
-            "Offline? Pass a local copy with --weights FILE.h5, or train with --no-pretrained."
-        ) from None
+    backbone = keras.applications.InceptionV3(include_top=False, weights=None, input_shape=(spec.image_size, spec.image_size, 3), pooling="avg")
     if spec.weights:
-        path = Path(spec.weights).expanduser()
-        if not path.is_file():
-            raise ModelError(f"weights file not found: {path}. Check --weights.")
         try:
-            backbone.load_weights(str(path))
-        except Exception as error:
-            raise ModelError(f"{path} does not fit inception_v3 without its top ({_first_line(error)}).") from None
+            backbone.load_weights(str(spec.weights))
+        except Exception as error:  # h5py / Keras raise OSError, ValueError alike
+            raise ModelError(f"{spec.weights} does not fit inception_v3 without its top ({_first_line(error)}).") from None
     return backbone
 
 

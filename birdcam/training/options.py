@@ -34,9 +34,9 @@ class ModelSpec:
     finetune_at: int = 28
     """Backbone layers before this index are frozen."""
     pretrained: bool = True
-    """Start from ImageNet weights (downloaded by vit-keras / Keras unless `weights` is given)."""
+    """Start from ImageNet weights (downloaded into the cache when the run starts, unless `weights` is given)."""
     weights: str | None = None
-    """A local weights file: ViT .npz (vit-keras format) or InceptionV3 .h5; overrides the download."""
+    """A local weights file: ViT .npz (vit-keras format) or InceptionV3 .h5; the run stores the downloaded one here."""
     patch_size: int = 16
     """custom ViT: patch size."""
     hidden_size: int = 64

@@ -23,7 +23,7 @@ import tensorflow as tf
 from birdcam.errors import BirdcamError, DatasetError, ModelError
 from birdcam.training import export, report
 from birdcam.training.dataset import ImageFolderDataset, Split, image_pipeline, resized_images
-from birdcam.training.model import build_model
+from birdcam.training.model import build_model, local_weights
 from birdcam.training.options import TrainOptions
 
 
@@ -90,8 +90,10 @@ def start(options: TrainOptions, out: Path) -> tuple[RunFolder, TrainOptions]:
     run = RunFolder(out)
     if run.options.exists():
         raise DatasetError(f"{out} already holds a run; continue it with --resume {out} or pick another --out.")
+    weights = local_weights(options.model)
     dataset = ImageFolderDataset.from_path(options.data, val_split=options.val_split, test_split=options.test_split, seed=options.seed)
-    options = replace(options, model=replace(options.model, num_classes=len(dataset.classes)))
+    spec = replace(options.model, num_classes=len(dataset.classes), weights=str(weights.resolve()) if weights else None)
+    options = replace(options, model=spec)
     out.mkdir(parents=True, exist_ok=True)
     run.checkpoints.mkdir(exist_ok=True)
     dataset.save(run.dataset)

@@ -61,3 +61,33 @@ TINY_VIT = [
     "--backbone", "custom", "--image-size", "32", "--patch-size", "8", "--hidden-size", "32",
     "--num-layers", "2", "--num-heads", "2", "--mlp-dim", "64", "--no-pretrained", "--finetune-at", "0",
 ]
+
+
+def save_vit_npz(backbone, path: Path) -> Path:
+    """Writes a vit-keras backbone's weights under the names of the published ViT .npz files."""
+    arrays = {
+        "embedding/kernel": backbone.get_layer("embedding").get_weights()[0],
+        "embedding/bias": backbone.get_layer("embedding").get_weights()[1],
+        "cls": backbone.get_layer("class_token").get_weights()[0],
+        "Transformer/posembed_input/pos_embedding": backbone.get_layer("Transformer_posembed_input").get_weights()[0],
+        "Transformer/encoder_norm/scale": backbone.get_layer("Transformer_encoder_norm").get_weights()[0],
+        "Transformer/encoder_norm/bias": backbone.get_layer("Transformer_encoder_norm").get_weights()[1],
+    }
+    blocks = [layer for layer in backbone.layers if layer.name.startswith("Transformer_encoderblock_")]
+    for block in blocks:
+        prefix = block.name.replace("Transformer_encoderblock_", "Transformer/encoderblock_")
+        parts = {
+            "LayerNorm_0": block.layernorm1,
+            "LayerNorm_2": block.layernorm2,
+            "MlpBlock_3/Dense_0": block.mlpblock.layers[0],
+            "MlpBlock_3/Dense_1": block.mlpblock.layers[3],
+            "MultiHeadDotProductAttention_1/query": block.att.query_dense,
+            "MultiHeadDotProductAttention_1/key": block.att.key_dense,
+            "MultiHeadDotProductAttention_1/value": block.att.value_dense,
+            "MultiHeadDotProductAttention_1/out": block.att.combine_heads,
+        }
+        for name, layer in parts.items():
+            first, second = ("scale", "bias") if name.startswith("LayerNorm") else ("kernel", "bias")
+            arrays[f"{prefix}/{name}/{first}"], arrays[f"{prefix}/{name}/{second}"] = layer.get_weights()
+    np.savez(path, **arrays)
+    return path
