@@ -1,18 +1,112 @@
-"""The app's commands: the window (no command), `live`, `sightings`. Placeholder until the app lands."""
+"""The app's commands: the window (no command), `live` (window or headless) and `sightings`.
+
+Qt is imported inside the handlers, so `birdcam predict` and friends never load it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from birdcam.errors import BirdcamError
+
+SOURCE_HELP = ("what to watch: camera:N (or N), a video file, an image folder, an rtsp:// or http(s):// URL, "
+               "or screen / screen:X,Y,W,H")
+MODEL_HELP = "a .tflite model; default: the newest model `birdcam train` exported, else the starter model"
 
 
 def add_window_options(parser: argparse.ArgumentParser) -> None:
     """Adds the options of the window (`birdcam` with no command)."""
+    parser.add_argument("--model", metavar="TFLITE", help=MODEL_HELP)
+    parser.add_argument("--source", metavar="SOURCE",
+                        help=SOURCE_HELP + "; default: the last one used, else the first camera")
+
+
+def _quiet_opencv() -> None:
+    """OpenCV's warnings about a device it cannot open repeat, in worse words, the one line birdcam shows."""
+    import cv2.utils.logging
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def run_window(args: argparse.Namespace) -> int:
     """Opens the window."""
-    raise NotImplementedError
+    from birdcam.gui.window import run_app
+
+    _quiet_opencv()
+    return run_app(source=args.source, model=args.model)
 
 
 def register(commands) -> None:
     """Adds `live` and `sightings`."""
+    live = commands.add_parser(
+        "live", help="classify a live source in the window, or headless with a JSON log",
+        description="Names the birds in a camera, video, image folder, stream or screen region as it plays. "
+        "With --headless, runs the same pipeline without a window and logs every displayed frame as a JSON line, "
+        "then a summary line.",
+    )
+    live.add_argument("--source", metavar="SOURCE", help=SOURCE_HELP)
+    live.add_argument("--model", metavar="TFLITE", help=MODEL_HELP)
+    live.add_argument("--headless", action="store_true", help="no window: write the JSON log (needs --source and --log)")
+    live.add_argument("--log", type=Path, metavar="OUT.jsonl", help="headless: where to write the JSON lines")
+    live.add_argument("--max-frames", type=int, metavar="N", help="headless: stop after N displayed frames")
+    live.add_argument("--no-realtime", action="store_true",
+                      help="headless: read videos and folders as fast as they decode instead of at their frame rate")
+    live.add_argument("--loop", action="store_true", help="headless: start a video or folder again when it ends")
+    live.add_argument("--threshold", type=float, metavar="T",
+                      help="no-bird threshold 0-1 (default: the model's own)")
+    live.add_argument("--no-smoothing", action="store_true", help="show each frame's own label, unsmoothed")
+    live.set_defaults(handler=run_live)
+
+    sightings = commands.add_parser(
+        "sightings", help="list recent bird visits, or export them all as CSV",
+        description="Prints the most recent visits recorded by the window (species shown for at least a second), "
+        "or writes every visit to a CSV file.",
+    )
+    sightings.add_argument("--export", type=Path, metavar="CSV", help="write every visit to this CSV file")
+    sightings.add_argument("--limit", type=int, default=20, metavar="N", help="how many recent visits to print (20)")
+    sightings.set_defaults(handler=run_sightings)
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """`birdcam live`: the window with that source, or the headless run."""
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise BirdcamError(f"--threshold must be between 0 and 1, not {args.threshold}")
+    _quiet_opencv()
+    if not args.headless:
+        from birdcam.gui.window import run_app
+
+        return run_app(source=args.source, model=args.model, threshold=args.threshold,
+                       smoothing=not args.no_smoothing)
+    if not args.source:
+        raise BirdcamError(f"--headless needs --source: {SOURCE_HELP}")
+    if args.log is None:
+        raise BirdcamError("--headless needs --log OUT.jsonl, the file to write the frames to")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise BirdcamError(f"--max-frames must be at least 1, not {args.max_frames}")
+    from birdcam.gui.headless import HeadlessOptions, run_headless
+
+    summary = run_headless(HeadlessOptions(
+        source=args.source, log_path=args.log, model=args.model, max_frames=args.max_frames,
+        realtime=not args.no_realtime, loop=args.loop, threshold=args.threshold, smoothing=not args.no_smoothing,
+    ))
+    staleness = summary["staleness_frames"]["p95"]
+    print(f"shown {summary['frames_shown']} of {summary['frames_captured']} frames, "
+          f"classified {summary['frames_classified']} ({summary['classified_fps']} fps), "
+          f"staleness p95 {staleness} frames; log: {args.log}")
+    return 0
+
+
+def run_sightings(args: argparse.Namespace) -> int:
+    """`birdcam sightings`: print recent visits or export them."""
+    from birdcam.sightings import export_sightings, print_sightings
+
+    if args.export is not None:
+        count = export_sightings(None, args.export)
+        print(f"exported {count} visits to {args.export}")
+        return 0
+    if args.limit < 1:
+        raise BirdcamError(f"--limit must be at least 1, not {args.limit}")
+    print_sightings(None, args.limit, sys.stdout)
+    return 0

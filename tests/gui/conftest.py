@@ -1,4 +1,7 @@
-"""Qt runs off-screen; every test must leave no thread (Python or QThread) running behind it."""
+"""Qt runs off-screen; every test must leave no thread (Python or QThread) running behind it.
+
+shared_dir, starter_model and the isolated user folders come from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -7,44 +10,10 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from gui_helpers import read_image, write_video
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-REPO = Path(__file__).resolve().parents[2]
-STARTER_MODEL = "models/aiy_birds_v1/lite-model_aiy_vision_classifier_birds_V1_3.tflite"
-
-
-def _shared_dir() -> Path:
-    return Path(os.environ.get("BIRDCAM_SHARED", REPO.parent / "shared"))
-
-
-@pytest.fixture(scope="session")
-def shared() -> Path:
-    """The shared real data; fails on CI when it is missing, skips elsewhere."""
-    path = _shared_dir()
-    if not (path / STARTER_MODEL).is_file():
-        message = f"shared data not found at {path} (set BIRDCAM_SHARED)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-@pytest.fixture(scope="session")
-def starter_model(shared) -> Path:
-    return shared / STARTER_MODEL
-
-
-@pytest.fixture(autouse=True)
-def user_dirs(tmp_path, monkeypatch):
-    """Keeps the sightings database, snapshots and model lookups of every test inside tmp_path."""
-    monkeypatch.setenv("BIRDCAM_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("BIRDCAM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("BIRDCAM_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.delenv("BIRDCAM_MODEL", raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -82,17 +51,16 @@ def _running(before, started) -> list[str]:
     return python_threads + qt_threads
 
 
-def write_video(path: Path, images: list[np.ndarray], *, fps: float = 30.0, size=(320, 240)) -> Path:
-    """Writes the images (BGR) as an MJPG .avi at `size`, one frame each."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
-    assert writer.isOpened(), "OpenCV cannot write MJPG here"
-    for image in images:
-        writer.write(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
-    writer.release()
-    return path
+@pytest.fixture
+def duck_video(shared_dir, tmp_path) -> Path:
+    """2 s at 15 fps of the shared Mandarin Duck photo (the starter model names it at ~0.9)."""
+    duck = read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    return write_video(tmp_path / "duck.avi", [duck] * 30, fps=15)
 
 
-def read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert image is not None, f"cannot read {path}"
-    return image
+@pytest.fixture
+def settings(tmp_path):
+    """A QSettings in tmp_path, so tests never read or write the user's settings."""
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "birdcam.ini"), QSettings.Format.IniFormat)

@@ -1,0 +1,196 @@
+"""Screen capture for the screen-region source: a Qt grabber, and a dialog to choose the region."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from PySide6.QtCore import QObject, QPoint, QRect, QSize, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPen
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QPushButton,
+    QRubberBand,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from birdcam.errors import SourceError
+from birdcam.gui.overlay import qimage_to_bgr
+from birdcam.sources import Region
+from birdcam.gui.qtfix import emit
+
+_GRAB_TIMEOUT_S = 1.0
+
+
+def grab_screen(region: Region | None) -> np.ndarray:
+    """The screen under `region` (virtual-desktop pixels; None: the primary screen) as BGR. GUI thread only."""
+    primary = QGuiApplication.primaryScreen()
+    if primary is None:
+        raise SourceError("no screen to capture here; pick a camera or a video instead")
+    if region is None:
+        geometry = primary.geometry()
+        region = (geometry.x(), geometry.y(), geometry.width(), geometry.height())
+    x, y, width, height = region
+    screen = QGuiApplication.screenAt(QPoint(x, y)) or primary
+    origin = screen.geometry().topLeft()
+    pixmap = screen.grabWindow(0, x - origin.x(), y - origin.y(), width, height)
+    if pixmap.isNull():
+        raise SourceError("the screen cannot be captured here (the platform refused); pick a camera or a video")
+    return qimage_to_bgr(pixmap.toImage())
+
+
+class QtScreenGrabber(QObject):
+    """A `ScreenGrabber` for capture threads: Qt can only grab on the GUI thread, so each call asks it and waits.
+
+    `interrupt()` makes waiting and later calls fail at once, so the GUI thread can join a capture
+    thread that is waiting for it without a deadlock; `resume()` allows grabs again.
+    """
+
+    _requested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._requested.connect(self._grab_requested)
+        self._call_lock = threading.Lock()
+        self._answered = threading.Event()
+        self._interrupted = threading.Event()
+        self._region: Region | None = None
+        self._image: np.ndarray | None = None
+        self._error: str | None = None
+
+    def __call__(self, region: Region | None) -> np.ndarray:
+        if QThread.currentThread() == self.thread():
+            return grab_screen(region)
+        with self._call_lock:
+            if self._interrupted.is_set():
+                raise SourceError("screen capture stopped")
+            self._answered.clear()
+            self._region, self._image, self._error = region, None, None
+            emit(self._requested)
+            if not self._answered.wait(_GRAB_TIMEOUT_S):
+                raise SourceError("the window did not answer a screen grab in time")
+            if self._interrupted.is_set():
+                raise SourceError("screen capture stopped")
+            if self._error is not None:
+                raise SourceError(self._error)
+            return self._image
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+        self._answered.set()
+
+    def resume(self) -> None:
+        self._interrupted.clear()
+
+    @Slot()
+    def _grab_requested(self) -> None:
+        if self._interrupted.is_set():
+            return
+        try:
+            self._image = grab_screen(self._region)
+        except SourceError as error:
+            self._error = str(error)
+        finally:
+            self._answered.set()
+
+
+class RegionDialog(QDialog):
+    """Asks for a screen region: type x, y, width, height, or drag a rectangle over the screen."""
+
+    def __init__(self, region: Region | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Capture a screen region")
+        x, y, width, height = region or (0, 0, 640, 480)
+        self._fields = {}
+        form = QFormLayout()
+        for name, value, minimum in (("x", x, -100000), ("y", y, -100000), ("width", width, 16), ("height", height, 16)):
+            field = QSpinBox()
+            field.setRange(minimum, 100000)
+            field.setValue(value)
+            field.setSuffix(" px")
+            form.addRow(name.capitalize(), field)
+            self._fields[name] = field
+        hint = QLabel("Pick the part of the screen to classify, e.g. a video playing in a browser.")
+        hint.setWordWrap(True)
+        drag = QPushButton("Drag on screen\u2026")
+        drag.clicked.connect(self._drag)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(hint)
+        layout.addLayout(form)
+        layout.addWidget(drag)
+        layout.addWidget(buttons)
+        self._selector: RegionSelector | None = None
+
+    def region(self) -> Region:
+        return tuple(self._fields[name].value() for name in ("x", "y", "width", "height"))
+
+    def set_region(self, region: Region) -> None:
+        for name, value in zip(("x", "y", "width", "height"), region):
+            self._fields[name].setValue(value)
+
+    def _drag(self) -> None:
+        self.hide()
+        self._selector = RegionSelector()
+        self._selector.chosen.connect(self._dragged)
+        self._selector.cancelled.connect(self.show)
+        self._selector.showFullScreen()
+
+    @Slot(object)
+    def _dragged(self, region: Region) -> None:
+        self.set_region(region)
+        self.show()
+
+
+class RegionSelector(QWidget):
+    """A dimmed full-screen layer on which the user drags a rubber band; Esc cancels."""
+
+    chosen = Signal(object)
+    cancelled = Signal()
+
+    def __init__(self) -> None:
+        super().__init__(None, Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint)
+        self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        screen = QGuiApplication.primaryScreen()
+        if screen is not None:
+            self.setGeometry(screen.virtualGeometry())
+        self._band = QRubberBand(QRubberBand.Shape.Rectangle, self)
+        self._origin = QPoint()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(0, 0, 0, 90))
+        painter.setPen(QPen(QColor(255, 255, 255)))
+        painter.drawText(self.rect().adjusted(0, 40, 0, 0), Qt.AlignmentFlag.AlignHCenter,
+                         "Drag over the area to classify \u00b7 Esc to cancel")
+
+    def mousePressEvent(self, event) -> None:
+        self._origin = event.position().toPoint()
+        self._band.setGeometry(QRect(self._origin, QSize()))
+        self._band.show()
+
+    def mouseMoveEvent(self, event) -> None:
+        self._band.setGeometry(QRect(self._origin, event.position().toPoint()).normalized())
+
+    def mouseReleaseEvent(self, event) -> None:
+        rect = self._band.geometry()
+        self.close()
+        if rect.width() >= 16 and rect.height() >= 16:
+            top_left = self.mapToGlobal(rect.topLeft())
+            emit(self.chosen, (top_left.x(), top_left.y(), rect.width(), rect.height()))
+        else:
+            emit(self.cancelled)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+            emit(self.cancelled)

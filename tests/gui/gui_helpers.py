@@ -1,0 +1,24 @@
+"""Test media built from the shared photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def write_video(path: Path, images: list[np.ndarray], *, fps: float = 30.0, size=(320, 240)) -> Path:
+    """Writes the images (BGR) as an MJPG .avi at `size`, one frame each."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    assert writer.isOpened(), "OpenCV cannot write MJPG here"
+    for image in images:
+        writer.write(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+    writer.release()
+    return path
+
+
+def read_image(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image is not None, f"cannot read {path}"
+    return image

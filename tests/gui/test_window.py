@@ -1,0 +1,188 @@
+"""The main window, off-screen, on videos built from the shared photos with the starter model."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from gui_helpers import read_image, write_video
+
+DUCK = "Mandarin Duck"
+
+
+@pytest.fixture
+def open_window(qtbot, settings):
+    """Makes MainWindows on the test's QSettings and closes any still open at the end."""
+    from birdcam.gui.window import MainWindow
+
+    windows = []
+
+    def make(**kwargs):
+        window = MainWindow(settings, **kwargs)
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+
+
+def wait_for_title(qtbot, window, title: str, timeout: int = 8000) -> None:
+    qtbot.waitUntil(lambda: window.shown_content.title == title, timeout=timeout)
+
+
+def test_window_names_the_bird_in_a_video(qtbot, open_window, duck_video, starter_model):
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    wait_for_title(qtbot, window, DUCK)
+
+    content = window.shown_content
+    assert content.subtitle == "Aix galericulata" and content.is_bird and content.score > 0.5
+    assert "fps" in content.stats and "ms" in content.stats
+    assert window.model_label.text() == starter_model.stem
+    assert window.message_bar.text == ""
+    assert window.pipeline.frames_shown > 0 and window.pipeline.classified > 0
+
+
+def test_close_stops_and_joins_every_thread_within_a_second(qtbot, open_window, duck_video, starter_model):
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    wait_for_title(qtbot, window, DUCK)
+    pipeline = window.pipeline
+    start = time.monotonic()
+    window.close()
+    elapsed = time.monotonic() - start
+
+    assert not pipeline.capture_running
+    assert not pipeline._worker_thread.isRunning() and not pipeline._loader_thread.isRunning()
+    assert elapsed < 1.0
+
+
+def test_missing_camera_is_a_message_and_the_window_carries_on(qtbot, open_window, duck_video, starter_model):
+    window = open_window(source="camera:7", model=str(starter_model))
+    qtbot.waitUntil(lambda: "camera 7" in window.message_bar.text.lower(), timeout=5000)
+    assert "not available" in window.message_bar.text
+
+    window.open_source(str(duck_video))
+    wait_for_title(qtbot, window, DUCK)
+    assert window.message_bar.text == ""
+
+
+def test_truncated_video_plays_what_it_has_then_says_it_ended(qtbot, open_window, settings, shared_dir,
+                                                              starter_model, tmp_path):
+    duck = read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    frames = [cv2.putText(duck.copy(), str(i), (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 3)
+              for i in range(60)]
+    video = write_video(tmp_path / "cut.avi", frames, fps=30)
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])
+    settings.setValue("loop", False)
+
+    window = open_window(source=str(video), model=str(starter_model))
+    qtbot.waitUntil(lambda: "ended" in window.message_bar.text, timeout=6000)
+    assert 0 < window.pipeline.frames_shown < 60
+    assert "Loop" in window.message_bar.text
+
+
+def test_unreadable_video_is_a_message(qtbot, open_window, starter_model, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 4096)
+    window = open_window(source=str(broken), model=str(starter_model))
+    qtbot.waitUntil(lambda: "broken.mp4" in window.message_bar.text, timeout=5000)
+    assert window.pipeline.frames_shown == 0
+
+
+@pytest.mark.parametrize("bad_model", ["text", "invoke_error"])
+def test_bad_model_during_a_switch_keeps_the_old_one(qtbot, open_window, duck_video, starter_model, shared_dir,
+                                                     tmp_path, bad_model):
+    if bad_model == "text":
+        path = tmp_path / "broken.tflite"
+        path.write_text("not a flatbuffer")
+    else:
+        path = shared_dir / "models" / "invalid" / "model_invoking_error.tflite"
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    wait_for_title(qtbot, window, DUCK)
+
+    window.open_model(str(path))
+    qtbot.waitUntil(lambda: "Could not load the model" in window.message_bar.text, timeout=5000)
+    assert path.name in window.message_bar.text
+    assert starter_model.stem in window.message_bar.text and "keeps running" in window.message_bar.text
+    results_before = window.pipeline.results
+    qtbot.waitUntil(lambda: window.pipeline.results > results_before + 3, timeout=3000)
+    assert window.pipeline.model_path == starter_model
+    assert window.model_label.text() == starter_model.stem
+    assert window.shown_content.title == DUCK
+    assert window.settings.value("model") == str(starter_model)
+
+
+def test_settings_persist_between_runs(qtbot, open_window, settings, duck_video, starter_model):
+    first = open_window(source=str(duck_video), model=str(starter_model))
+    wait_for_title(qtbot, first, DUCK)
+    first.threshold_slider.setValue(55)
+    first.top_k_spin.setValue(2)
+    first.mirror_action.setChecked(True)
+    first.smoothing_action.setChecked(False)
+    first.close()
+
+    second = open_window()
+    assert second.threshold_slider.value() == 55 and second.pipeline.threshold == pytest.approx(0.55)
+    assert second.top_k_spin.value() == 2
+    assert second.mirror_check.isChecked() and second.view.mirror
+    assert not second.smoothing_check.isChecked() and not second.pipeline.smoothing.enabled
+    assert second.source_label.text().endswith("duck.avi")
+    qtbot.waitUntil(lambda: second.model_label.text() == starter_model.stem, timeout=5000)
+
+
+def test_pause_freezes_the_picture_and_snapshot_saves_the_annotated_frame(qtbot, open_window, duck_video,
+                                                                          starter_model):
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    wait_for_title(qtbot, window, DUCK)
+    qtbot.keyClick(window.view, " ")
+    assert window.pipeline.paused and window.shown_content.message == "Paused"
+    shown = window.pipeline.frames_shown
+    qtbot.wait(300)
+    assert window.pipeline.frames_shown == shown
+
+    qtbot.keyClick(window.view, "s")
+    snapshots = list((window_data_dir() / "snapshots").glob("*.png"))
+    assert len(snapshots) == 1
+    saved = cv2.imread(str(snapshots[0]))
+    raw = window._display.frame.image
+    assert saved.shape == raw.shape
+    height, width = raw.shape[:2]
+    difference = np.abs(saved.astype(int) - raw.astype(int)).mean(axis=2)
+    assert difference[int(height * 0.85):, : width // 4].mean() > 20, "the label panel is painted bottom-left"
+    assert difference[height // 3: height // 2, width // 3: width // 2].mean() < 3, "the picture itself is kept"
+
+    qtbot.keyClick(window.view, " ")
+    qtbot.waitUntil(lambda: window.pipeline.frames_shown > shown, timeout=3000)
+
+
+def window_data_dir():
+    from birdcam import paths
+
+    return paths.data_dir()
+
+
+def test_no_bird_is_shown_for_a_cat(qtbot, open_window, shared_dir, starter_model, tmp_path):
+    cat = read_image(shared_dir / "images" / "not-birds" / "cat.jpg")
+    video = write_video(tmp_path / "cat.avi", [cat] * 30, fps=15)
+    window = open_window(source=str(video), model=str(starter_model))
+    wait_for_title(qtbot, window, "No bird")
+    assert not window.shown_content.is_bird and window.shown_content.score is None
+
+
+def test_a_visit_appears_in_the_sightings_dock(qtbot, open_window, duck_video, starter_model):
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    wait_for_title(qtbot, window, DUCK)
+
+    def listed() -> list[str]:
+        return [window.sightings_list.item(i).text() for i in range(window.sightings_list.count())]
+
+    qtbot.waitUntil(lambda: any(DUCK in text for text in listed()), timeout=6000)
+    item = next(window.sightings_list.item(i) for i in range(window.sightings_list.count())
+                if DUCK in window.sightings_list.item(i).text())
+    assert not item.icon().isNull(), "the visit has a thumbnail of its best annotated frame"
