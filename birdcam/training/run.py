@@ -87,6 +87,8 @@ def new_state() -> dict:
 def start(options: TrainOptions, out: Path) -> tuple[RunFolder, TrainOptions]:
     """Creates a run folder: checks the options and the data before any training starts."""
     options.check()
+    if options.distribute == "multiworker" and not os.environ.get("TF_CONFIG"):
+        raise BirdcamError("--distribute multiworker needs TF_CONFIG (cluster and task) set on every host.")
     run = RunFolder(out)
     if run.options.exists():
         raise DatasetError(f"{out} already holds a run; continue it with --resume {out} or pick another --out.")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from conftest import SHAPES_EPOCHS
-from training_data import SHAPE_CLASSES
+from training_data import SHAPE_CLASSES, TINY_VIT, make_shapes_dataset
 
 from birdcam.cli import main
 
@@ -183,3 +187,30 @@ def test_compare_draws_several_runs_on_one_chart(shapes_run, tmp_path, capsys):
     assert code == 0 and image is not None and image.shape[1] > 600
     assert main(["compare", str(tmp_path), "--out", str(chart)]) == 2
     assert "has no log.csv" in capsys.readouterr().err
+
+
+def test_an_export_that_disagrees_with_keras_is_kept_out_of_models(tmp_path, monkeypatch, capsys):
+    from birdcam.training import export
+
+    monkeypatch.setattr(export, "MIN_AGREEMENT", 1.01)  # no export can reach it
+    data = make_shapes_dataset(tmp_path / "data", sizes={"train": 4, "valid": 2, "test": 2})
+
+    code = main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY_VIT, "--epochs", "1"])
+
+    assert code == 1
+    assert "not copied to models/" in capsys.readouterr().err
+    assert (tmp_path / "run" / "model.tflite").is_file()
+    assert list(Path(os.environ["BIRDCAM_MODELS_DIR"]).iterdir()) == []
+
+
+def test_the_cli_and_evaluate_never_import_tensorflow(starter_model, shared_dir, tmp_path):
+    script = (
+        "import sys\n"
+        "from birdcam.cli import main\n"
+        "assert main(['train', '--help']) == 0\n"
+        f"code = main(['evaluate', '--model', {str(starter_model)!r}, '--data', {str(shared_dir / 'birds525-sample' / 'valid')!r}, '--out', {str(tmp_path)!r}])\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'vit_keras') if m in sys.modules)\n"
+        "print(code, heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stderr[-1500:]
