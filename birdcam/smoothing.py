@@ -31,6 +31,8 @@ class SmoothingOptions:
     """A new species (or "no bird") must lead this long before the shown label changes."""
     threshold: float = 0.3
     """The averaged top score a bird needs; below it, or on the background class, "no bird"."""
+    background_limit: float = 0.1
+    """Also "no bird" while the background class has at least this much (the model doubts); 1 turns it off."""
     cut_distance: float = 0.6
     """Total-variation distance between a frame and the average above which the scene has changed."""
     top_k: int = 3
@@ -123,9 +125,11 @@ class LabelSmoother:
         self._unconfirmed_cut = None
 
     def _candidate(self, probabilities: np.ndarray) -> int | None:
-        """The top class if it is a bird that reaches the threshold, else None."""
+        """The top class if it is a bird that reaches the threshold with little background, else None."""
         top = int(np.argmax(probabilities))
         if top == self.background_index or probabilities[top] < self.options.threshold:
+            return None
+        if self.background_index is not None and probabilities[self.background_index] >= self.options.background_limit:
             return None
         return top
 

@@ -74,9 +74,16 @@ def test_background_and_low_scores_are_no_bird():
     smoother.reset()
     unsure = feed(smoother, [probs(a=0.28, b=0.24, c=0.24, bg=0.24)] * 30)[-1]
     assert not unsure.is_bird and unsure.score == pytest.approx(0.28)
-    lenient = LabelSmoother(LABELS, BACKGROUND, SmoothingOptions(threshold=0.25))
+    lenient = LabelSmoother(LABELS, BACKGROUND, SmoothingOptions(threshold=0.25, background_limit=1.0))
     sure = lenient.update(probs(a=0.28, b=0.24, c=0.24, bg=0.24), 0)
     assert sure.is_bird and sure.label.common_name == "Mandarin Duck" and sure.score == pytest.approx(0.28)
+
+
+def test_a_bird_with_much_background_is_no_bird():
+    doubted = probs(a=0.6, b=0.1, c=0.1, bg=0.2)
+    assert not LabelSmoother(LABELS, BACKGROUND).update(doubted, 0).is_bird
+    assert LabelSmoother(LABELS, BACKGROUND, SmoothingOptions(background_limit=0.25)).update(doubted, 0).index == A
+    assert LabelSmoother(LABELS, None).update(doubted, 0).index == A  # a model without a background class
 
 
 def test_a_bird_that_leaves_is_dropped_on_the_first_empty_frame():
@@ -102,7 +109,7 @@ def test_a_new_scene_is_taken_on_its_second_frame_and_one_odd_frame_is_ignored()
 
 def test_disabled_smoothing_shows_each_frame_as_it_is():
     smoother = LabelSmoother(LABELS, BACKGROUND, SmoothingOptions(enabled=False))
-    shown = feed(smoother, [probs(a=0.6), probs(b=0.5), probs(bg=0.9), probs(c=0.4)])
+    shown = feed(smoother, [probs(a=0.6, bg=0.05), probs(b=0.5, bg=0.05), probs(bg=0.9), probs(c=0.4, bg=0.05)])
     assert [s.index for s in shown] == [A, B, None, C]
     assert [round(s.score, 3) for s in shown] == [0.6, 0.5, pytest.approx(1 / 30, abs=1e-3), 0.4]
 
