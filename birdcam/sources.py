@@ -107,11 +107,11 @@ class _CaptureSource(FrameSource):
     def __init__(self) -> None:
         self._capture: cv2.VideoCapture | None = None
 
-    def _open_capture(self, capture: cv2.VideoCapture, failure: str) -> None:
+    def _open_capture(self, capture: cv2.VideoCapture, failure: Callable[[], str]) -> None:
         self.close()
         if not capture.isOpened():
             capture.release()
-            raise SourceError(failure)
+            raise SourceError(failure())
         self._capture = capture
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if 0 < fps <= 240 else None
@@ -140,11 +140,11 @@ class CameraSource(_CaptureSource):
         self.description = f"Camera {index}" + (f" ({self.name})" if self.name else "")
 
     def open(self) -> None:
-        known = ", ".join(str(camera.index) for camera in list_cameras()) or "none found"
-        self._open_capture(
-            cv2.VideoCapture(self.index),
-            f"camera {self.index} is not available (cameras: {known}); plug it in, close apps using it, or pick another",
-        )
+        def failure() -> str:
+            known = ", ".join(str(camera.index) for camera in list_cameras()) or "none found"
+            return f"camera {self.index} is not available (cameras: {known}); plug it in, close apps using it, or pick another"
+
+        self._open_capture(cv2.VideoCapture(self.index), failure)
 
     def read(self) -> np.ndarray:
         image = self._read_capture()
@@ -176,7 +176,7 @@ class VideoSource(_CaptureSource):
             raise SourceError(f"video file not found: {self.path}; check the path")
         self._open_capture(
             cv2.VideoCapture(str(self.path)),
-            f"cannot open {self.path.name} as a video (unsupported or damaged file); try another file",
+            lambda: f"cannot open {self.path.name} as a video (unsupported or damaged file); try another file",
         )
         self._frames_this_pass = 0
 
@@ -287,7 +287,7 @@ class StreamSource(_CaptureSource):
         )
         self._open_capture(
             capture,
-            f"cannot connect to {_redact_password(self.url)}; check the address and that the camera or server is on",
+            lambda: f"cannot connect to {_redact_password(self.url)}; check the address and that the camera or server is on",
         )
 
     def read(self) -> np.ndarray:
@@ -331,9 +331,9 @@ class ScreenSource(FrameSource):
             raise
         except Exception as error:  # a grabber is platform code: any failure is a dropped frame
             raise SourceError(f"screen capture failed ({_one_line(error)}); check the region is on screen") from error
-        if image is None or image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+        if image is None or image.ndim not in (2, 3) or image.size == 0:
             raise SourceError("screen capture returned no image; check the region is on screen")
-        return image
+        return _as_bgr(image)
 
 
 def _pillow_grabber() -> ScreenGrabber:

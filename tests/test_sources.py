@@ -229,6 +229,12 @@ def test_screen_source_grabs_its_region_through_the_grabber_at_its_rate(photos):
     assert elapsed >= 5 / 20 * 0.9
 
 
+def test_screen_source_turns_a_bgra_grab_into_bgr(photos):
+    bgra = cv2.cvtColor(photos[1], cv2.COLOR_BGR2BGRA)
+    with ScreenSource(grabber=lambda region: bgra) as source:
+        assert np.array_equal(source.read(), photos[1])
+
+
 def test_screen_source_failures_are_source_errors():
     def broken(region):
         raise RuntimeError("display went away\nsecond line")
