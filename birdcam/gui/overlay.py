@@ -62,7 +62,7 @@ def paint_overlay(painter: QPainter, area: QRectF, content: OverlayContent) -> N
     painter.save()
     painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
-    unit = max(7.0, min(area.height() / 36.0, area.width() / 48.0))
+    unit = max(7.0, min(area.height() / 42.0, area.width() / 56.0))
     margin = unit * 1.2
     if content.stats:
         _paint_stats(painter, area, content.stats, unit, margin)

@@ -29,7 +29,6 @@ from birdcam.gui.worker import (
 from birdcam.gui.screen import QtScreenGrabber
 from birdcam.smoothing import LabelSmoother, Shown, SmoothingOptions
 from birdcam.sources import Frame, open_source
-from birdcam.gui.qtfix import emit
 
 _RATE_WINDOW = 30  # results over which the inference rate is measured
 
@@ -140,12 +139,12 @@ class Pipeline(QObject):
         try:
             source = open_source(spec, realtime=realtime, loop=loop, screen_grabber=self._screen_grabber)
         except SourceError as error:
-            emit(self.source_status, "error", str(error))
+            self.source_status.emit("error", str(error))
             return False
         capture = CaptureThread(
             source,
             lambda frame: self._on_frame(capture, frame),
-            lambda kind, message: emit(self._capture_status, capture, kind, message),
+            lambda kind, message: self._capture_status.emit(capture, kind, message),
         )
         self._capture = capture
         capture.start()
@@ -179,7 +178,7 @@ class Pipeline(QObject):
     @Slot(object, str, str)
     def _on_capture_status(self, capture: CaptureThread, kind: str, message: str) -> None:
         if capture is self._capture:  # a source that was replaced has nothing more to say
-            emit(self.source_status, kind, message)
+            self.source_status.emit(kind, message)
 
     def _on_frame(self, capture: CaptureThread, frame: Frame) -> None:
         """Capture thread: publish the frame and, unless one is already waiting, post one notice."""
@@ -192,7 +191,7 @@ class Pipeline(QObject):
             if self._notice_pending:
                 return
             self._notice_pending = True
-        emit(self._frame_arrived)
+        self._frame_arrived.emit()
 
     @Slot()
     def _show_newest(self) -> None:
@@ -205,14 +204,14 @@ class Pipeline(QObject):
             return
         self._last_shown = frame.index
         self.frames_shown += 1
-        emit(self.frame_shown, DisplayFrame(frame, self._shown, self._result, time.monotonic(), self.stats()))
+        self.frame_shown.emit(DisplayFrame(frame, self._shown, self._result, time.monotonic(), self.stats()))
 
     # -- models ----------------------------------------------------------------------------
 
     def load_model(self, model: str | None) -> None:
         """Loads a model on the loader thread; the running one goes on until it is ready."""
         self.model_loading = True
-        emit(self._loader.requested, ModelRequest(model))
+        self._loader.requested.emit(ModelRequest(model))
 
     @Slot(object, object)
     def _on_model_loaded(self, request: ModelRequest, classifier) -> None:
@@ -220,12 +219,12 @@ class Pipeline(QObject):
         self._model_threshold = float(classifier.threshold)
         self.model_path = Path(classifier.model_path)
         self._worker.set_classifier(classifier)
-        emit(self.model_ready, str(self.model_path), request.model or "")
+        self.model_ready.emit(str(self.model_path), request.model or "")
 
     @Slot(object, str)
     def _on_model_failed(self, request: ModelRequest, message: str) -> None:
         self.model_loading = False
-        emit(self.model_failed, message)
+        self.model_failed.emit(message)
 
     # -- results ---------------------------------------------------------------------------
 
@@ -240,7 +239,7 @@ class Pipeline(QObject):
         self._result = result
         self.results += 1
         self._result_times.append(result.t_done)
-        emit(self.result_ready, result, self._shown)
+        self.result_ready.emit(result, self._shown)
 
     def _new_smoother(self) -> LabelSmoother | None:
         if self._smoother_labels is None:

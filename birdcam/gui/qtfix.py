@@ -1,10 +1,11 @@
-"""A work-around for PySide6 6.12.0, whose `SignalInstance.emit` returns a bool it does not own a reference to.
+"""A work-around for PySide6 6.12.0 on CPython 3.11: its bindings return None and bools they hold no reference to.
 
-Every emit from Python then drops one reference to True. The live pipeline emits several signals
-per frame, so after a few thousand frames CPython frees True and aborts ("Fatal Python error:
-bool_dealloc"). `emit()` below gives the reference back, and only where a probe at import shows
-the installed PySide6 has the bug, so a fixed release needs no change here. Every signal birdcam
-emits from Python goes through it.
+Every call of a void Qt method (QPainter.setPen, QLabel.setText, ...) drops one reference to None,
+and every `Signal.emit()` one to True. CPython 3.12+ made these objects immortal, so there it is
+harmless; on 3.11 the live window frees None within seconds and aborts ("Fatal Python error:
+none_dealloc"). Where a probe at import shows the leak, this gives None, True and False so many
+references that they cannot run out (what 3.12 does). It changes nothing on a fixed PySide6 or on
+Python 3.12+. Imported by `birdcam.gui` before anything else in it.
 """
 
 from __future__ import annotations
@@ -13,36 +14,42 @@ import ctypes
 import sys
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QFont
 
-_PROBE_EMITS = 32
-
-_increment = ctypes.pythonapi.Py_IncRef
-_increment.argtypes = [ctypes.py_object]
-_increment.restype = None
+_PROBE_CALLS = 64
+_PLENTY = 1 << 56  # references added: ~10^17, more than calls a process can make
 
 
 class _Probe(QObject):
     ping = Signal()
 
 
-def _emit_drops_a_reference() -> bool:
-    probe = _Probe()
-    before = sys.getrefcount(True)
-    results = [probe.ping.emit() for _ in range(_PROBE_EMITS)]
-    lost = before - sys.getrefcount(True) + results.count(True)  # the list holds references of its own
-    if lost >= _PROBE_EMITS:
-        for result in results:
-            _increment(result)
-        return True
-    return False
+def _drops_references(call, singleton) -> bool:
+    before = sys.getrefcount(singleton)
+    results = [call() for _ in range(_PROBE_CALLS)]
+    lost = before - sys.getrefcount(singleton) + sum(result is singleton for result in results)
+    return lost >= _PROBE_CALLS
 
 
-EMIT_DROPS_A_REFERENCE = _emit_drops_a_reference()
-"""True where this PySide6's emit has the bug."""
+def _leaking_singletons() -> list:
+    font, probe = QFont(), _Probe()
+    leaking = []
+    if _drops_references(lambda: font.setBold(True), None):
+        leaking.append(None)
+    if _drops_references(probe.ping.emit, True):
+        leaking += [True, False]
+    return leaking
 
 
-def emit(signal, *args) -> None:
-    """`signal.emit(*args)`, safe on every PySide6."""
-    result = signal.emit(*args)
-    if EMIT_DROPS_A_REFERENCE and isinstance(result, bool):
-        _increment(result)
+def _make_immortal(singleton) -> None:
+    reference_count = ctypes.c_ssize_t.from_address(id(singleton))  # ob_refcnt, the first field of every object
+    reference_count.value += _PLENTY
+
+
+PATCHED: tuple = ()
+"""The singletons given extra references in this process (empty where PySide6 does not leak)."""
+
+if sys.version_info < (3, 12):
+    PATCHED = tuple(_leaking_singletons())
+    for _singleton in PATCHED:
+        _make_immortal(_singleton)

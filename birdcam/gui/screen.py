@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 from birdcam.errors import SourceError
 from birdcam.gui.overlay import qimage_to_bgr
 from birdcam.sources import Region
-from birdcam.gui.qtfix import emit
 
 _GRAB_TIMEOUT_S = 1.0
 
@@ -71,7 +70,7 @@ class QtScreenGrabber(QObject):
                 raise SourceError("screen capture stopped")
             self._answered.clear()
             self._region, self._image, self._error = region, None, None
-            emit(self._requested)
+            self._requested.emit()
             if not self._answered.wait(_GRAB_TIMEOUT_S):
                 raise SourceError("the window did not answer a screen grab in time")
             if self._interrupted.is_set():
@@ -186,11 +185,11 @@ class RegionSelector(QWidget):
         self.close()
         if rect.width() >= 16 and rect.height() >= 16:
             top_left = self.mapToGlobal(rect.topLeft())
-            emit(self.chosen, (top_left.x(), top_left.y(), rect.width(), rect.height()))
+            self.chosen.emit((top_left.x(), top_left.y(), rect.width(), rect.height()))
         else:
-            emit(self.cancelled)
+            self.cancelled.emit()
 
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Escape:
             self.close()
-            emit(self.cancelled)
+            self.cancelled.emit()

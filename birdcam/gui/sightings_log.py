@@ -8,9 +8,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from birdcam import paths
+from birdcam.errors import BirdcamError
 from birdcam.gui.overlay import qimage_to_bgr, render_annotated
 from birdcam.sightings import SightingsDB, VisitTracker
-from birdcam.gui.qtfix import emit
 
 
 class SightingsLog(QObject):
@@ -21,7 +21,12 @@ class SightingsLog(QObject):
 
     def __init__(self, parent: QObject | None = None, db_path: Path | None = None):
         super().__init__(parent)
-        self._db = SightingsDB.open(db_path)
+        self.error = ""
+        """Why sightings are not recorded (the database cannot be opened); "" when they are."""
+        try:
+            self._db: SightingsDB | None = SightingsDB.open(db_path)
+        except BirdcamError as error:
+            self._db, self.error = None, f"Sightings are not recorded: {error}"
         self._source = ""
         self._model = ""
         self._tracker: VisitTracker | None = None
@@ -37,6 +42,8 @@ class SightingsLog(QObject):
 
     def _restart_tracker(self) -> None:
         self._close_tracker()
+        if self._db is None:
+            return
         self._tracker = VisitTracker(self._db, source=self._source, model=self._model,
                                      snapshot_dir=paths.data_dir() / "snapshots" / "visits")
         self._best = None
@@ -45,7 +52,7 @@ class SightingsLog(QObject):
         if self._tracker is not None:
             self._tracker.close()
             self._tracker = None
-            emit(self.changed)
+            self.changed.emit()
 
     def update(self, shown, display, content, mirror: bool) -> None:
         """Feeds one smoothed label; `content()` gives the overlay, rendered only for a new best score."""
@@ -59,14 +66,18 @@ class SightingsLog(QObject):
         else:
             self._best = None
         if self._tracker.update(shown, time.time(), annotated) is not None:
-            emit(self.changed)
+            self.changed.emit()
 
     def recent(self, limit: int) -> list:
-        return self._db.recent(limit)
+        return self._db.recent(limit) if self._db is not None else []
 
     def export_csv(self, path: Path) -> int:
+        """Writes every visit to `path`; raises BirdcamError when it cannot."""
+        if self._db is None:
+            raise BirdcamError(self.error)
         return self._db.export_csv(path)
 
     def close(self) -> None:
         self._close_tracker()
-        self._db.close()
+        if self._db is not None:
+            self._db.close()

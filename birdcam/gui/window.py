@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from birdcam import paths
+from birdcam.errors import BirdcamError
 from birdcam.gui.overlay import OverlayContent, frame_to_qimage, paint_frame, paint_overlay, render_annotated
 from birdcam.gui.pipeline import DisplayFrame, Pipeline
 from birdcam.gui.screen import RegionDialog
@@ -47,6 +48,8 @@ ICON_PATH = Path(__file__).resolve().parents[2] / "assets" / "birdcam.svg"
 NO_SOURCE_MESSAGE = ("No camera found. Open a video, an image folder, a stream or a screen region "
                      "from the Source menu.")
 _RECENT_SIGHTINGS = 30
+MAX_TOP_K = 6
+_MIN_LISTED_SCORE = 0.01  # runners-up below 1% say nothing
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class ViewOptions:
     """How frames and labels are shown (persisted with QSettings)."""
 
     top_k: int = 3
-    """How many candidate labels the overlay lists."""
+    """The overlay names the top-k labels: the shown one large, the next k - 1 in a list."""
     mirror: bool = False
     """Flip the picture left-right (a selfie camera)."""
 
@@ -69,14 +72,19 @@ def overlay_content(display: DisplayFrame | None, *, top_k: int, loading: bool, 
     labels = display.result.labels
     candidates = tuple(
         (labels[index].display_name, float(score)) for index, score in shown.top
-        if not labels[index].is_background
-    )[:top_k]
+        if index != shown.index and not labels[index].is_background and score >= _MIN_LISTED_SCORE
+    )[: top_k - 1]
     if not shown.is_bird:
         return OverlayContent(title="No bird", top=candidates, stats=stats, message=message)
     label = shown.label
     subtitle = label.scientific_name if label.scientific_name != label.display_name else ""
     return OverlayContent(title=label.display_name, subtitle=subtitle, score=float(shown.score), is_bird=True,
                           top=candidates, stats=stats, message=message)
+
+
+def smoothing_options(enabled: bool) -> SmoothingOptions:
+    """The smoother's options: its default timing, enough top classes for any top-k (the background may be one)."""
+    return SmoothingOptions(enabled=enabled, top_k=MAX_TOP_K + 1)
 
 
 class VideoView(QWidget):
@@ -200,7 +208,7 @@ class MainWindow(QMainWindow):
                                         mirror=settings.value("mirror", False, type=bool))
         smoothing_on = settings.value("smoothing", True, type=bool) if smoothing is None else smoothing
         self.pipeline = Pipeline(
-            smoothing=SmoothingOptions(enabled=smoothing_on),
+            smoothing=smoothing_options(smoothing_on),
             threshold=threshold if threshold is not None else (saved_threshold if saved_threshold >= 0 else None),
             qt_screen=True,
         )
@@ -233,6 +241,8 @@ class MainWindow(QMainWindow):
 
         self.open_model(model or settings.value("model", "", type=str) or None)
         self._start_first_source(source)
+        if self._sightings.error and not self.message_bar.text:
+            self.message_bar.show_message(self._sightings.error, "warning")
 
     # -- construction ----------------------------------------------------------------------
 
@@ -341,7 +351,7 @@ class MainWindow(QMainWindow):
         threshold_row.addWidget(self.threshold_label)
         threshold_row.addWidget(default_button)
         self.top_k_spin = QSpinBox()
-        self.top_k_spin.setRange(0, 5)
+        self.top_k_spin.setRange(1, MAX_TOP_K)
         self.top_k_spin.setValue(self.view_options.top_k)
         self.top_k_spin.valueChanged.connect(self._set_top_k)
         self.smoothing_check = QCheckBox("Smooth over time")
@@ -356,7 +366,7 @@ class MainWindow(QMainWindow):
             widget.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         form = QFormLayout()
         form.addRow("No-bird threshold", threshold_row)
-        form.addRow("Labels listed", self.top_k_spin)
+        form.addRow("Top-k labels", self.top_k_spin)
         form.addRow(self.smoothing_check)
         form.addRow(self.mirror_check)
         panel = QWidget()
@@ -383,6 +393,7 @@ class MainWindow(QMainWindow):
         self.sightings_dock = dock
         self._sightings.changed.connect(self._fill_sightings)
         self._fill_sightings()
+        self.resizeDocks([self.controls_dock, dock], [140, 600], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
         self.source_label = QLabel("No source")
@@ -589,7 +600,7 @@ class MainWindow(QMainWindow):
         self._repaint_overlay()
 
     def _set_smoothing(self, enabled: bool) -> None:
-        self.pipeline.set_smoothing(SmoothingOptions(enabled=enabled))
+        self.pipeline.set_smoothing(smoothing_options(enabled))
         self.settings.setValue("smoothing", enabled)
 
     def _set_mirror(self, mirror: bool) -> None:
@@ -660,7 +671,11 @@ class MainWindow(QMainWindow):
     def _export_sightings(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export sightings", "sightings.csv", "CSV files (*.csv)")
         if path:
-            count = self._sightings.export_csv(Path(path))
+            try:
+                count = self._sightings.export_csv(Path(path))
+            except BirdcamError as error:
+                self.message_bar.show_message(str(error))
+                return
             self.statusBar().showMessage(f"Exported {count} visits to {path}", 5000)
 
     def _about(self) -> None:

@@ -21,7 +21,6 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from birdcam.capture import LatestFrame
 from birdcam.errors import BirdcamError
-from birdcam.gui.qtfix import emit
 
 _POLL_S = 0.05  # how often a waiting worker looks at its stop flag
 TOP_K = 5  # labels per result; the overlay shows as many of them as the user asks
@@ -160,10 +159,10 @@ class InferenceWorker(QObject):
             result = classifier.classify(frame.image)
             payload = to_frame_result(frame, result, classifier, time.monotonic())
         except Exception as error:  # a model failing on one frame must not end the loop
-            emit(self.error, f"could not classify frame {frame.index}: {_one_line(error)}")
+            self.error.emit(f"could not classify frame {frame.index}: {_one_line(error)}")
             return
         self.classified += 1
-        emit(self.result_ready, payload)
+        self.result_ready.emit(payload)
 
     def _take_classifier(self) -> Classifying | None:
         with self._lock:
@@ -223,13 +222,13 @@ class ModelLoader(QObject):
         try:
             classifier = self._factory(request)
         except BirdcamError as error:
-            emit(self.failed, request, str(error))
+            self.failed.emit(request, str(error))
             return
         except Exception as error:  # a user's file can break the loader in any way: report, never crash
             name = Path(request.model).name if request.model else "the model"
-            emit(self.failed, request, f"cannot load {name} ({_one_line(error)}); pick another model")
+            self.failed.emit(request, f"cannot load {name} ({_one_line(error)}); pick another model")
             return
-        emit(self.loaded, request, classifier)
+        self.loaded.emit(request, classifier)
 
 
 def start_in_thread(obj: QObject, name: str) -> QThread:

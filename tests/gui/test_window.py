@@ -186,3 +186,41 @@ def test_a_visit_appears_in_the_sightings_dock(qtbot, open_window, duck_video, s
     item = next(window.sightings_list.item(i) for i in range(window.sightings_list.count())
                 if DUCK in window.sightings_list.item(i).text())
     assert not item.icon().isNull(), "the visit has a thumbnail of its best annotated frame"
+
+
+def test_sightings_command_lists_and_exports_what_the_window_saw(qtbot, open_window, duck_video, starter_model,
+                                                                 tmp_path, capsys):
+    from birdcam import cli
+
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    wait_for_title(qtbot, window, DUCK)
+    qtbot.wait(1300)  # a visit needs a second of the same species
+    window.close()
+
+    assert cli.main(["sightings"]) == 0
+    printed = capsys.readouterr().out
+    assert "Mandarin Duck (Aix galericulata)" in printed and "duck.avi" in printed
+    exported = tmp_path / "visits.csv"
+    assert cli.main(["sightings", "--export", str(exported)]) == 0
+    rows = exported.read_text().splitlines()
+    assert len(rows) == 2 and "Mandarin Duck" in rows[1]
+
+
+def test_without_a_camera_the_window_says_what_to_open(qtbot, open_window, starter_model):
+    window = open_window(model=str(starter_model))  # no --source, no saved source, no camera on this machine
+    assert "No camera found" in window.message_bar.text
+    assert "video" in window.message_bar.text and "screen region" in window.message_bar.text
+    assert not window.pipeline.capture_running
+
+
+def test_screen_region_is_grabbed_on_the_gui_thread_and_switching_away_does_not_hang(qtbot, open_window, duck_video,
+                                                                                      starter_model):
+    window = open_window(source="screen:0,0,320,240", model=str(starter_model))
+    qtbot.waitUntil(lambda: window.pipeline.frames_shown > 3, timeout=5000)
+    assert window._display.frame.image.shape == (240, 320, 3)
+    assert window.message_bar.text == ""
+
+    screen_capture = window.pipeline._capture
+    window.open_source(str(duck_video))
+    assert not screen_capture.is_alive(), "a capture thread waiting for the GUI thread's grab was joined"
+    wait_for_title(qtbot, window, DUCK)
