@@ -82,7 +82,7 @@ class LabelSmoother:
 
     def update(self, probabilities: np.ndarray, t: float) -> Shown:
         """Takes one frame's probabilities; t is the capture time (seconds) of that frame."""
-        frame = np.asarray(probabilities, dtype=np.float32).reshape(-1)
+        frame = np.array(probabilities, dtype=np.float32).reshape(-1)  # a copy: it may be kept
         if frame.shape[0] != len(self.labels):
             raise ValueError(f"{frame.shape[0]} probabilities for {len(self.labels)} labels")
         if not self.options.enabled or self._average is None or self._t is None or t < self._t:
@@ -118,7 +118,7 @@ class LabelSmoother:
             self._leader = self._leading_since = None
 
     def _restart(self, frame: np.ndarray, t: float) -> None:
-        self._average = frame.copy()
+        self._average = frame
         self._scene_start = t
         self._shown = self._candidate(frame)
         self._leader = self._leading_since = None
