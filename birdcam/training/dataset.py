@@ -302,12 +302,17 @@ def image_pipeline(split: Split, image_size: int, batch_size: int, *, training: 
     return dataset.prefetch(autotune)
 
 
-def resized_images(split: Split, image_size: int):
-    """All images of a split as one uint8 array [n, size, size, 3] (what Keras and the exported model are compared on)."""
-    import numpy as np
+def decoded_images(split: Split, image_size: int):
+    """The images of a split one by one, uint8 RGB at the model's size, in file order (what training sees)."""
     import tensorflow as tf
 
     files = tf.data.Dataset.from_tensor_slices(tf.constant([str(f) for f in split.files], dtype=tf.string))
     images = files.map(lambda f: decode_resized(f, image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    batches = list(images.batch(256).as_numpy_iterator())
-    return np.concatenate(batches) if batches else np.zeros((0, image_size, image_size, 3), np.uint8)
+    return images.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+
+
+def resized_images(split: Split, image_size: int):
+    """All images of a small split as one uint8 array [n, size, size, 3]."""
+    import numpy as np
+
+    return np.stack(list(decoded_images(split, image_size)))

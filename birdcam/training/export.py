@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +68,7 @@ def with_embedded_labels(flatbuffer: bytes, label_lines: Sequence[str]) -> bytes
     return flatbuffer + archive.getvalue()
 
 
-def engine_probabilities(model_path: Path, images: np.ndarray) -> np.ndarray:
+def engine_probabilities(model_path: Path, images: Iterable[np.ndarray]) -> np.ndarray:
     """Probabilities the app's engine gives for uint8 RGB images already at the model's size."""
     from birdcam.engine import Classifier
 

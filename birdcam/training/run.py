@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from birdcam.errors import BirdcamError, DatasetError, ModelError
 from birdcam.training import export, report
-from birdcam.training.dataset import ImageFolderDataset, Split, image_pipeline, resized_images
+from birdcam.training.dataset import ImageFolderDataset, Split, decoded_images, image_pipeline, resized_images
 from birdcam.training.model import build_model, local_weights
 from birdcam.training.options import TrainOptions
 
@@ -167,13 +167,11 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
     spec = options.model
     state = run.read_state()
     report.plot_curves(run.root / "curves.png", state["history"])
-    test_images = resized_images(dataset.test, spec.image_size)
-    test_probabilities = model.predict(test_images.astype(np.float32), batch_size=options.batch_size, verbose=0)
+    test_probabilities = model.predict(_in_order(dataset.test, spec.image_size, options.batch_size), verbose=0)
     test = report.score(test_probabilities, dataset.test.targets, dataset.classes, dataset.test.files)
     report.plot_confusion(run.root / "confusion.png", test_probabilities, dataset.test.targets, dataset.classes)
 
-    valid_images = resized_images(dataset.valid, spec.image_size)
-    keras_valid = model.predict(valid_images.astype(np.float32), batch_size=options.batch_size, verbose=0)
+    keras_valid = model.predict(_in_order(dataset.valid, spec.image_size, options.batch_size), verbose=0)
     representative = _representative(dataset, spec.image_size, options.seed) if options.quantize == "int8" else None
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".export-", dir=run.root) as scratch:
@@ -204,7 +202,7 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
         "replicas": replicas,
     }
     export.write_card(run.card, card)  # the engine reads input size and normalization from it
-    tflite_valid = export.engine_probabilities(run.model, valid_images)
+    tflite_valid = export.engine_probabilities(run.model, decoded_images(dataset.valid, spec.image_size))
     card["keras_agreement"] = export.agreement(keras_valid, tflite_valid)
     card["threshold"] = export.calibrated_threshold(tflite_valid, dataset.valid.targets)
     export.write_card(run.card, card)
@@ -332,6 +330,11 @@ def _cache_target(run: RunFolder, mode: str):
         folder.mkdir()
         return lambda split: folder / split
     return lambda split: "" if mode == "memory" else None
+
+
+def _in_order(split: Split, image_size: int, batch_size: int):
+    """A split's images in file order, batched for Keras, without augmentation or cache."""
+    return image_pipeline(split, image_size, batch_size, training=False, cache=None)
 
 
 def _representative(dataset: ImageFolderDataset, image_size: int, seed: int) -> np.ndarray:
