@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDockWidget,
     QFileDialog,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QInputDialog,
@@ -342,18 +341,25 @@ class MainWindow(QMainWindow):
         self.threshold_slider.setValue(round(self.pipeline.threshold * 100))
         self.threshold_slider.valueChanged.connect(self._threshold_moved)
         self.threshold_label = QLabel()
-        self.threshold_label.setMinimumWidth(40)
-        default_button = QPushButton("Model's")
+        self.threshold_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.threshold_slider.setMinimumWidth(120)
+        self.threshold_slider.setToolTip("Below this confidence (or on the background class) the overlay says \"No bird\"")
+        default_button = QPushButton("Reset")
         default_button.setToolTip("Use the threshold the model was calibrated with")
         default_button.clicked.connect(self._threshold_default)
+        threshold_title = QHBoxLayout()
+        threshold_title.addWidget(QLabel("No-bird threshold"), 1)
+        threshold_title.addWidget(self.threshold_label)
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.threshold_slider, 1)
-        threshold_row.addWidget(self.threshold_label)
         threshold_row.addWidget(default_button)
         self.top_k_spin = QSpinBox()
         self.top_k_spin.setRange(1, MAX_TOP_K)
         self.top_k_spin.setValue(self.view_options.top_k)
         self.top_k_spin.valueChanged.connect(self._set_top_k)
+        top_k_row = QHBoxLayout()
+        top_k_row.addWidget(QLabel("Labels named (top-k)"), 1)
+        top_k_row.addWidget(self.top_k_spin)
         self.smoothing_check = QCheckBox("Smooth over time")
         self.smoothing_check.setChecked(self.pipeline.smoothing.enabled)
         self.smoothing_check.toggled.connect(self.smoothing_action.setChecked)
@@ -364,13 +370,17 @@ class MainWindow(QMainWindow):
         self.mirror_action.toggled.connect(self.mirror_check.setChecked)
         for widget in (self.threshold_slider, self.top_k_spin, self.smoothing_check, self.mirror_check, default_button):
             widget.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        form = QFormLayout()
-        form.addRow("No-bird threshold", threshold_row)
-        form.addRow("Top-k labels", self.top_k_spin)
-        form.addRow(self.smoothing_check)
-        form.addRow(self.mirror_check)
+        column = QVBoxLayout()
+        column.addLayout(threshold_title)
+        column.addLayout(threshold_row)
+        column.addSpacing(6)
+        column.addLayout(top_k_row)
+        column.addWidget(self.smoothing_check)
+        column.addWidget(self.mirror_check)
+        column.addStretch(1)
         panel = QWidget()
-        panel.setLayout(form)
+        panel.setLayout(column)
+        panel.setMinimumWidth(320)
         dock = QDockWidget("Detection", self)
         dock.setObjectName("detection dock")
         dock.setWidget(panel)
@@ -393,7 +403,7 @@ class MainWindow(QMainWindow):
         self.sightings_dock = dock
         self._sightings.changed.connect(self._fill_sightings)
         self._fill_sightings()
-        self.resizeDocks([self.controls_dock, dock], [140, 600], Qt.Orientation.Vertical)
+        self.resizeDocks([self.controls_dock, dock], [170, 600], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
         self.source_label = QLabel("No source")
