@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.errors import BirdcamError, ModelError, SourceError
+from birdcam.gui.worker import ClassifierFactory, load_classifier
 
 _DRAIN_S = 0.5  # after a finite source ends, how long the last frame's result may take to arrive
 
@@ -55,12 +56,14 @@ def frame_record(display) -> dict:
     }
 
 
-def summarize(records: list[dict], *, frames_captured: int, frames_classified: int, duration_s: float,
+def summarize(records: list[dict], *, frames_captured: int, result_latencies_ms: list[float], duration_s: float,
               source: str, model: str) -> dict:
-    """Counts, rates and staleness (how many frames / ms the shown result lags the shown frame)."""
+    """Counts, rates, staleness (how many frames / ms the shown result lags the shown frame, per shown frame)
+    and result latency (capture of a classified frame to its result reaching the display thread)."""
     with_result = [r for r in records if r["result_frame"] is not None]
     lag_frames = np.array([r["frame"] - r["result_frame"] for r in with_result], dtype=np.float64)
     lag_ms = np.array([(r["t_capture"] - r["t_result_capture"]) * 1e3 for r in with_result], dtype=np.float64)
+    frames_classified = len(result_latencies_ms)
 
     def percentiles(values: np.ndarray, digits: int) -> dict:
         if values.size == 0:
@@ -86,13 +89,15 @@ def summarize(records: list[dict], *, frames_captured: int, frames_classified: i
         "classified_fps": per_second(frames_classified),
         "staleness_frames": percentiles(lag_frames, 2),
         "staleness_ms": percentiles(lag_ms, 1),
+        "result_latency_ms": percentiles(np.array(result_latencies_ms, dtype=np.float64), 1),
     }
 
 
-def run_headless(options: HeadlessOptions) -> dict:
+def run_headless(options: HeadlessOptions, *, factory: ClassifierFactory = load_classifier) -> dict:
     """Runs until the source ends, max_frames are shown or Ctrl+C; writes the log; returns the summary.
 
-    Raises ModelError / SourceError (one-line messages) when the model or the source fails.
+    `factory` opens the model (benchmarks wrap the engine in it). Raises ModelError / SourceError
+    (one-line messages) when the model or the source fails.
     """
     from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
@@ -101,9 +106,11 @@ def run_headless(options: HeadlessOptions) -> dict:
 
     app = QCoreApplication.instance() or QCoreApplication(["birdcam"])  # noqa: F841 (must outlive the loop)
     options.log_path.parent.mkdir(parents=True, exist_ok=True)
-    pipeline = Pipeline(smoothing=SmoothingOptions(enabled=options.smoothing), threshold=options.threshold)
+    pipeline = Pipeline(smoothing=SmoothingOptions(enabled=options.smoothing), threshold=options.threshold,
+                        factory=factory)
     loop = QEventLoop()
     records: list[dict] = []
+    latencies_ms: list[float] = []
     failure: list[BirdcamError] = []
     started: list[float] = []
 
@@ -135,6 +142,7 @@ def run_headless(options: HeadlessOptions) -> dict:
     pipeline.model_failed.connect(lambda message: fail(ModelError(message)))
     pipeline.source_status.connect(on_status)
     pipeline.frame_shown.connect(on_frame)
+    pipeline.result_ready.connect(lambda result, shown: latencies_ms.append((time.monotonic() - result.t_capture) * 1e3))
     keep_python_awake = QTimer()  # lets Python run its SIGINT handler while Qt waits
     keep_python_awake.start(200)
     previous_handler = signal.signal(signal.SIGINT, lambda *_: loop.quit())
@@ -145,7 +153,7 @@ def run_headless(options: HeadlessOptions) -> dict:
             duration = time.monotonic() - started[0] if started else 0.0
             captured = pipeline.frames_captured
             pipeline.stop_source()
-            summary = summarize(records, frames_captured=captured, frames_classified=pipeline.classified,
+            summary = summarize(records, frames_captured=captured, result_latencies_ms=latencies_ms,
                                 duration_s=duration, source=options.source,
                                 model=str(pipeline.model_path) if pipeline.model_path else "")
             log.write(json.dumps(summary) + "\n")

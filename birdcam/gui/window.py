@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -574,8 +575,12 @@ class MainWindow(QMainWindow):
 
     @Slot(object, object)
     def _on_result(self, result, shown) -> None:
-        if self._display is not None:
-            self._sightings.update(shown, self._display, self._content, self.view_options.mirror)
+        """Shows a new result at once, over the current frame, rather than with the next frame."""
+        if self._display is None or self.pipeline.paused:
+            return
+        self._display = dataclasses.replace(self._display, shown=shown, result=result, stats=self.pipeline.stats())
+        self._repaint_overlay()
+        self._sightings.update(shown, self._display, self._content, self.view_options.mirror)
 
     def _refresh_status(self) -> None:
         self.speed_label.setText(self.pipeline.stats().text())
