@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,7 +14,7 @@ import pytest
 
 from birdcam.capture import CaptureThread, LatestFrame
 from birdcam.errors import SourceError
-from birdcam.sources import CameraSource, FrameSource, Frame, VideoSource
+from birdcam.sources import CameraSource, Frame, FrameSource, StreamSource, VideoSource
 
 IMAGE = np.zeros((4, 4, 3), np.uint8)
 
@@ -127,13 +130,18 @@ def test_close_wakes_a_waiting_consumer():
     assert holder.get() is None
 
 
-def test_capture_thread_numbers_every_frame_of_a_video_and_reports_its_end(tmp_path, shared_dir):
-    photos = [cv2.imread(str(path)) for path in sorted((shared_dir / "birds525-sample" / "valid").glob("*/2.jpg"))[:10]]
-    clip = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (224, 224))
+def write_clip(path: Path, shared_dir: Path) -> Path:
+    """A 10-frame MJPG clip of ten different bird photos."""
+    photos = [cv2.imread(str(p)) for p in sorted((shared_dir / "birds525-sample" / "valid").glob("*/2.jpg"))[:10]]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (224, 224))
     for photo in photos:
         writer.write(photo)
     writer.release()
+    return path
+
+
+def test_capture_thread_numbers_every_frame_of_a_video_and_reports_its_end(tmp_path, shared_dir):
+    clip = write_clip(tmp_path / "clip.avi", shared_dir)
 
     recorder = Recorder()
     thread = CaptureThread(VideoSource(clip, realtime=False, loop=False), recorder.on_frame, recorder.on_status)
@@ -177,6 +185,33 @@ def test_a_dropped_live_source_is_reopened_with_back_off_and_carries_on():
     indices = [captured.index for captured in recorder.frames]
     assert indices == list(range(len(indices)))
     assert camera.closed == 2  # once when it dropped, once when the thread ended
+
+
+def test_a_real_stream_that_ends_is_reconnected_and_a_server_that_goes_away_is_retried(tmp_path, shared_dir):
+    clip = write_clip(tmp_path / "clip.avi", shared_dir)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    serving = threading.Thread(target=server.serve_forever)
+    serving.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
+    recorder = Recorder()
+    thread = CaptureThread(StreamSource(url), recorder.on_frame, recorder.on_status, retry_delays=(0.05,))
+    thread.start()
+    try:
+        # The served file ends after 10 frames; the stream counts as dropped and is opened again.
+        assert wait_until(lambda: len(recorder.frames) >= 25, timeout=10)
+        assert [captured.index for captured in recorder.frames[:25]] == list(range(25))
+        assert {"retrying", "recovered"} <= set(recorder.kinds())
+        assert "stopped sending frames; retrying in 0.05 s" in recorder.statuses[recorder.kinds().index("retrying")][1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        serving.join(5)
+    assert wait_until(lambda: any("cannot connect to" in message for kind, message in recorder.statuses[-3:]
+                                  if kind == "retrying"), timeout=10)
+    thread.stop(timeout=1.0)
+    assert not thread.is_alive()
 
 
 def test_stop_joins_promptly_while_running_and_while_backing_off():
