@@ -8,7 +8,9 @@ itself (`predict` latency) and the float32 ("none") file size, so the ratios hol
     .venv/bin/python benchmarks/export_presets.py --presets vit_l32 --json out.json
 
 Targets for ViT-L/32: dynamic file <= 0.26x float32, LiteRT latency <= 0.15x Keras, agreement >= 99%.
-Random weights are enough for size and speed; agreement is measured on the shared bird photos.
+Random weights are enough for size and speed; agreement is measured on the shared bird photos, and
+`keras_top1_margin` (median gap between Keras's first and second class) says how near-uniform the
+untrained outputs are: with random weights a tiny quantization error can flip a top-1.
 Needs several GB of RAM for the L presets (the float32 SavedModel of ViT-L/32 alone is ~1.2 GB).
 """
 
@@ -66,6 +68,8 @@ def bench_preset(preset: str, modes: list[str], images: np.ndarray, repeats: int
     batch = images[:1].astype(np.float32)
     keras_ms = timed(lambda: model.predict(batch, verbose=0), repeats)
     keras_probabilities = model.predict(images.astype(np.float32), batch_size=8, verbose=0)
+    ranked = np.sort(keras_probabilities, axis=1)
+    margin = float(np.median(ranked[:, -1] - ranked[:, -2]))  # how sure Keras is: small margins flip easily
     started = time.perf_counter()
     saved = export.saved_model(model, scratch / f"{preset}-saved")
     saved_s = time.perf_counter() - started
@@ -92,6 +96,7 @@ def bench_preset(preset: str, modes: list[str], images: np.ndarray, repeats: int
                 "keras_ms": round(keras_ms, 1),
                 "latency_ratio": round(litert_ms / keras_ms, 3),
                 "agreement": round(agreement, 4),
+                "keras_top1_margin": round(margin, 5),
             }
         )
         print(json.dumps(rows[-1]), flush=True)
@@ -116,11 +121,11 @@ def main() -> int:
     for preset in args.presets:
         with tempfile.TemporaryDirectory(prefix=f"bench-{preset}-") as scratch:
             rows += bench_preset(preset, args.modes, images, args.repeats, args.threads, Path(scratch))
-    print(f"\n{'preset':8} {'mode':8} {'MB':>7} {'x f32':>6} {'conv s':>7} {'LiteRT ms':>9} {'Keras ms':>8} {'x Keras':>7} {'agree':>6}")
+    print(f"\n{'preset':8} {'mode':8} {'MB':>7} {'x f32':>6} {'conv s':>7} {'LiteRT ms':>9} {'Keras ms':>8} {'x Keras':>7} {'agree':>6} {'margin':>7}")
     for r in rows:
         print(
             f"{r['preset']:8} {r['mode']:8} {r['size_mb']:7.1f} {r['size_ratio'] or 0:6.3f} {r['conversion_s']:7.1f} "
-            f"{r['litert_ms']:9.1f} {r['keras_ms']:8.1f} {r['latency_ratio']:7.3f} {r['agreement']:6.1%}"
+            f"{r['litert_ms']:9.1f} {r['keras_ms']:8.1f} {r['latency_ratio']:7.3f} {r['agreement']:6.1%} {r['keras_top1_margin']:7.4f}"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -28,7 +28,7 @@ def test_a_killed_run_resumes_after_its_last_finished_epoch(shapes_dataset, tmp_
     state_file = run / "checkpoints" / "state.json"
     with (tmp_path / "first.log").open("w") as log:
         first = _train(
-            "--data", str(shapes_dataset), "--out", str(run), *TINY_VIT, "--epochs", "40", "--patience", "40",
+            "--data", str(shapes_dataset), "--out", str(run), *TINY_VIT, "--epochs", "40", "--patience", "40", "--cache", "disk",
             "--batch-size", "16", "--learning-rate", "0.001", log=log, env=env,
         )
         deadline = time.monotonic() + 240
@@ -42,6 +42,7 @@ def test_a_killed_run_resumes_after_its_last_finished_epoch(shapes_dataset, tmp_
     done = json.loads(state_file.read_text())["epochs_done"]
     assert 2 <= done < 40
     assert not (run / "model.tflite").exists()
+    assert any((run / "cache").iterdir())  # decoded images cached on disk
 
     with (tmp_path / "second.log").open("w") as log:
         second = _train("--resume", str(run), "--epochs", str(done + 2), log=log, env=env)
