@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,16 +70,14 @@ class ImageFolderDataset:
         val_split: float | None = None,
         test_split: float | None = None,
         seed: int = 0,
-        readable: Callable[[Sequence[Path]], list[str | None]] | None = None,
     ) -> ImageFolderDataset:
-        """Reads a Kaggle layout (train/ valid/ test/) or, with the fractions, one folder of class folders.
+        """Reads a Kaggle layout (train/ valid/ test/) or one folder of class folders split by the fractions.
 
-        `readable` returns, per file, None when it decodes or the reason it does not (default: TensorFlow's decoder).
+        Every file is decoded once with TensorFlow's decoder (the one training uses); failures are skipped.
         """
         root = Path(root).expanduser()
         if not root.is_dir():
             raise DatasetError(f"dataset folder not found: {root}. Pass --data DIR with train/ valid/ test/ or class folders.")
-        readable = readable or undecodable_reasons
         split_dirs = _split_folders(root)
         if split_dirs:
             if val_split is not None or test_split is not None:
@@ -108,7 +106,7 @@ class ImageFolderDataset:
             raise DatasetError(f"{root} holds one class ({classes[0]!r}); a classifier needs at least two class folders.")
 
         all_files = [f for files in (per_split or {"all": per_class}).values() for listed in files.values() for f in listed]
-        reasons = dict(zip(all_files, readable(all_files)))
+        reasons = dict(zip(all_files, undecodable_reasons(all_files)))
         skipped = tuple(f"{path}: {reason}" for path, reason in reasons.items() if reason)
 
         def good(files: list[Path]) -> list[Path]:
