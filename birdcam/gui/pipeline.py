@@ -93,6 +93,7 @@ class Pipeline(QObject):
         self._capture: CaptureThread | None = None
         self._screen_grabber = QtScreenGrabber() if qt_screen else None
         self._index_base = 0
+        self._source_first_index = 0
         self._last_shown = -1
         self._paused = False
         self._smoothing = smoothing
@@ -136,6 +137,10 @@ class Pipeline(QObject):
     def start_source(self, spec: str, *, realtime: bool = True, loop: bool = True) -> bool:
         """Stops the current source and starts `spec`; False (and an "error" status) if it cannot be made."""
         self.stop_source()
+        self._shown = self._result = None  # a new scene: nothing said about the old one carries over
+        self._source_first_index = self._index_base
+        if self._smoother is not None:
+            self._smoother.reset()
         try:
             source = open_source(spec, realtime=realtime, loop=loop, screen_grabber=self._screen_grabber)
         except SourceError as error:
@@ -230,7 +235,7 @@ class Pipeline(QObject):
 
     @Slot(object)
     def _on_result(self, result: FrameResult) -> None:
-        if self._paused:
+        if self._paused or result.frame_index < self._source_first_index:  # late news of a replaced source
             return
         if result.labels is not self._smoother_labels:
             self._smoother_labels, self._smoother_background = result.labels, result.background_index

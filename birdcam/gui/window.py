@@ -249,8 +249,7 @@ class MainWindow(QMainWindow):
     def _action(self, text: str, slot, shortcut=None, *, checkable=False, icon=None, tip="") -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+            action.setShortcut(QKeySequence(shortcut))  # window context: typing in a dialog never fires them
         if icon is not None:
             action.setIcon(self.style().standardIcon(icon))
         action.setCheckable(checkable)
