@@ -224,3 +224,44 @@ def test_screen_region_is_grabbed_on_the_gui_thread_and_switching_away_does_not_
     window.open_source(str(duck_video))
     assert not screen_capture.is_alive(), "a capture thread waiting for the GUI thread's grab was joined"
     wait_for_title(qtbot, window, DUCK)
+
+
+class DroppingCamera:
+    """A live source that stops sending after 10 frames and comes back when reopened (a loose cable)."""
+
+    is_live = True
+    fps = 30.0
+    description = "Camera 5 (flaky)"
+
+    def __init__(self, image):
+        self.image, self.opens, self.sent = image, 0, 0
+
+    def open(self):
+        self.opens += 1
+
+    def read(self):
+        from birdcam.errors import SourceError
+
+        time.sleep(1 / self.fps)
+        if self.opens == 1 and self.sent >= 10:
+            raise SourceError("camera 5 stopped sending frames; check its cable")
+        self.sent += 1
+        return self.image
+
+    def close(self):
+        pass
+
+
+def test_a_camera_that_drops_is_a_message_then_carries_on(qtbot, open_window, starter_model, shared_dir, monkeypatch):
+    camera = DroppingCamera(read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg"))
+    monkeypatch.setattr("birdcam.gui.pipeline.open_source", lambda spec, **options: camera)
+    window = open_window(source="camera:5", model=str(starter_model))
+
+    qtbot.waitUntil(lambda: "retrying" in window.message_bar.text, timeout=5000)
+    assert "stopped sending frames" in window.message_bar.text
+    assert window.shown_content.message == "Reconnecting\u2026"
+    shown_while_down = window.pipeline.frames_shown
+    qtbot.waitUntil(lambda: "is back" in window.message_bar.text, timeout=5000)
+    qtbot.waitUntil(lambda: window.pipeline.frames_shown > shown_while_down + 5, timeout=3000)
+    assert camera.opens == 2
+    assert window.shown_content.message == ""
