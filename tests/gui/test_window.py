@@ -7,6 +7,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from gui_helpers import read_image, write_video
 
@@ -24,6 +25,8 @@ def open_window(qtbot, settings):
         window = MainWindow(settings, **kwargs)
         qtbot.addWidget(window)
         window.show()
+        window.activateWindow()  # shortcuts work in the active window only
+        qtbot.waitUntil(window.isActiveWindow, timeout=2000)
         windows.append(window)
         return window
 
@@ -265,3 +268,36 @@ def test_a_camera_that_drops_is_a_message_then_carries_on(qtbot, open_window, st
     qtbot.waitUntil(lambda: window.pipeline.frames_shown > shown_while_down + 5, timeout=3000)
     assert camera.opens == 2
     assert window.shown_content.message == ""
+
+
+def test_fullscreen_hides_the_chrome_and_restores_it(qtbot, open_window, duck_video, starter_model):
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    qtbot.keyClick(window.view, "f")
+    assert window.windowState() & Qt.WindowState.WindowFullScreen
+    assert not window.toolbar.isVisible() and not window.sightings_dock.isVisible()
+    qtbot.keyClick(window.view, Qt.Key.Key_Escape)
+    assert not window.windowState() & Qt.WindowState.WindowFullScreen
+    assert window.toolbar.isVisible() and window.sightings_dock.isVisible()
+
+
+def test_region_is_typed_or_dragged(qtbot):
+    from PySide6.QtCore import QPoint
+
+    from birdcam.gui.screen import RegionDialog, RegionSelector
+
+    dialog = RegionDialog((10, 20, 640, 360))
+    qtbot.addWidget(dialog)
+    assert dialog.region() == (10, 20, 640, 360)
+
+    selector = RegionSelector()
+    qtbot.addWidget(selector)
+    selector.setGeometry(0, 0, 800, 600)
+    selector.show()
+    with qtbot.waitSignal(selector.chosen) as chosen:
+        qtbot.mousePress(selector, Qt.MouseButton.LeftButton, pos=QPoint(100, 50))
+        qtbot.mouseMove(selector, QPoint(420, 290))
+        qtbot.mouseRelease(selector, Qt.MouseButton.LeftButton, pos=QPoint(420, 290))
+    x, y, width, height = chosen.args[0]
+    origin = selector.mapToGlobal(QPoint(0, 0))
+    assert (x - origin.x(), y - origin.y()) == (100, 50)
+    assert (width, height) == (321, 241)
