@@ -49,7 +49,7 @@ def frame_record(display) -> dict:
         "result_frame": result.frame_index if result is not None else None,
         "label": label.text if label is not None else None,
         "common_name": label.display_name if label is not None else None,
-        "scientific_name": label.scientific_name or None if label is not None else None,
+        "scientific_name": (label.scientific_name or None) if label is not None else None,
         "score": round(float(shown.score), 4) if shown is not None else None,
         "is_bird": label is not None,
         "t_result_capture": round(result.t_capture, 6) if result is not None else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath
 
@@ -169,7 +170,7 @@ def _paint_bar(painter: QPainter, rect: QRectF, fraction: float, color: QColor) 
     _rounded(painter, filled, radius, color)
 
 
-def frame_to_qimage(image_bgr) -> QImage:
+def frame_to_qimage(image_bgr: np.ndarray) -> QImage:
     """Wraps an HxWx3 uint8 BGR array as a QImage without copying (the caller keeps the array alive)."""
     height, width = image_bgr.shape[:2]
     return QImage(image_bgr.data, width, height, image_bgr.strides[0], QImage.Format.Format_BGR888)
@@ -186,7 +187,7 @@ def paint_frame(painter: QPainter, target: QRectF, image: QImage, *, mirror: boo
     painter.restore()
 
 
-def render_annotated(image_bgr, content: OverlayContent, *, mirror: bool) -> QImage:
+def render_annotated(image_bgr: np.ndarray, content: OverlayContent, *, mirror: bool) -> QImage:
     """The frame with the overlay painted at the frame's own resolution (snapshots, sightings)."""
     source = frame_to_qimage(image_bgr)
     annotated = QImage(source.size(), QImage.Format.Format_RGB888)
@@ -200,10 +201,8 @@ def render_annotated(image_bgr, content: OverlayContent, *, mirror: bool) -> QIm
     return annotated
 
 
-def qimage_to_bgr(image: QImage):
+def qimage_to_bgr(image: QImage) -> np.ndarray:
     """Copies a QImage into an HxWx3 uint8 BGR array."""
-    import numpy as np
-
     converted = image.convertToFormat(QImage.Format.Format_BGR888)
     height, width = converted.height(), converted.width()
     buffer = np.frombuffer(converted.constBits(), dtype=np.uint8, count=converted.sizeInBytes())

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from birdcam.capture import CaptureThread, LatestFrame
 from birdcam.errors import SourceError
@@ -25,6 +25,7 @@ from birdcam.gui.worker import (
     ModelLoader,
     ModelRequest,
     load_classifier,
+    start_in_thread,
 )
 from birdcam.gui.screen import QtScreenGrabber
 from birdcam.smoothing import LabelSmoother, Shown, SmoothingOptions
@@ -117,20 +118,13 @@ class Pipeline(QObject):
         self._frame_arrived.connect(self._show_newest)
         self._capture_status.connect(self._on_capture_status)
         self._worker = InferenceWorker(self._frames)
-        self._worker_thread = QThread()
-        self._worker_thread.setObjectName("birdcam inference")
-        self._worker.moveToThread(self._worker_thread)
-        self._worker_thread.started.connect(self._worker.run)
         self._worker.result_ready.connect(self._on_result)
         self._worker.error.connect(self.worker_error)
+        self._worker_thread = start_in_thread(self._worker, "birdcam inference", self._worker.run)
         self._loader = ModelLoader(factory)
-        self._loader_thread = QThread()
-        self._loader_thread.setObjectName("birdcam model loader")
-        self._loader.moveToThread(self._loader_thread)
         self._loader.loaded.connect(self._on_model_loaded)
         self._loader.failed.connect(self._on_model_failed)
-        self._worker_thread.start()
-        self._loader_thread.start()
+        self._loader_thread = start_in_thread(self._loader, "birdcam model loader")
 
     # -- sources ---------------------------------------------------------------------------
 

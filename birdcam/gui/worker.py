@@ -231,11 +231,13 @@ class ModelLoader(QObject):
         self.loaded.emit(request, classifier)
 
 
-def start_in_thread(obj: QObject, name: str) -> QThread:
-    """Moves `obj` to a new named QThread and starts it."""
+def start_in_thread(obj: QObject, name: str, run: Callable[[], None] | None = None) -> QThread:
+    """Moves `obj` to a new named QThread and starts it; `run` (a slot of obj) is called there first."""
     thread = QThread()
     thread.setObjectName(name)
     obj.moveToThread(thread)
+    if run is not None:
+        thread.started.connect(run)
     thread.start()
     return thread
 
