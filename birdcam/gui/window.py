@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from birdcam import paths
+from birdcam import __version__, paths
 from birdcam.errors import BirdcamError
 from birdcam.gui.overlay import OverlayContent, frame_to_qimage, paint_frame, paint_overlay, render_annotated
 from birdcam.gui.pipeline import DisplayFrame, Pipeline
@@ -501,6 +501,7 @@ class MainWindow(QMainWindow):
     def _on_source_status(self, kind: str, message: str) -> None:
         if kind == "started":
             self.source_label.setText(message)
+            self.setWindowTitle(f"{message} \u2014 birdcam")
             return
         if kind == "recovered":
             self.message_bar.show_message(message, "info")
@@ -694,7 +695,8 @@ class MainWindow(QMainWindow):
 
     def _about(self) -> None:
         QMessageBox.about(self, "About birdcam",
-                          "<b>birdcam</b><br>Names bird species live from a camera, a video or the screen.")
+                          f"<b>birdcam {__version__}</b><br>Names bird species live from a camera, a video or the "
+                          "screen.<br>Model: " + (str(self.pipeline.model_path) if self.pipeline.model_path else "none"))
 
     # -- closing -------------------------------------------------------------------------------
 

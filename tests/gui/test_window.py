@@ -301,3 +301,9 @@ def test_region_is_typed_or_dragged(qtbot):
     origin = selector.mapToGlobal(QPoint(0, 0))
     assert (x - origin.x(), y - origin.y()) == (100, 50)
     assert (width, height) == (321, 241)
+
+
+def test_window_title_names_the_source(qtbot, open_window, duck_video, starter_model):
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    qtbot.waitUntil(lambda: "duck.avi" in window.windowTitle(), timeout=5000)
+    assert window.windowTitle().endswith("birdcam")
