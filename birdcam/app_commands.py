@@ -46,8 +46,8 @@ def register(commands) -> None:
         "With --headless, runs the same pipeline without a window and logs every displayed frame as a JSON line, "
         "then a summary line.",
     )
-    live.add_argument("--source", metavar="SOURCE", help=SOURCE_HELP)
-    live.add_argument("--model", metavar="TFLITE", help=MODEL_HELP)
+    live.add_argument("--source", metavar="SOURCE", default=argparse.SUPPRESS, help=SOURCE_HELP)
+    live.add_argument("--model", metavar="TFLITE", default=argparse.SUPPRESS, help=MODEL_HELP)
     live.add_argument("--headless", action="store_true", help="no window: write the JSON log (needs --source and --log)")
     live.add_argument("--log", type=Path, metavar="OUT.jsonl", help="headless: where to write the JSON lines")
     live.add_argument("--max-frames", type=int, metavar="N", help="headless: stop after N displayed frames")

@@ -45,14 +45,15 @@ def register(commands) -> None:
         help="show which model would run and why",
         description="Shows the model birdcam would run, why, its input, its labels and where it came from.",
     )
-    models.add_argument("--model", type=Path, metavar="PATH", help="a .tflite model (overrides everything)")
+    models.add_argument("--model", type=Path, default=argparse.SUPPRESS, metavar="PATH", help="a .tflite model (overrides everything)")
     models.add_argument("--download", action="store_true", help="download the starter model if it is needed and missing")
     models.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     models.set_defaults(handler=run_models)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, metavar="M", help="a .tflite model (default: see `birdcam models`)")
+    # SUPPRESS: `birdcam --model M predict ...` keeps the M given before the command.
+    parser.add_argument("--model", type=Path, default=argparse.SUPPRESS, metavar="M", help="a .tflite model (default: see `birdcam models`)")
     parser.add_argument("--labels", type=Path, metavar="L", help="a label file that overrides the model's own")
     parser.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for LiteRT")
     parser.add_argument("--resize", choices=("crop", "letterbox", "stretch"), default="crop", help="how frames are fitted to the model (crop)")

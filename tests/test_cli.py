@@ -189,3 +189,11 @@ def test_normalization_flag_for_float_models(tiny, tmp_path, capsys):
     assert main(["predict", "--model", str(bare), "--json", str(image)]) == 0
     default = json.loads(capsys.readouterr().out)
     assert default["top"][0]["score"] < flagged["top"][0]["score"] - 0.3
+
+
+def test_model_given_before_the_command_is_kept(starter_model, shared_dir, capsys):
+    duck = str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    assert main(["--model", str(starter_model), "predict", "--json", duck]) == 0
+    assert json.loads(capsys.readouterr().out)["top"][0]["common_name"] == "Mandarin Duck"
+    assert main(["--model", str(starter_model), "models", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["origin"] == "--model"
