@@ -7,6 +7,7 @@ import http.client
 import os
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,6 +67,21 @@ AIY_BIRDS_V1 = StarterModel(
 )
 
 
+def starter_model(environ: Mapping[str, str] = os.environ) -> StarterModel:
+    """The starter model; `$BIRDCAM_STARTER_MIRROR` (a folder URL holding both files) is tried first.
+
+    A mirror cannot change what is installed: the SHA-256 of each file still decides.
+    """
+    mirror = environ.get("BIRDCAM_STARTER_MIRROR", "").rstrip("/")
+    if not mirror:
+        return AIY_BIRDS_V1
+
+    def mirrored(remote: RemoteFile) -> RemoteFile:
+        return RemoteFile(remote.filename, (f"{mirror}/{remote.filename}", *remote.urls), remote.sha256)
+
+    return StarterModel(mirrored(AIY_BIRDS_V1.model), mirrored(AIY_BIRDS_V1.labels), AIY_BIRDS_V1.folder)
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     """The model that will run and how it was chosen."""
@@ -93,12 +109,18 @@ def newest_trained_model(folder: Path | None = None) -> Path | None:
 def resolve_model(
     explicit: str | os.PathLike | None = None,
     *,
-    download: bool = True,
+    download: bool | None = None,
     progress: Progress | None = None,
     environ: Mapping[str, str] = os.environ,
-    starter: StarterModel = AIY_BIRDS_V1,
+    starter: StarterModel | None = None,
 ) -> ResolvedModel:
-    """Chooses the model to run. Raises ModelError, with what to do, when none can be had."""
+    """Chooses the model to run. Raises ModelError, with what to do, when none can be had.
+
+    `download` None: download the starter when it is needed, unless `$BIRDCAM_OFFLINE` is set.
+    """
+    if download is None:
+        download = not environ.get("BIRDCAM_OFFLINE")
+    starter = starter or starter_model(environ)
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
@@ -119,8 +141,8 @@ def resolve_model(
         return ResolvedModel(model_path, labels, "starter", f"starter model (AIY birds_V1) from the cache {model_path.parent}")
     if not download:
         raise ModelError(
-            f"no model yet: the starter model is not in {model_path.parent} and downloading is off. "
-            "Pass --model PATH, or run once online."
+            f"no model yet: the starter model is not in {model_path.parent} and downloading is off "
+            "(BIRDCAM_OFFLINE). Pass --model PATH, or run once online."
         )
     fetch_starter(starter, progress=progress)
     labels = labels_path if labels_path.is_file() else None
@@ -161,10 +183,12 @@ def download(remote: RemoteFile, destination: Path, *, progress: Progress | None
             return destination
         except ModelError as error:
             failures.append(str(error))
-    raise ModelError(f"could not download {remote.filename}: {'; '.join(failures)}.")
+    raise ModelError(f"could not download {remote.filename}: {'; '.join(dict.fromkeys(failures))}.")
 
 
 def _download_one(url: str, sha256: str, destination: Path, progress: Progress | None, timeout: float) -> None:
+    """Errors name the host, not the whole URL: short enough for one line (`birdcam models` shows the URL)."""
+    host = urllib.parse.urlsplit(url).netloc or url
     digest = hashlib.sha256()
     handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
     try:
@@ -182,14 +206,14 @@ def _download_one(url: str, sha256: str, destination: Path, progress: Progress |
                         if progress is not None:
                             progress(received, total)
             except urllib.error.HTTPError as error:
-                raise ModelError(f"{url} answered HTTP {error.code}") from None
+                raise ModelError(f"{host} answered HTTP {error.code}") from None
             except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
                 reason = getattr(error, "reason", None) or error
-                raise ModelError(f"{url} could not be reached ({reason})") from None
+                raise ModelError(f"{host} could not be reached ({reason})") from None
         if total is not None and received != total:
-            raise ModelError(f"{url} sent {received} of {total} bytes (connection cut)")
+            raise ModelError(f"{host} sent {received} of {total} bytes (connection cut)")
         if digest.hexdigest() != sha256:
-            raise ModelError(f"{url} sent a file whose SHA-256 {digest.hexdigest()[:12]}... is not the expected {sha256[:12]}...")
+            raise ModelError(f"{host} sent a file whose SHA-256 {digest.hexdigest()[:12]}... is not the expected {sha256[:12]}...")
         os.replace(temporary, destination)
     finally:
         if os.path.exists(temporary):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import json
@@ -43,7 +44,22 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch) -> Path:
         (home / sub).mkdir()
         monkeypatch.setenv(variable, str(home / sub))
     monkeypatch.delenv("BIRDCAM_MODEL", raising=False)
+    monkeypatch.delenv("BIRDCAM_STARTER_MIRROR", raising=False)
+    monkeypatch.setenv("BIRDCAM_OFFLINE", "1")  # child processes too: no test reaches for the real starter URL
     return home
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """Fails a test that looks up any host but this machine: tests talk to 127.0.0.1 only."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def guarded(host, *args, **kwargs):
+        if host not in (None, "localhost", "127.0.0.1", "::1", b"localhost", b"127.0.0.1"):
+            raise AssertionError(f"a test tried to reach {host!r}; tests may only use 127.0.0.1")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
 
 
 @pytest.fixture(scope="session")

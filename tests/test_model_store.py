@@ -91,7 +91,7 @@ def test_download_verifies_and_lands_the_starter(server, starter_model):
 def test_wrong_checksum_leaves_nothing_behind(server, starter_model):
     starter = _starter(server, "0" * 64, _sha(starter_model.parent / "labels.txt"))
     with pytest.raises(ModelError) as error:
-        resolve_model(starter=starter)
+        resolve_model(download=True, starter=starter)
     message = str(error.value)
     assert "SHA-256" in message and "--model" in message
     folder = paths.cache_dir() / "aiy_birds_v1"
@@ -112,7 +112,7 @@ def test_server_down_says_what_to_do(starter_model):
     starter = _starter(base, _sha(starter_model), "0" * 64)
     start = time.monotonic()
     with pytest.raises(ModelError) as error:
-        resolve_model(starter=starter)
+        resolve_model(download=True, starter=starter)
     assert time.monotonic() - start < 10
     message = str(error.value)
     assert "could not be reached" in message
@@ -130,7 +130,7 @@ def test_missing_labels_do_not_block_the_model(server, starter_model):
         model=RemoteFile("starter.tflite", (server + "/model.tflite",), _sha(starter_model)),
         labels=RemoteFile("labels.txt", (server + "/gone.txt",), "0" * 64),
     )
-    resolved = resolve_model(starter=starter)
+    resolved = resolve_model(download=True, starter=starter)
     assert resolved.path.is_file() and resolved.labels_path is None
 
 
@@ -148,7 +148,7 @@ def test_resolution_order(tmp_path, monkeypatch, starter_model):
     older.write_bytes(b"x")
     newer.write_bytes(b"x")
     os.utime(older, (time.time() - 100, time.time() - 100))
-    chosen = resolve_model(starter=starter)
+    chosen = resolve_model(download=True, starter=starter)
     assert chosen.origin == "trained" and chosen.path == newer
 
     from_env = tmp_path / "env.tflite"
@@ -159,6 +159,21 @@ def test_resolution_order(tmp_path, monkeypatch, starter_model):
 
     monkeypatch.setenv("BIRDCAM_MODEL", str(tmp_path / "gone.tflite"))
     with pytest.raises(ModelError, match="BIRDCAM_MODEL"):
-        resolve_model(starter=starter)
+        resolve_model(download=True, starter=starter)
     with pytest.raises(ModelError, match="not found"):
         resolve_model(str(tmp_path / "nope.tflite"), starter=starter)
+
+
+def test_offline_setting_and_mirror(server, starter_model, monkeypatch):
+    from birdcam.model_store import AIY_BIRDS_V1, starter_model as default_starter
+
+    with pytest.raises(ModelError, match="downloading is off"):
+        resolve_model()  # BIRDCAM_OFFLINE is set for every test
+    monkeypatch.delenv("BIRDCAM_OFFLINE")
+    monkeypatch.setenv("BIRDCAM_STARTER_MIRROR", server + "/")
+    _Handler.files = {f"/{AIY_BIRDS_V1.model.filename}": starter_model.read_bytes(),
+                      "/labels.txt": (starter_model.parent / "labels.txt").read_bytes()}
+    assert default_starter().model.urls[0] == f"{server}/{AIY_BIRDS_V1.model.filename}"
+    resolved = resolve_model()
+    assert resolved.origin == "starter (downloaded)" and _sha(resolved.path) == AIY_BIRDS_V1.model.sha256
+    assert resolved.labels_path is not None and _sha(resolved.labels_path) == AIY_BIRDS_V1.labels.sha256

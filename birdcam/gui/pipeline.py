@@ -77,6 +77,8 @@ class Pipeline(QObject):
     """(path of the model now running, the model the user asked for: "" for the default)."""
     model_failed = Signal(str)
     """One line: a model could not be loaded; the previous one keeps running."""
+    model_progress = Signal(str)
+    """One line while the starter model downloads on first run."""
     source_status = Signal(str, str)
     """(kind, message): started / retrying / recovered / ended / error."""
     worker_error = Signal(str)
@@ -124,6 +126,7 @@ class Pipeline(QObject):
         self._loader = ModelLoader(factory)
         self._loader.loaded.connect(self._on_model_loaded)
         self._loader.failed.connect(self._on_model_failed)
+        self._loader.progress.connect(self.model_progress)
         self._loader_thread = start_in_thread(self._loader, "birdcam model loader")
 
     # -- sources ---------------------------------------------------------------------------

@@ -419,6 +419,7 @@ class MainWindow(QMainWindow):
         pipeline.result_ready.connect(self._on_result)
         pipeline.model_ready.connect(self._on_model_ready)
         pipeline.model_failed.connect(self._on_model_failed)
+        pipeline.model_progress.connect(self.model_label.setText)
         pipeline.source_status.connect(self._on_source_status)
         pipeline.worker_error.connect(lambda message: self.statusBar().showMessage(message, 5000))
 

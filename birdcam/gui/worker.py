@@ -211,6 +211,8 @@ class ModelLoader(QObject):
     """(ModelRequest, one-line message)."""
     requested = Signal(object)
     """Emit a ModelRequest (from any thread) to load it on the loader's thread."""
+    progress = Signal(str)
+    """One line about a first-run download of the starter model, e.g. "Downloading the starter model: 40%"."""
 
     def __init__(self, factory: ClassifierFactory = load_classifier):
         super().__init__()
@@ -220,6 +222,8 @@ class ModelLoader(QObject):
     @Slot(object)
     def load(self, request: ModelRequest) -> None:
         try:
+            if request.model is None:
+                self._fetch_default_model()
             classifier = self._factory(request)
         except BirdcamError as error:
             self.failed.emit(request, str(error))
@@ -229,6 +233,22 @@ class ModelLoader(QObject):
             self.failed.emit(request, f"cannot load {name} ({_one_line(error)}); pick another model")
             return
         self.loaded.emit(request, classifier)
+
+    def _fetch_default_model(self) -> None:
+        """Resolves the default model here first, so a first-run download reports its progress."""
+        from birdcam.model_store import resolve_model
+
+        last_percent = -1
+
+        def report(done: int, total: int | None) -> None:
+            nonlocal last_percent
+            percent = done * 100 // total if total else -1
+            if percent != last_percent:
+                last_percent = percent
+                amount = f"{percent}%" if total else f"{done / 1e6:.1f} MB"
+                self.progress.emit(f"Downloading the starter model: {amount}")
+
+        resolve_model(None, progress=report)
 
 
 def start_in_thread(obj: QObject, name: str, run: Callable[[], None] | None = None) -> QThread:

@@ -307,3 +307,4 @@ def test_window_title_names_the_source(qtbot, open_window, duck_video, starter_m
     window = open_window(source=str(duck_video), model=str(starter_model))
     qtbot.waitUntil(lambda: "duck.avi" in window.windowTitle(), timeout=5000)
     assert window.windowTitle().endswith("birdcam")
+

@@ -169,3 +169,39 @@ def test_loader_reports_a_bad_model_in_one_line(qtbot, tmp_path):
     request, message = failed.args
     assert request.model == str(not_a_model)
     assert "notes.tflite" in message and "\n" not in message
+
+
+def test_loader_downloads_the_default_model_with_progress(qtbot, starter_model, tmp_path, monkeypatch):
+    """First run: no model anywhere, the starter comes from a mirror on 127.0.0.1 and the loader says how far it is."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    from birdcam.model_store import AIY_BIRDS_V1
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(starter_model, mirror / AIY_BIRDS_V1.model.filename)
+    shutil.copy(starter_model.parent / "labels.txt", mirror / "labels.txt")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(mirror))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    serving = threading.Thread(target=server.serve_forever, name="mirror")
+    serving.start()
+    monkeypatch.delenv("BIRDCAM_OFFLINE")
+    monkeypatch.setenv("BIRDCAM_STARTER_MIRROR", f"http://127.0.0.1:{server.server_address[1]}")
+    loader, progress, loaded = ModelLoader(), [], []
+    loader.progress.connect(progress.append)
+    loader.loaded.connect(lambda request, classifier: loaded.append(classifier))
+    try:
+        loader.load(ModelRequest(None))
+    finally:
+        server.shutdown()
+        server.server_close()
+        serving.join(2)
+    assert len(loaded) == 1 and loaded[0].model_path == AIY_BIRDS_V1.path()
+    assert loaded[0].labels[166].common_name == "Mandarin Duck"
+    assert progress[0].startswith("Downloading the starter model: ") and progress[-1].endswith(": 100%")
+    assert len(progress) == len(set(progress)) > 2  # each percent once
+    loaded[0].close()
