@@ -26,7 +26,7 @@ def register(commands) -> None:
     data.add_argument("--data", type=Path, metavar="DIR", help="Kaggle layout (train/ valid/ test/) or one folder of class folders")
     data.add_argument("--val-split", type=float, metavar="F", help="single folder: fraction of each class for validation (0.1)")
     data.add_argument("--test-split", type=float, metavar="F", help="single folder: fraction of each class for the test report (0.1)")
-    data.add_argument("--cache", choices=CACHES, help="keep decoded images in memory (default), on disk in the run folder, or not")
+    data.add_argument("--cache", choices=CACHES, help="keep decoded images in memory, on disk in the run folder, or not; auto (default): memory up to 2 GB")
     model = train.add_argument_group("model")
     model.add_argument("--backbone", choices=BACKBONES, help="network (vit_l32)")
     model.add_argument("--image-size", type=int, metavar="PX", help="input size (224)")

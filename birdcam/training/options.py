@@ -18,7 +18,7 @@ VIT_PRESETS = {
 BACKBONES = (*VIT_PRESETS, "inception_v3", "custom")
 QUANTIZATIONS = ("dynamic", "float16", "int8", "none")
 STRATEGIES = ("none", "mirrored", "multiworker")
-CACHES = ("memory", "disk", "none")
+CACHES = ("auto", "memory", "disk", "none")
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,8 @@ class TrainOptions:
     """TFLite export: one of QUANTIZATIONS."""
     distribute: str = "none"
     """tf.distribute strategy: one of STRATEGIES."""
-    cache: str = "memory"
-    """Decoded-image cache: "memory", "disk" (in the run folder) or "none"."""
+    cache: str = "auto"
+    """Decoded-image cache: "memory", "disk" (in the run folder), "none", or "auto" (memory up to 2 GB, else disk)."""
     seed: int = 0
     """Seed of the split, shuffling and augmentation."""
     install: bool = True

@@ -27,6 +27,9 @@ from birdcam.training.model import build_model, local_weights
 from birdcam.training.options import TrainOptions
 
 
+MEMORY_CACHE_BYTES = 2 * 1024**3
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """The files of a run folder (--out)."""
@@ -126,7 +129,7 @@ def train(run: RunFolder, options: TrainOptions) -> dict:
     spec = options.model
     if spec.num_classes != len(dataset.classes):
         raise ModelError(f"run.json says {spec.num_classes} classes but the dataset has {len(dataset.classes)}; start a new run.")
-    cache = _cache_target(run, options.cache)
+    cache = _cache_target(run, _cache_mode(options.cache, len(dataset.train) + len(dataset.valid), spec.image_size))
     train_data = image_pipeline(dataset.train, spec.image_size, options.batch_size, training=True, cache=cache("train"), seed=options.seed)
     valid_data = image_pipeline(dataset.valid, spec.image_size, options.batch_size, training=False, cache=cache("valid"))
     keras.utils.set_random_seed(options.seed)
@@ -320,6 +323,13 @@ def _restore_last(model, run: RunFolder) -> None:
         raise ModelError(f"the optimizer state in {run.checkpoints} does not match this model; start a new run with --out.")
     for variable, value in zip(variables, values):
         variable.assign(value)
+
+
+def _cache_mode(mode: str, images: int, image_size: int) -> str:
+    """Resolves "auto": memory when the decoded images fit in MEMORY_CACHE_BYTES, else disk."""
+    if mode != "auto":
+        return mode
+    return "memory" if images * image_size * image_size * 3 <= MEMORY_CACHE_BYTES else "disk"
 
 
 def _cache_target(run: RunFolder, mode: str):
