@@ -322,9 +322,9 @@ def fit_to_size(image: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarr
 def _resize(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     """Area averaging when shrinking (no aliasing), linear when enlarging.
 
-    A large shrink is done as 2x2 box averages (OpenCV's fast area path, ~0.1 ms for 720p) until less
-    than a halving is left, then one linear step: within ~2 grey levels (mean) of a full fractional area
-    resize, which costs ~2.5 ms for a 720x720 crop and would be half of a frame's budget.
+    A large shrink first takes 2x2 box averages (OpenCV's fast area path, ~0.1 ms for a 720x720
+    crop) until less than a halving is left, then one area step: ~0.9 ms in all instead of ~2.5 ms
+    for one fractional area resize of the whole crop, with the same averaging.
     """
     target_w, target_h = size_wh
     while image.shape[1] >= 2 * target_w and image.shape[0] >= 2 * target_h:
@@ -332,7 +332,8 @@ def _resize(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
         image = cv2.resize(image[:even_h, :even_w], (even_w // 2, even_h // 2), interpolation=cv2.INTER_AREA)
     if image.shape[1] == target_w and image.shape[0] == target_h:
         return image
-    return cv2.resize(image, size_wh, interpolation=cv2.INTER_LINEAR)
+    shrinking = image.shape[1] > target_w or image.shape[0] > target_h
+    return cv2.resize(image, size_wh, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
 def _as_three_channels(frame: np.ndarray, color: str) -> np.ndarray:
