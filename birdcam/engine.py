@@ -44,8 +44,8 @@ class ClassifierOptions:
     """How many categories each Result lists."""
     threshold: float | None = None
     """Top score a bird needs to count as one; None: the model card's calibrated value, else 0.3."""
-    resize: str = "crop"
-    """How a frame is fitted to the model input: "crop" (center), "letterbox" or "stretch"."""
+    resize: str | None = None
+    """How a frame is fitted to the model input: "crop" (center), "letterbox" or "stretch"; None: the card's, else crop."""
     normalization: tuple[float, float] | None = None
     """(mean, std) applied to 0-255 pixels for float inputs; None: the model card's, else [-1, 1]."""
 
@@ -104,13 +104,14 @@ class Classifier:
     """A TFLite image classifier running on LiteRT. Not thread-safe: use one per thread."""
 
     def __init__(self, options: ClassifierOptions):
-        if options.resize not in RESIZE_MODES:
-            raise ModelError(f"unknown resize mode {options.resize!r}; use one of {', '.join(RESIZE_MODES)}.")
         if options.top_k < 1:
             raise ModelError(f"top-k must be at least 1, not {options.top_k}.")
         self.options = options
         self.model_path = Path(options.model_path)
         self.card = _read_card(self.model_path)
+        self.resize = options.resize or self.card.get("resize") or "crop"
+        if self.resize not in RESIZE_MODES:
+            raise ModelError(f"unknown resize mode {self.resize!r}; use one of {', '.join(RESIZE_MODES)}.")
         self._interpreter = _load_interpreter(self.model_path, options.num_threads)
         self._input, self._output = _image_io(self._interpreter, self.model_path)
         self.input_size: tuple[int, int] = (int(self._input["shape"][1]), int(self._input["shape"][2]))
@@ -172,7 +173,7 @@ class Classifier:
         image = _as_three_channels(frame, color)
         if roi is not None:
             image = _crop_roi(image, roi)
-        fitted = fit_to_size(image, self.input_size, self.options.resize)
+        fitted = fit_to_size(image, self.input_size, self.resize)
         if color == "bgr":
             fitted = cv2.cvtColor(fitted, cv2.COLOR_BGR2RGB)
         if self._pixel_lut is not None:

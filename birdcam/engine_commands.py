@@ -56,7 +56,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=argparse.SUPPRESS, metavar="M", help="a .tflite model (default: see `birdcam models`)")
     parser.add_argument("--labels", type=Path, metavar="L", help="a label file that overrides the model's own")
     parser.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for LiteRT")
-    parser.add_argument("--resize", choices=("crop", "letterbox", "stretch"), default="crop", help="how frames are fitted to the model (crop)")
+    parser.add_argument("--resize", choices=("crop", "letterbox", "stretch"), help="how frames are fitted to the model (default: the model card's, else crop)")
     parser.add_argument(
         "--normalization",
         nargs=2,

@@ -293,3 +293,18 @@ def test_bad_options_are_errors(tiny):
     closed.close()
     with pytest.raises(ModelError, match="closed"):
         closed.classify(_colour_frame((255, 0, 0)))
+
+
+def test_model_card_sets_how_frames_are_fitted(tiny, tmp_path):
+    model = _copy_model(tiny["none"], tmp_path / "fit")
+    wide = np.zeros((24, 96, 3), np.uint8)  # BGR: blue, red, blue thirds
+    wide[:, :32] = tiny_models.COLOURS_RGB[2][::-1]
+    wide[:, 32:64] = tiny_models.COLOURS_RGB[0][::-1]
+    wide[:, 64:] = tiny_models.COLOURS_RGB[2][::-1]
+    with Classifier.from_path(model) as cropping:
+        assert cropping.resize == "crop" and cropping.classify(wide).top.index == 0
+    model.with_suffix(".json").write_text(json.dumps({"resize": "stretch"}))
+    with Classifier.from_path(model) as stretching:
+        assert stretching.resize == "stretch" and stretching.classify(wide).top.index == 2
+    with Classifier.from_path(model, resize="crop") as flagged:
+        assert flagged.classify(wide).top.index == 0

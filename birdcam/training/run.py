@@ -189,6 +189,7 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
         "scientific_names": list(dataset.scientific_names),
         "input_size": [spec.image_size, spec.image_size],
         "normalization": {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
+        "resize": "stretch",  # how training fitted the photos; the engine follows it
         "quantization": options.quantize,
         "size_bytes": run.model.stat().st_size,
         "conversion_s": round(conversion_s, 2),
