@@ -79,10 +79,7 @@ def _paint_stats(painter: QPainter, area: QRectF, stats: str, unit: float, margi
     width = metrics.horizontalAdvance(stats) + unit * 1.4
     height = metrics.height() + unit * 0.7
     rect = QRectF(area.right() - margin - width, area.top() + margin, width, height)
-    _rounded(painter, rect, unit * 0.5, PANEL_COLOR)
-    painter.setFont(font)
-    painter.setPen(DIM_TEXT_COLOR)
-    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, stats)
+    _paint_badge(painter, rect, unit, stats, font, PANEL_COLOR, DIM_TEXT_COLOR)
 
 
 def _paint_message(painter: QPainter, area: QRectF, message: str, unit: float, margin: float) -> None:
@@ -93,9 +90,14 @@ def _paint_message(painter: QPainter, area: QRectF, message: str, unit: float, m
     width = metrics.horizontalAdvance(text) + unit * 2
     height = metrics.height() + unit * 0.9
     rect = QRectF(area.left() + margin, area.top() + margin, width, height)
-    _rounded(painter, rect, unit * 0.5, MESSAGE_COLOR)
+    _paint_badge(painter, rect, unit, text, font, MESSAGE_COLOR, TEXT_COLOR)
+
+
+def _paint_badge(painter: QPainter, rect: QRectF, unit: float, text: str, font, background, color) -> None:
+    """One line of text centred on a rounded plate."""
+    _rounded(painter, rect, unit * 0.5, background)
     painter.setFont(font)
-    painter.setPen(TEXT_COLOR)
+    painter.setPen(color)
     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
 
