@@ -8,7 +8,7 @@ uses the engine's own fitting, so its ratio is the pure overhead of the engine's
 the same 1280x720 frames with the same thread count; starter model load < 0.3 s. MediaPipe pulls in
 opencv-contrib, which clashes with the app's opencv-python-headless, so it runs from its own venv
 (`python -m venv .venv-bench && .venv-bench/bin/pip install mediapipe`) in a child process of this
-script, on frames this script writes.
+script, on frames this script writes, one round at a time between the script's own rounds.
 """
 
 from __future__ import annotations
@@ -42,14 +42,36 @@ classifier = vision.ImageClassifier.create_from_options(options)
 images = [mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(f)) for f in frames_rgb]
 for image in images[:5]:
     classifier.classify(image)
-rounds = []
-for _ in range(int(sys.argv[3])):
+print("ready", flush=True)
+for _ in sys.stdin:  # one round per line, so the parent can interleave rounds with its own
     start = time.perf_counter()
     for image in images:
         classifier.classify(image)
-    rounds.append((time.perf_counter() - start) * 1e3 / len(images))
-print(json.dumps(rounds))
+    print((time.perf_counter() - start) * 1e3 / len(images), flush=True)
 """
+
+
+class MediaPipeRounds:
+    """MediaPipe in its own venv, running one round of the same frames whenever asked."""
+
+    def __init__(self, python: Path, frames: list[np.ndarray], folder: Path):
+        frames_file = folder / "frames.npy"
+        np.save(frames_file, np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]))
+        self._child = subprocess.Popen(
+            [str(python), "-c", MEDIAPIPE_CHILD, str(STARTER), str(frames_file)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        if self._child.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"MediaPipe did not start under {python}")
+
+    def round(self) -> float:
+        self._child.stdin.write("round\n")
+        self._child.stdin.flush()
+        return float(self._child.stdout.readline())
+
+    def close(self) -> None:
+        self._child.stdin.close()
+        self._child.wait(10)
 
 
 def make_frames(count: int = 30) -> list[np.ndarray]:
@@ -134,11 +156,17 @@ def main() -> int:
     classifier = Classifier.from_path(STARTER, num_threads=args.threads)
     bare_loop(interpreter, frames[:5])
     engine_loop(classifier, frames[:5])
-    bare, bare_fast, engine = [], [], []
-    for _ in range(args.rounds):  # interleaved, so a busy moment hurts all alike
-        bare.append(bare_loop(interpreter, frames))
-        bare_fast.append(bare_loop_fast_resize(interpreter, frames))
-        engine.append(engine_loop(classifier, frames))
+    with tempfile.TemporaryDirectory() as folder:
+        mediapipe = MediaPipeRounds(args.mediapipe_python, frames, Path(folder)) if args.mediapipe_python else None
+        bare, bare_fast, engine, mediapipe_ms = [], [], [], []
+        for _ in range(args.rounds):  # interleaved, so a busy moment hurts all alike
+            bare.append(bare_loop(interpreter, frames))
+            bare_fast.append(bare_loop_fast_resize(interpreter, frames))
+            engine.append(engine_loop(classifier, frames))
+            if mediapipe is not None:
+                mediapipe_ms.append(mediapipe.round())
+        if mediapipe is not None:
+            mediapipe.close()
     figures = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "threads": args.threads,
@@ -149,15 +177,8 @@ def main() -> int:
     figures["engine_over_bare"] = figures["engine_ms_per_frame"] / figures["bare_ms_per_frame"]
     figures["bare_same_resize_ms"] = statistics.median(bare_fast)
     figures["engine_over_same_resize"] = figures["engine_ms_per_frame"] / figures["bare_same_resize_ms"]
-    if args.mediapipe_python:
-        with tempfile.TemporaryDirectory() as folder:
-            frames_file = Path(folder) / "frames.npy"
-            np.save(frames_file, np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]))
-            done = subprocess.run(
-                [str(args.mediapipe_python), "-c", MEDIAPIPE_CHILD, str(STARTER), str(frames_file), str(args.rounds)],
-                capture_output=True, text=True, check=True,
-            )
-        figures["mediapipe_ms_per_frame"] = statistics.median(json.loads(done.stdout.strip().splitlines()[-1]))
+    if mediapipe_ms:
+        figures["mediapipe_ms_per_frame"] = statistics.median(mediapipe_ms)
         figures["engine_over_mediapipe"] = figures["engine_ms_per_frame"] / figures["mediapipe_ms_per_frame"]
     figures.update(load_times(args.threads))
     for key, value in figures.items():

@@ -323,18 +323,29 @@ def fit_to_size(image: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarr
 def _resize(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     """Area averaging when shrinking (no aliasing), linear when enlarging.
 
-    A large shrink first takes 2x2 box averages (OpenCV's fast area path, ~0.1 ms for a 720x720
-    crop) until less than a halving is left, then one area step: ~0.9 ms in all instead of ~2.5 ms
-    for one fractional area resize of the whole crop, with the same averaging.
+    OpenCV's area resize is fast for exact halvings (~0.1 ms for a 720x720 crop) and slow for
+    fractional factors (~2.5 ms for that crop). So a large shrink takes 2x2 box averages while at
+    least 4x the target is left, resizes linearly to twice the target and halves once more: ~0.3 ms
+    for a 720p frame, within ~1.5 grey levels (mean) of the exact area resize. Small shrinks
+    (< 1.5x) use the exact area resize, which is cheap at those sizes.
     """
     target_w, target_h = size_wh
-    while image.shape[1] >= 2 * target_w and image.shape[0] >= 2 * target_h:
-        even_h, even_w = image.shape[0] & ~1, image.shape[1] & ~1
-        image = cv2.resize(image[:even_h, :even_w], (even_w // 2, even_h // 2), interpolation=cv2.INTER_AREA)
-    if image.shape[1] == target_w and image.shape[0] == target_h:
+    while image.shape[1] >= 4 * target_w and image.shape[0] >= 4 * target_h:
+        image = _halve(image)
+    height, width = image.shape[:2]
+    if (width, height) == (target_w, target_h):
         return image
-    shrinking = image.shape[1] > target_w or image.shape[0] > target_h
-    return cv2.resize(image, size_wh, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    if width <= target_w and height <= target_h:
+        return cv2.resize(image, size_wh, interpolation=cv2.INTER_LINEAR)
+    if width < 1.5 * target_w and height < 1.5 * target_h:
+        return cv2.resize(image, size_wh, interpolation=cv2.INTER_AREA)
+    return _halve(cv2.resize(image, (2 * target_w, 2 * target_h), interpolation=cv2.INTER_LINEAR))
+
+
+def _halve(image: np.ndarray) -> np.ndarray:
+    """2x2 box average (an odd last row or column is dropped)."""
+    height, width = image.shape[0] & ~1, image.shape[1] & ~1
+    return cv2.resize(image[:height, :width], (width // 2, height // 2), interpolation=cv2.INTER_AREA)
 
 
 def _as_three_channels(frame: np.ndarray, color: str) -> np.ndarray:
