@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from birdcam.errors import BirdcamError
+from birdcam.sources import SOURCE_KINDS
 
-SOURCE_HELP = ("what to watch: camera:N (or N), a video file, an image folder, an rtsp:// or http(s):// URL, "
-               "or screen / screen:X,Y,W,H")
+SOURCE_HELP = "what to watch: " + SOURCE_KINDS
 MODEL_HELP = "a .tflite model; default: the newest model `birdcam train` exported, else the starter model"
 
 
@@ -80,7 +80,7 @@ def run_live(args: argparse.Namespace) -> int:
         return run_app(source=args.source, model=args.model, threshold=args.threshold,
                        smoothing=not args.no_smoothing)
     if not args.source:
-        raise BirdcamError(f"--headless needs --source: {SOURCE_HELP}")
+        raise BirdcamError(f"--headless needs --source: {SOURCE_KINDS}")
     if args.log is None:
         raise BirdcamError("--headless needs --log OUT.jsonl, the file to write the frames to")
     if args.max_frames is not None and args.max_frames < 1:

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from birdcam.errors import BirdcamError, LabelError, ModelError
+from birdcam.errors import BirdcamError, LabelError, ModelError, first_line
 from birdcam.labels import Label, Labels, default_labels, embedded_labels, read_labels, sidecar_labels_path
 
 DEFAULT_THRESHOLD = 0.3
@@ -190,7 +190,7 @@ class Classifier:
             return self._interpreter.get_tensor(self._output["index"]).reshape(-1)
         except (RuntimeError, ValueError) as error:
             raise ModelError(
-                f"model {self.model_path.name} failed to run: {_first_line(error)}. Choose another model."
+                f"model {self.model_path.name} failed to run: {first_line(error)}. Choose another model."
             ) from None
 
     def classify(self, frame: np.ndarray, *, color: str = "bgr", roi: tuple[int, int, int, int] | None = None) -> Result:
@@ -384,11 +384,6 @@ def _quantization(details: dict) -> tuple[float, int]:
     return float(scale), int(zero)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0].rstrip(".") if text else type(error).__name__
-
-
 def _read_card(model_path: Path) -> dict:
     card_path = model_path.with_suffix(".json")
     if not card_path.is_file():
@@ -426,13 +421,13 @@ def _load_interpreter(model_path: Path, num_threads: int):
             interpreter = Interpreter(model_path=str(model_path), num_threads=max(1, int(num_threads)))
         except ValueError as error:
             raise ModelError(
-                f"{model_path} is not a valid TFLite model (truncated or corrupt?): {_first_line(error)}."
+                f"{model_path} is not a valid TFLite model (truncated or corrupt?): {first_line(error)}."
             ) from None
         try:
             interpreter.allocate_tensors()
         except RuntimeError as error:
             raise ModelError(
-                f"LiteRT cannot run {model_path.name}: {_first_line(error)}. Choose another model."
+                f"LiteRT cannot run {model_path.name}: {first_line(error)}. Choose another model."
             ) from None
     return interpreter
 

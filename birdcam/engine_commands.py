@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.errors import BirdcamError, ModelError, SourceError
+from birdcam.sources import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 def register(commands) -> None:

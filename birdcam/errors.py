@@ -19,3 +19,9 @@ class SourceError(BirdcamError):
 
 class DatasetError(BirdcamError):
     """A training or evaluation dataset is missing, empty or malformed."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (no trailing full stop), or its type name when it has none."""
+    lines = str(error).strip().splitlines()
+    return lines[0].strip().rstrip(".") if lines else type(error).__name__

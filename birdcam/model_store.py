@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from birdcam import paths
 from birdcam.errors import ModelError
+from birdcam.fileio import atomic_path
 
 Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None) while a download runs."""
@@ -190,31 +190,25 @@ def _download_one(url: str, sha256: str, destination: Path, progress: Progress |
     """Errors name the host, not the whole URL: short enough for one line (`birdcam models` shows the URL)."""
     host = urllib.parse.urlsplit(url).netloc or url
     digest = hashlib.sha256()
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            try:
-                request = urllib.request.Request(url, headers={"User-Agent": "birdcam"})
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    length = response.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else None
-                    received = 0
-                    while chunk := response.read(1 << 16):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        received += len(chunk)
-                        if progress is not None:
-                            progress(received, total)
-            except urllib.error.HTTPError as error:
-                raise ModelError(f"{host} answered HTTP {error.code}") from None
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-                reason = getattr(error, "reason", None) or error
-                raise ModelError(f"{host} could not be reached ({reason})") from None
+    with atomic_path(destination) as temporary, open(temporary, "wb") as out:
+        try:
+            request = urllib.request.Request(url, headers={"User-Agent": "birdcam"})
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                received = 0
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    if progress is not None:
+                        progress(received, total)
+        except urllib.error.HTTPError as error:
+            raise ModelError(f"{host} answered HTTP {error.code}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            reason = getattr(error, "reason", None) or error
+            raise ModelError(f"{host} could not be reached ({reason})") from None
         if total is not None and received != total:
             raise ModelError(f"{host} sent {received} of {total} bytes (connection cut)")
         if digest.hexdigest() != sha256:
             raise ModelError(f"{host} sent a file whose SHA-256 {digest.hexdigest()[:12]}... is not the expected {sha256[:12]}...")
-        os.replace(temporary, destination)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import datetime
-import os
 import re
 import sqlite3
 import threading
@@ -23,6 +22,7 @@ import numpy as np
 
 from birdcam import paths
 from birdcam.errors import BirdcamError
+from birdcam.fileio import write_atomically
 from birdcam.labels import Label
 from birdcam.smoothing import Shown
 
@@ -299,13 +299,10 @@ def _snapshot_name(visit: Visit) -> str:
 
 def _write_jpeg(path: Path, image: np.ndarray) -> None:
     """Writes via a temporary file and a rename, so a kill never leaves half a snapshot."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
         raise BirdcamError(f"cannot encode the snapshot for {path.name}")
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(data.tobytes())
-    os.replace(partial, path)
+    write_atomically(path, data.tobytes())
 
 
 def _iso(t: float) -> str:

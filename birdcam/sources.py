@@ -17,11 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from birdcam.errors import SourceError
+from birdcam.errors import SourceError, first_line
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
-SOURCE_HELP = "use camera:N, a video file, an image folder, an rtsp:// or http(s):// URL, or screen[:X,Y,W,H]"
+SOURCE_KINDS = "camera:N (or N), a video file, an image folder, an rtsp:// or http(s):// URL, or screen[:X,Y,W,H]"
 _STREAM_TIMEOUT_MS = 5000
 _MAX_LAG_S = 1.0  # a paced source that falls this far behind restarts its clock instead of bursting
 
@@ -330,7 +330,7 @@ class ScreenSource(FrameSource):
         except SourceError:
             raise
         except Exception as error:  # a grabber is platform code: any failure is a dropped frame
-            raise SourceError(f"screen capture failed ({_one_line(error)}); check the region is on screen") from error
+            raise SourceError(f"screen capture failed ({first_line(error)}); check the region is on screen") from error
         if image is None or image.ndim not in (2, 3) or image.size == 0:
             raise SourceError("screen capture returned no image; check the region is on screen")
         return _as_bgr(image)
@@ -348,7 +348,7 @@ def _pillow_grabber() -> ScreenGrabber:
         try:
             picture = ImageGrab.grab(bbox=bbox)
         except Exception as error:  # Pillow raises OSError and others, e.g. with no display
-            raise SourceError(f"screen capture is not available here ({_one_line(error)}); "
+            raise SourceError(f"screen capture is not available here ({first_line(error)}); "
                               "pick the screen from the birdcam window") from error
         return cv2.cvtColor(np.asarray(picture.convert("RGB")), cv2.COLOR_RGB2BGR)
 
@@ -371,7 +371,7 @@ def open_source(spec: str, *, realtime: bool = True, loop: bool = True, seconds_
         return ImageFolderSource(path, seconds_per_image=seconds_per_image, realtime=realtime, loop=loop)
     if path.is_file():
         return VideoSource(path, realtime=realtime, loop=loop)
-    raise SourceError(f"no such source: {spec!r}; {SOURCE_HELP}")
+    raise SourceError(f"no such source: {spec!r}; use {SOURCE_KINDS}")
 
 
 def _parse_region(text: str) -> Region | None:
@@ -443,7 +443,3 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
 
 def _redact_password(url: str) -> str:
     return re.sub(r"//([^/@:]+):[^/@]*@", r"//\1:***@", url)
-
-
-def _one_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

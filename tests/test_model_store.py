@@ -81,7 +81,7 @@ def test_download_verifies_and_lands_the_starter(server, starter_model):
     assert resolved.labels_path is not None and resolved.labels_path.read_bytes() == (starter_model.parent / "labels.txt").read_bytes()
     size = starter_model.stat().st_size
     assert seen[-1] == (size, size) and len(seen) > 10
-    assert [p.name for p in resolved.path.parent.iterdir() if p.name.endswith(".part")] == []
+    assert [p.name for p in resolved.path.parent.iterdir() if p.name.startswith(".")] == []
     # Second time: from the cache, no download.
     _Handler.files = {}
     again = resolve_model(starter=starter)
@@ -104,7 +104,7 @@ def test_truncated_body_is_refused(server, starter_model):
     with pytest.raises(ModelError, match="connection cut"):
         download(remote, target, timeout=5)
     assert not target.exists()
-    assert list(target.parent.glob("*.part")) == []
+    assert list(target.parent.glob(".*")) == []
 
 
 def test_server_down_says_what_to_do(starter_model):

@@ -20,7 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from birdcam.capture import LatestFrame
-from birdcam.errors import BirdcamError
+from birdcam.errors import BirdcamError, first_line
 
 _POLL_S = 0.05  # how often a waiting worker looks at its stop flag
 TOP_K = 5  # labels per result; the overlay shows as many of them as the user asks
@@ -159,7 +159,7 @@ class InferenceWorker(QObject):
             result = classifier.classify(frame.image)
             payload = to_frame_result(frame, result, classifier, time.monotonic())
         except Exception as error:  # a model failing on one frame must not end the loop
-            self.error.emit(f"could not classify frame {frame.index}: {_one_line(error)}")
+            self.error.emit(f"could not classify frame {frame.index}: {first_line(error)}")
             return
         self.classified += 1
         self.result_ready.emit(payload)
@@ -230,7 +230,7 @@ class ModelLoader(QObject):
             return
         except Exception as error:  # a user's file can break the loader in any way: report, never crash
             name = Path(request.model).name if request.model else "the model"
-            self.failed.emit(request, f"cannot load {name} ({_one_line(error)}); pick another model")
+            self.failed.emit(request, f"cannot load {name} ({first_line(error)}); pick another model")
             return
         self.loaded.emit(request, classifier)
 
@@ -260,7 +260,3 @@ def start_in_thread(obj: QObject, name: str, run: Callable[[], None] | None = No
         thread.started.connect(run)
     thread.start()
     return thread
-
-
-def _one_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

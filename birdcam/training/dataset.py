@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from birdcam.errors import DatasetError
+from birdcam.fileio import write_text_atomically
 
 SPLITS = ("train", "valid", "test")
 NAMES_FILE = "birds.csv"
@@ -153,7 +154,7 @@ class ImageFolderDataset:
 
     def save(self, path: Path) -> None:
         """Writes the exact file lists, so a resumed run trains on the same split."""
-        path.write_text(json.dumps(self.as_dict(), ensure_ascii=False), encoding="utf-8")
+        write_text_atomically(path, json.dumps(self.as_dict(), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Path) -> ImageFolderDataset:

@@ -6,9 +6,9 @@ Path: Keras 3 `model.export()` (a SavedModel) -> `TFLiteConverter.from_saved_mod
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-import os
 import shutil
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from birdcam import paths
-from birdcam.errors import ModelError
+from birdcam.fileio import atomic_path, write_text_atomically
+from birdcam.errors import ModelError, first_line
 
 MIN_AGREEMENT = 0.99
 THRESHOLD_PASS_RATE = 0.95
@@ -56,8 +57,7 @@ def convert(saved_model_dir: Path, quantization: str, representative: np.ndarray
     try:
         return converter.convert()
     except Exception as error:  # the converter raises ConverterError / RuntimeError with pages of MLIR
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"TFLite conversion ({quantization}) failed: {first}. Try --quantize dynamic.") from None
+        raise ModelError(f"TFLite conversion ({quantization}) failed: {first_line(error)}. Try --quantize dynamic.") from None
 
 
 def with_embedded_labels(flatbuffer: bytes, label_lines: Sequence[str]) -> bytes:
@@ -93,38 +93,18 @@ def calibrated_threshold(probabilities: np.ndarray, targets: Sequence[int], pass
     return float(np.quantile(scores, 1.0 - pass_rate, method="lower"))
 
 
-def write_atomically(path: Path, content: bytes) -> None:
-    """Writes beside the target, then renames: a killed write never leaves half a file under the real name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        temporary.write_bytes(content)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def write_card(path: Path, card: dict) -> None:
-    write_atomically(path, (json.dumps(card, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    write_text_atomically(path, json.dumps(card, indent=2, ensure_ascii=False) + "\n")
 
 
 def install(run_dir: Path, name: str, folder: Path | None = None) -> Path:
     """Copies model.tflite / model.json / labels.txt to models/<name>.*; the .tflite is renamed into place last."""
     folder = folder or paths.models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    staged = []
-    try:
+    with contextlib.ExitStack() as staged:  # leaves in reverse order: the .tflite is renamed last
         for source, target in (
-            (run_dir / "labels.txt", folder / f"{name}.labels.txt"),
-            (run_dir / "model.json", folder / f"{name}.json"),
             (run_dir / "model.tflite", folder / f"{name}.tflite"),
+            (run_dir / "model.json", folder / f"{name}.json"),
+            (run_dir / "labels.txt", folder / f"{name}.labels.txt"),
         ):
-            temporary = target.with_name(f".{target.name}.partial")
-            shutil.copyfile(source, temporary)
-            staged.append((temporary, target))
-        for temporary, target in staged:
-            os.replace(temporary, target)
-    finally:
-        for temporary, _ in staged:
-            temporary.unlink(missing_ok=True)
+            shutil.copyfile(source, staged.enter_context(atomic_path(target)))
     return folder / f"{name}.tflite"

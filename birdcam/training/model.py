@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 
 from birdcam import paths
-from birdcam.errors import ModelError
+from birdcam.errors import ModelError, first_line
 from birdcam.training.options import BACKBONES, VIT_PRESETS, ModelSpec
 
 VIT_WEIGHTS = "imagenet21k+imagenet2012"
@@ -77,7 +77,7 @@ def local_weights(spec: ModelSpec) -> Path | None:
         return Path(keras.utils.get_file(url.rsplit("/", 1)[1], url, cache_dir=str(paths.cache_dir()), cache_subdir="weights"))
     except Exception as error:  # keras wraps every network failure in a plain Exception
         raise ModelError(
-            f"cannot download the ImageNet weights for {spec.backbone} ({_first_line(error)}). "
+            f"cannot download the ImageNet weights for {spec.backbone} ({first_line(error)}). "
             f"Offline? Fetch {url} on a connected machine and pass {local}, or train with --no-pretrained."
         ) from None
 
@@ -90,7 +90,7 @@ def _load_vit_weights(backbone: keras.Model, path: Path, patches_per_side: int) 
             model=backbone, params_path=str(path), pretrained_top=False, num_x_patches=patches_per_side, num_y_patches=patches_per_side
         )
     except Exception as error:  # numpy / vit-keras raise ValueError, KeyError, AssertionError, OSError alike
-        raise ModelError(f"{path} does not fit the {backbone.name} backbone ({_first_line(error)}). Pass the matching ViT .npz.") from None
+        raise ModelError(f"{path} does not fit the {backbone.name} backbone ({first_line(error)}). Pass the matching ViT .npz.") from None
 
 
 def _inception(spec: ModelSpec) -> keras.Model:
@@ -99,10 +99,5 @@ def _inception(spec: ModelSpec) -> keras.Model:
         try:
             backbone.load_weights(str(spec.weights))
         except Exception as error:  # h5py / Keras raise OSError, ValueError alike
-            raise ModelError(f"{spec.weights} does not fit inception_v3 without its top ({_first_line(error)}).") from None
+            raise ModelError(f"{spec.weights} does not fit inception_v3 without its top ({first_line(error)}).") from None
     return backbone
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from birdcam.errors import DatasetError
+from birdcam.fileio import write_text_atomically
 
 VIT_PRESETS = {
     # backbone: (vit-keras weights name, patch size, "B" or "L" config)
@@ -127,7 +128,7 @@ class TrainOptions:
         return cls(**{**data, "model": model})
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_text_atomically(path, json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n")
 
     @classmethod
     def from_path(cls, path: Path) -> TrainOptions:

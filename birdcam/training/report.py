@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.errors import DatasetError
+from birdcam.fileio import write_text_atomically
 
 WORST_SHOWN = 10
 PAIRS_SHOWN = 20
@@ -64,7 +65,7 @@ def score(probabilities: np.ndarray, targets: Sequence[int], class_names: Sequen
 def write_report(folder: Path, report: dict, title: str) -> None:
     """report.json (everything) and report.md (the summary a person reads)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_atomically(folder / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     test = report["test"]
     lines = [
         f"# {title}",
@@ -79,7 +80,7 @@ def write_report(folder: Path, report: dict, title: str) -> None:
     lines += [f"| {row['class']} | {row['images']} | {row['accuracy']:.3f} |" for row in test["worst_classes"]]
     lines += ["", "## Most confused", "", "| true | predicted | images |", "|---|---|---:|"]
     lines += [f"| {row['true']} | {row['predicted']} | {row['images']} |" for row in test["most_confused"]]
-    (folder / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text_atomically(folder / "report.md", "\n".join(lines) + "\n")
 
 
 def plot_confusion(path: Path, probabilities: np.ndarray, targets: Sequence[int], class_names: Sequence[str]) -> None:

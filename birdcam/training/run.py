@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from birdcam.errors import BirdcamError, DatasetError, ModelError
+from birdcam.fileio import atomic_path, write_atomically, write_text_atomically
 from birdcam.training import export, report
 from birdcam.training.dataset import ImageFolderDataset, Split, decoded_images, image_pipeline, resized_images
 from birdcam.training.model import build_model, local_weights
@@ -102,9 +103,9 @@ def start(options: TrainOptions, out: Path) -> tuple[RunFolder, TrainOptions]:
     out.mkdir(parents=True, exist_ok=True)
     run.checkpoints.mkdir(exist_ok=True)
     dataset.save(run.dataset)
-    (out / "classes.txt").write_text("\n".join(dataset.classes) + "\n", encoding="utf-8")
-    run.labels.write_text("\n".join(dataset.label_lines()) + "\n", encoding="utf-8")
-    (out / "skipped.txt").write_text("".join(line + "\n" for line in dataset.skipped), encoding="utf-8")
+    write_text_atomically(out / "classes.txt", "\n".join(dataset.classes) + "\n")
+    write_text_atomically(run.labels, "\n".join(dataset.label_lines()) + "\n")
+    write_text_atomically(out / "skipped.txt", "".join(line + "\n" for line in dataset.skipped))
     if dataset.skipped:
         print(f"skipped {len(dataset.skipped)} unreadable file(s), listed in {out / 'skipped.txt'}", file=sys.stderr)
     options.save(run.options)  # written last: its presence marks a run that can be resumed
@@ -180,8 +181,8 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
     with tempfile.TemporaryDirectory(prefix=".export-", dir=run.root) as scratch:
         flatbuffer = export.convert(export.saved_model(model, Path(scratch) / "saved_model"), options.quantize, representative)
     conversion_s = time.perf_counter() - started
-    export.write_atomically(run.model, export.with_embedded_labels(flatbuffer, dataset.label_lines()))
-    run.labels.write_text("\n".join(dataset.label_lines()) + "\n", encoding="utf-8")
+    write_atomically(run.model, export.with_embedded_labels(flatbuffer, dataset.label_lines()))
+    write_text_atomically(run.labels, "\n".join(dataset.label_lines()) + "\n")
     card = {
         "name": run.root.name,
         "backbone": spec.backbone,
@@ -263,7 +264,7 @@ class RunCheckpoint(keras.callbacks.Callback):
             _save_weights(self.model, self.run.best_weights)
         _save_weights(self.model, self.run.last_weights)
         _save_optimizer(self.model.optimizer, self.run.optimizer_state)
-        export.write_atomically(self.run.state, json.dumps(state, indent=1).encode("utf-8"))
+        write_text_atomically(self.run.state, json.dumps(state, indent=1))
         report.write_history(self.run.root, state["history"])
 
 
@@ -299,15 +300,13 @@ def _tensorboard(folder: Path) -> list:
 
 
 def _save_weights(model, path: Path) -> None:
-    temporary = path.with_name(f".{path.name[: -len('.weights.h5')]}.partial.weights.h5")
-    model.save_weights(str(temporary))
-    os.replace(temporary, path)
+    with atomic_path(path, suffix=".weights.h5") as temporary:
+        model.save_weights(str(temporary))
 
 
 def _save_optimizer(optimizer, path: Path) -> None:
-    temporary = path.with_name(f".{path.stem}.partial.npz")
-    np.savez(temporary, *[keras.ops.convert_to_numpy(variable) for variable in optimizer.variables])
-    os.replace(temporary, path)
+    with atomic_path(path, suffix=".npz") as temporary:
+        np.savez(temporary, *[keras.ops.convert_to_numpy(variable) for variable in optimizer.variables])
 
 
 def _restore_last(model, run: RunFolder) -> None:

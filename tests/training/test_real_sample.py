@@ -9,6 +9,7 @@ import pytest
 from training_data import TINY_VIT
 
 from birdcam.cli import main
+from birdcam.fileio import write_atomically
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def test_every_quantization_mode_of_the_real_sample_model_stays_close_to_keras(s
     for mode in ("none", "dynamic", "float16", "int8"):
         path = tmp_path / mode / "birds.tflite"
         flatbuffer = export.convert(saved, mode, resized_images(dataset.train, 32))
-        export.write_atomically(path, export.with_embedded_labels(flatbuffer, dataset.label_lines()))
+        write_atomically(path, export.with_embedded_labels(flatbuffer, dataset.label_lines()))
         export.write_card(path.with_suffix(".json"), json.loads((run / "model.json").read_text(encoding="utf-8")))
         difference = np.abs(export.engine_probabilities(path, images) - keras_probabilities).max()
         assert difference < 0.05, (mode, difference)
