@@ -180,6 +180,12 @@ class Classifier:
             fitted = cv2.LUT(fitted, self._pixel_lut)
         return fitted[np.newaxis]
 
+    def fitted_region(self, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """(x, y, w, h) of the part of a frame of this shape that the model sees (all of it unless resize is "crop")."""
+        if self.resize == "crop":
+            return center_crop_region(shape, self.input_size)
+        return 0, 0, int(shape[1]), int(shape[0])
+
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
         """Runs the model on a prepared input tensor; returns the raw output row."""
         if self._interpreter is None:
@@ -306,9 +312,7 @@ def fit_to_size(image: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarr
     target_h, target_w = size
     height, width = image.shape[:2]
     if mode == "crop":
-        scale = max(target_w / width, target_h / height)
-        crop_w, crop_h = min(width, round(target_w / scale)), min(height, round(target_h / scale))
-        x, y = (width - crop_w) // 2, (height - crop_h) // 2
+        x, y, crop_w, crop_h = center_crop_region((height, width), size)
         return _resize(image[y : y + crop_h, x : x + crop_w], (target_w, target_h))
     if mode == "stretch":
         return _resize(image, (target_w, target_h))
@@ -318,6 +322,15 @@ def fit_to_size(image: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarr
     x, y = (target_w - inner_w) // 2, (target_h - inner_h) // 2
     canvas[y : y + inner_h, x : x + inner_w] = _resize(image, (inner_w, inner_h))
     return canvas
+
+
+def center_crop_region(shape: tuple[int, ...], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the largest centred region of a frame of `shape` with the aspect ratio of (height, width) `size`."""
+    height, width = shape[:2]
+    target_h, target_w = size
+    scale = max(target_w / width, target_h / height)
+    crop_w, crop_h = min(width, round(target_w / scale)), min(height, round(target_h / scale))
+    return (width - crop_w) // 2, (height - crop_h) // 2, crop_w, crop_h
 
 
 def _resize(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
@@ -493,6 +506,7 @@ __all__ = [
     "Result",
     "Timings",
     "fit_to_size",
+    "center_crop_region",
     "check_tflite_file",
     "DEFAULT_THRESHOLD",
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from birdcam.engine import DEFAULT_THRESHOLD
 from birdcam.labels import Label
 
 
@@ -29,7 +30,7 @@ class SmoothingOptions:
     """Time constant of the exponential moving average of the probabilities."""
     switch_after_s: float = 0.4
     """A new species (or "no bird") must lead this long before the shown label changes."""
-    threshold: float = 0.3
+    threshold: float = DEFAULT_THRESHOLD
     """The averaged top score a bird needs; below it, or on the background class, "no bird"."""
     background_limit: float = 0.1
     """Also "no bird" while the background class has at least this much (the model doubts); 1 turns it off."""
