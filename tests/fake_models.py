@@ -6,6 +6,7 @@
   hang_at   the Nth frame never returns
   fail_at   the Nth frame raises (the process carries on)
   load_s    loading takes this long
+  once      a file path: crash_at / hang_at only strike while this file does not exist (they create it)
 The fake names a "Mandarin Duck" whose score is the frame's first pixel value / 255 (no bird below the
 configured threshold), with track id 1 + the number of scene resets.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -42,21 +44,21 @@ def fake_scene(options, progress):
     spec = dict(item.split("=") for item in options.model.removeprefix("fake:").split(",") if item)
     time.sleep(float(spec.get("load_s", 0)))
     info = ModelInfo(options.model, "fake", LABELS, 1, 0.3, 2)
-    return FakeScene({key: float(value) for key, value in spec.items()}), info
+    return FakeScene(spec), info
 
 
 class FakeScene:
-    def __init__(self, spec: dict[str, float]):
-        self.spec = spec
+    def __init__(self, spec: dict[str, str]):
+        self.spec = {key: value if key == "once" else float(value) for key, value in spec.items()}
         self.frames = 0
         self.resets = 0
         self.options = SceneOptions()
 
     def process(self, image: np.ndarray, t: float) -> SceneResult:
         self.frames += 1
-        if self.frames == self.spec.get("crash_at"):
+        if self.frames == self.spec.get("crash_at") and self._strikes():
             segfault()
-        if self.frames == self.spec.get("hang_at"):
+        if self.frames == self.spec.get("hang_at") and self._strikes():
             time.sleep(3600)
         if self.frames == self.spec.get("fail_at"):
             raise RuntimeError(f"fake failure on call {self.frames}")
@@ -69,6 +71,15 @@ class FakeScene:
         threshold = self.options.threshold or 0.0
         birds = (bird,) if score >= threshold else ()
         return SceneResult(birds, shown, probabilities, SceneTimings(0.0, 1.0, 1.0))
+
+    def _strikes(self) -> bool:
+        once = self.spec.get("once")
+        if once is None:
+            return True
+        if Path(once).exists():
+            return False
+        Path(once).touch()
+        return True
 
     def reset(self) -> None:
         self.resets += 1
