@@ -85,7 +85,7 @@ def run_live(args: argparse.Namespace) -> int:
         raise BirdcamError("--headless needs --log OUT.jsonl, the file to write the frames to")
     if args.max_frames is not None and args.max_frames < 1:
         raise BirdcamError(f"--max-frames must be at least 1, not {args.max_frames}")
-    from birdcam.gui.headless import HeadlessOptions, run_headless
+    from birdcam.headless import HeadlessOptions, run_headless
 
     summary = run_headless(HeadlessOptions(
         source=args.source, log_path=args.log, model=args.model, max_frames=args.max_frames,

@@ -9,6 +9,7 @@ from pathlib import Path
 import json
 
 import pytest
+from media import read_image, write_video
 
 REPO = Path(__file__).resolve().parent.parent
 STARTER_NAME = "lite-model_aiy_vision_classifier_birds_V1_3.tflite"
@@ -62,6 +63,20 @@ def loopback_only(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", guarded)
 
 
+@pytest.fixture(autouse=True)
+def no_inference_process_left():
+    """Fails a test that leaves an inference process running (closing must end them within a second)."""
+    yield
+    import time
+
+    from birdcam.inference import child_pids
+
+    deadline = time.monotonic() + 1.0
+    while child_pids() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert child_pids() == [], "the test left an inference process running"
+
+
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
     """{name: path}: float32, dynamic-range, int8 and uint8 colour classifiers, plus logits and raw-pixel ones."""
@@ -79,3 +94,10 @@ def tiny(tmp_path_factory):
         card = {"normalization": {"mean": [0, 0, 0], "std": [1, 1, 1]}, "threshold": 0.55}
         built[name].with_suffix(".json").write_text(json.dumps(card))
     return built
+
+
+@pytest.fixture
+def duck_video(shared_dir, tmp_path) -> Path:
+    """2 s at 15 fps of the shared Mandarin Duck photo (the starter model names it at ~0.9)."""
+    duck = read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    return write_video(tmp_path / "duck.avi", [duck] * 30, fps=15)

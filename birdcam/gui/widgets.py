@@ -1,0 +1,143 @@
+"""The window's own widgets: the video view with its overlay, and the message bar above it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QRectF, QSize, Qt, Slot
+from PySide6.QtGui import QColor, QIcon, QLinearGradient, QPainter
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
+
+from birdcam.gui.overlay import OverlayContent, frame_to_qimage, paint_frame, paint_overlay
+
+ICON_PATH = Path(__file__).resolve().parents[2] / "assets" / "birdcam.svg"
+
+
+class VideoView(QWidget):
+    """Paints the newest frame, fitted to the widget, with the overlay on top of the picture."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumSize(320, 180)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.mirror = False
+        self._image = None
+        self._content = OverlayContent(title="")
+        self._placeholder = ""
+
+    def show_frame(self, image_bgr, content: OverlayContent) -> None:
+        self._image = image_bgr
+        self._content = content
+        self.update()
+
+    def show_placeholder(self, text: str) -> None:
+        """Clears the picture and shows a hint instead (no source yet)."""
+        self._image = None
+        self._placeholder = text
+        self.update()
+
+    def set_content(self, content: OverlayContent) -> None:
+        self._content = content
+        self.update()
+
+    def image_rect(self) -> QRectF:
+        """Where the frame is drawn: as large as fits, centred, aspect kept."""
+        if self._image is None:
+            return QRectF(self.rect())
+        height, width = self._image.shape[:2]
+        scale = min(self.width() / width, self.height() / height)
+        w, h = width * scale, height * scale
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        if self._image is None:
+            self._paint_placeholder(painter)
+            return
+        painter.fillRect(self.rect(), QColor(12, 13, 16))
+        target = self.image_rect()
+        paint_frame(painter, target, frame_to_qimage(self._image), mirror=self.mirror)
+        paint_overlay(painter, target, self._content)
+
+    def _paint_placeholder(self, painter: QPainter) -> None:
+        gradient = QLinearGradient(0, 0, 0, self.height())
+        gradient.setColorAt(0, QColor(32, 36, 44))
+        gradient.setColorAt(1, QColor(14, 15, 19))
+        painter.fillRect(self.rect(), gradient)
+        icon = app_icon().pixmap(QSize(96, 96))
+        painter.drawPixmap(int((self.width() - 96) / 2), int(self.height() / 2 - 120), icon)
+        painter.setPen(QColor(215, 220, 228))
+        font = painter.font()
+        font.setPixelSize(16)
+        painter.setFont(font)
+        text_rect = self.rect().adjusted(40, int(self.height() / 2 - 10), -40, 0)
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+                         self._placeholder or "Opening\u2026")
+
+
+class MessageBar(QFrame):
+    """A dismissable line above the picture for errors and warnings, with an optional button (e.g. "Use it")."""
+
+    STYLES = {
+        "error": "background:#7a2a22; color:#fff;",
+        "warning": "background:#7a5b12; color:#fff;",
+        "info": "background:#24476b; color:#fff;",
+    }
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._label = QLabel()
+        self._label.setWordWrap(True)
+        self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._button = QPushButton()
+        self._button.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self._button.clicked.connect(self._run_action)
+        self._button.hide()
+        self._action: Callable[[], None] | None = None
+        close = QToolButton()
+        close.setText("\u2715")
+        close.setAutoRaise(True)
+        close.setStyleSheet("color:#fff;")
+        close.clicked.connect(self.clear)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 6, 6, 6)
+        layout.addWidget(self._label, 1)
+        layout.addWidget(self._button)
+        layout.addWidget(close)
+        self.kind = ""
+        """The kind of the message shown ("" when none)."""
+        self.hide()
+
+    @property
+    def text(self) -> str:
+        return self._label.text() if self.isVisibleTo(self.parentWidget()) else ""
+
+    def show_message(self, text: str, kind: str = "error", *, action: tuple[str, Callable[[], None]] | None = None) -> None:
+        """Shows one message (replacing the last); `action` = (button text, what it does)."""
+        self.setStyleSheet(f"MessageBar {{{self.STYLES[kind]} border-radius:4px;}} QLabel {{{self.STYLES[kind]}}}")
+        self._label.setText(text)
+        self.kind = kind
+        self._action = action[1] if action else None
+        self._button.setText(action[0] if action else "")
+        self._button.setVisible(action is not None)
+        self.show()
+
+    @Slot()
+    def clear(self) -> None:
+        self._label.setText("")
+        self.kind = ""
+        self._action = None
+        self._button.hide()
+        self.hide()
+
+    def _run_action(self) -> None:
+        action = self._action
+        self.clear()
+        if action is not None:
+            action()
+
+
+def app_icon() -> QIcon:
+    return QIcon(str(ICON_PATH)) if ICON_PATH.is_file() else QIcon()
