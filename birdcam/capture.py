@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from birdcam.errors import SourceError
+from birdcam.errors import SourceError, first_line
 from birdcam.sources import Frame, FrameSource
 
 StatusCallback = Callable[[str, str], None]
@@ -98,17 +98,29 @@ class CaptureThread(threading.Thread):
             self.join(timeout)
 
     def run(self) -> None:
-        try:
-            self.source.open()
-        except SourceError as error:
-            self._status("error", str(error))
+        if not self._open():
             self.source.close()
             return
         self._status("started", self.source.description)
         try:
             self._capture_loop()
+        except Exception as error:  # a bug or a driver's surprise must be a message, never a silently frozen picture
+            self._status("error", f"{self.source.description} failed ({first_line(error)}); open it again or pick "
+                                  "another source")
         finally:
             self.source.close()
+
+    def _open(self) -> bool:
+        """Opens the source (a stream that is down at the start is retried like one that drops); False if it
+        cannot be opened (reported) or the thread was stopped first."""
+        try:
+            self.source.open()
+        except SourceError as error:
+            if not self.source.retries_open:
+                self._status("error", str(error))
+                return False
+            return self._reconnect(str(error))
+        return not self._stopping.is_set()
 
     def _capture_loop(self) -> None:
         while not self._stopping.is_set():
@@ -119,6 +131,12 @@ class CaptureThread(threading.Thread):
                     self._status("error", str(error))
                     return
                 if not self._reconnect(str(error)):
+                    return
+                continue
+            except Exception as error:  # from a live device, a surprise is a drop too; from a file, run() reports it
+                if not self.source.is_live:
+                    raise
+                if not self._reconnect(f"{self.source.description} failed ({first_line(error)})"):
                     return
                 continue
             if image is None:

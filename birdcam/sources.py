@@ -79,6 +79,8 @@ class FrameSource:
     """Human-readable, e.g. "Camera 0 (HD Webcam)", "video: birds.mp4"."""
     is_live: bool = False
     """Camera, stream, screen: True (a failure is retried); files: False (a failure ends the run)."""
+    retries_open: bool = False
+    """A failure to open it at the start is retried too (a stream whose server is not up yet)."""
     fps: float | None = None
     """Nominal frame rate, if known."""
 
@@ -273,6 +275,7 @@ class StreamSource(_CaptureSource):
     """A network stream (rtsp, http(s) MJPEG/HLS...) through OpenCV's FFmpeg backend; CaptureThread reconnects it."""
 
     is_live = True
+    retries_open = True
 
     def __init__(self, url: str):
         super().__init__()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
+import socket
 import threading
 import time
 from pathlib import Path
@@ -246,3 +248,77 @@ def test_capture_fps_measures_the_rate_frames_arrive_at():
 def test_capture_thread_needs_a_retry_delay():
     with pytest.raises(ValueError):
         CaptureThread(FlakyCamera(), lambda captured: None, retry_delays=())
+
+
+def test_a_stream_whose_server_is_not_up_yet_is_retried_until_it_is(tmp_path, shared_dir):
+    clip = write_clip(tmp_path / "clip.avi", shared_dir)
+    with socket_reserved() as port:
+        url = f"http://127.0.0.1:{port}/{clip.name}"
+        recorder = Recorder()
+        thread = CaptureThread(StreamSource(url), recorder.on_frame, recorder.on_status, retry_delays=(0.1,))
+        thread.start()
+    try:
+        assert wait_until(lambda: recorder.kinds().count("retrying") >= 2, timeout=10)
+        assert "cannot connect to" in recorder.statuses[0][1] and recorder.frames == []
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+        handler.log_message = lambda *args: None
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        serving = threading.Thread(target=server.serve_forever)
+        serving.start()
+        try:
+            assert wait_until(lambda: len(recorder.frames) >= 5, timeout=10)
+        finally:
+            server.shutdown()
+            server.server_close()
+            serving.join(5)
+    finally:
+        thread.stop(timeout=1.0)
+    assert "recovered" in recorder.kinds() and "started" in recorder.kinds()
+    assert "error" not in recorder.kinds()
+
+
+class BuggySource(FrameSource):
+    """Raises something other than SourceError from read() after three frames (a driver's or a bug's surprise)."""
+
+    description = "buggy source"
+
+    def __init__(self, live: bool):
+        self.is_live = live
+        self.reads = 0
+
+    def open(self) -> None:
+        self.reads = 0
+
+    def read(self) -> np.ndarray:
+        time.sleep(0.005)
+        self.reads += 1
+        if self.reads == 4:
+            raise ZeroDivisionError("division by zero")
+        return IMAGE
+
+
+def test_a_surprise_in_a_file_source_is_an_error_and_in_a_live_one_a_drop():
+    recorder = Recorder()
+    thread = CaptureThread(BuggySource(live=False), recorder.on_frame, recorder.on_status)
+    thread.start()
+    thread.join(5)
+    assert recorder.kinds() == ["started", "error"] and len(recorder.frames) == 3
+    assert recorder.statuses[-1][1] == ("buggy source failed (division by zero); open it again or pick another source")
+
+    recorder = Recorder()
+    thread = CaptureThread(BuggySource(live=True), recorder.on_frame, recorder.on_status, retry_delays=(0.01,))
+    thread.start()
+    assert wait_until(lambda: len(recorder.frames) >= 6)
+    thread.stop()
+    assert recorder.kinds()[:3] == ["started", "retrying", "recovered"]
+    assert "buggy source failed (division by zero); retrying" in recorder.statuses[1][1]
+
+
+@contextlib.contextmanager
+def socket_reserved():
+    """A loopback port nothing listens on (yet)."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    yield port
