@@ -136,16 +136,24 @@ class RegionDialog(QDialog):
             self._fields[name].setValue(value)
 
     def _drag(self) -> None:
-        self.hide()
-        self._selector = RegionSelector()
+        """Covers the screen with the selector. The dialog stays open (hiding it would end its exec()) but
+        transparent, and the selector is its child window, so the dialog's modality lets the drag through."""
+        self._selector = RegionSelector(self)
         self._selector.chosen.connect(self._dragged)
-        self._selector.cancelled.connect(self.show)
+        self._selector.cancelled.connect(self._drag_ended)
+        self.setWindowOpacity(0.0)
         self._selector.showFullScreen()
+        self._selector.activateWindow()
 
     @Slot(object)
     def _dragged(self, region: Region) -> None:
         self.set_region(region)
-        self.show()
+        self._drag_ended()
+
+    @Slot()
+    def _drag_ended(self) -> None:
+        self.setWindowOpacity(1.0)
+        self.activateWindow()
 
 
 class RegionSelector(QWidget):
@@ -154,8 +162,9 @@ class RegionSelector(QWidget):
     chosen = Signal(object)
     cancelled = Signal()
 
-    def __init__(self) -> None:
-        super().__init__(None, Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint)
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint
+                         | Qt.WindowType.WindowStaysOnTopHint)
         self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setCursor(Qt.CursorShape.CrossCursor)

@@ -310,3 +310,32 @@ def test_window_title_names_the_source(qtbot, open_window, duck_video, starter_m
     qtbot.waitUntil(lambda: "duck.avi" in window.windowTitle(), timeout=5000)
     assert window.windowTitle().endswith("birdcam")
 
+
+
+def test_dragging_a_region_from_the_dialog_keeps_the_dialog_open(qtbot):
+    """The dialog runs modally (exec); dragging must not end it, and the dragged region must come back to it."""
+    from PySide6.QtCore import QPoint, QTimer
+    from PySide6.QtWidgets import QApplication, QPushButton
+
+    from birdcam.gui.screen import RegionDialog, RegionSelector
+
+    dialog = RegionDialog((10, 20, 640, 360))
+    qtbot.addWidget(dialog)
+    seen = {}
+
+    def drag_then_accept() -> None:
+        drag = next(b for b in dialog.findChildren(QPushButton) if b.text().startswith("Drag"))
+        drag.click()
+        selector = next(w for w in QApplication.topLevelWidgets() if isinstance(w, RegionSelector) and w.isVisible())
+        seen["dialog_visible_while_dragging"] = dialog.isVisible()
+        qtbot.mousePress(selector, Qt.MouseButton.LeftButton, pos=QPoint(30, 40))
+        qtbot.mouseMove(selector, QPoint(230, 190))
+        qtbot.mouseRelease(selector, Qt.MouseButton.LeftButton, pos=QPoint(230, 190))
+        origin = selector.mapToGlobal(QPoint(0, 0))
+        seen["expected"] = (origin.x() + 30, origin.y() + 40, 201, 151)
+        QTimer.singleShot(50, dialog.accept)
+
+    QTimer.singleShot(100, drag_then_accept)
+    accepted = dialog.exec()
+    assert seen["dialog_visible_while_dragging"], "hiding the dialog would end exec()"
+    assert accepted and dialog.region() == seen["expected"]
