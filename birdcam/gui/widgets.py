@@ -59,7 +59,7 @@ class VideoView(QWidget):
         painter.fillRect(self.rect(), QColor(12, 13, 16))
         target = self.image_rect()
         paint_frame(painter, target, frame_to_qimage(self._image), mirror=self.mirror)
-        paint_overlay(painter, target, self._content)
+        paint_overlay(painter, target, self._content, mirror=self.mirror)
 
     def _paint_placeholder(self, painter: QPainter) -> None:
         gradient = QLinearGradient(0, 0, 0, self.height())
