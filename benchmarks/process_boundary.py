@@ -1,0 +1,96 @@
+"""What the inference process costs per frame: the scene pass in this process vs. behind the process boundary.
+
+    .venv/bin/python benchmarks/process_boundary.py [--frames 300] [--rounds 7] [--detector PATH|none]
+
+Same 1280x720 frames (shared photos), same scene pass (starter model, and the detector unless
+`--detector none`), rounds interleaved so both see the same machine. The boundary's cost is the
+median time per frame through `InferenceProcess.process()` minus the median of `ScenePass.process()`
+called directly (target: <= 1 ms). A copy of the frame into shared memory, a pipe round trip and
+the result's encoding make up the difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("BIRDCAM_SHARED") or REPO.parent / "shared")
+STARTER = SHARED / "models" / "aiy_birds_v1" / "lite-model_aiy_vision_classifier_birds_V1_3.tflite"
+SIZE = (1280, 720)
+PHOTOS = ("images/birds/mandarin_duck.jpg", "images/not-birds/cat.jpg", "birds525-sample/valid/CEDAR WAXWING/3.jpg",
+          "images/not-birds/hot_dog.jpg", "images/birds/scarlet_macaw.jpg")
+
+
+def frames() -> list[np.ndarray]:
+    """Distinct 720p frames: each photo with a little shift, so no two frames are the same."""
+    out = []
+    for photo in PHOTOS:
+        image = cv2.resize(cv2.imread(str(SHARED / photo)), (SIZE[0] + 40, SIZE[1] + 40))
+        for shift in range(0, 40, 4):
+            out.append(np.ascontiguousarray(image[shift: shift + SIZE[1], shift: shift + SIZE[0]]))
+    return out
+
+
+def timed(process, images: list[np.ndarray], count: int, t0: float) -> list[float]:
+    times = []
+    for index in range(count):
+        start = time.perf_counter()
+        process(images[index % len(images)], t0 + index / 30)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=300, help="frames per round and side (300)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (7)")
+    parser.add_argument("--detector", default=None, help="a detector .tflite, or none (default: the starter detector)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    from birdcam.inference import InferenceOptions, InferenceProcess, build_scene_pass
+
+    options = InferenceOptions(model=str(STARTER), **({"detector": args.detector} if args.detector else {}))
+    images = frames()
+    local, _ = build_scene_pass(options, lambda text: None)
+    remote = InferenceProcess(options)
+    remote.wait_ready()
+    try:
+        timed(local.process, images, 30, 0.0)  # warm-up both
+        timed(remote.process, images, 30, 0.0)
+        inside, across = [], []
+        for round_index in range(args.rounds):
+            t0 = 1000.0 * (round_index + 1)
+            local.reset()
+            remote.reset()
+            inside += timed(local.process, images, args.frames, t0)
+            across += timed(remote.process, images, args.frames, t0)
+    finally:
+        remote.close()
+        local.close()
+    figures = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "frames": f"{args.rounds} x {args.frames} frames of {SIZE[0]}x{SIZE[1]} per side",
+        "in_process_ms_median": round(float(np.median(inside)), 3),
+        "inference_process_ms_median": round(float(np.median(across)), 3),
+        "boundary_ms_median": round(float(np.median(across) - np.median(inside)), 3),
+        "in_process_ms_p95": round(float(np.percentile(inside, 95)), 3),
+        "inference_process_ms_p95": round(float(np.percentile(across, 95)), 3),
+    }
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
