@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 
 from birdcam.inference import child_pids
 from media import read_image, write_video
@@ -339,3 +340,40 @@ def test_dragging_a_region_from_the_dialog_keeps_the_dialog_open(qtbot):
     accepted = dialog.exec()
     assert seen["dialog_visible_while_dragging"], "hiding the dialog would end exec()"
     assert accepted and dialog.region() == seen["expected"]
+
+
+def install_model(starter_model, name: str):
+    """Puts a copy of the starter model (with its labels) into models/ as `birdcam train` does."""
+    import shutil
+
+    from birdcam import paths
+
+    folder = paths.models_dir()
+    shutil.copy(starter_model.parent / "labels.txt", folder / f"{name}.labels.txt")
+    shutil.copy(starter_model, folder / f".{name}.tflite.partial")
+    (folder / f".{name}.tflite.partial").rename(folder / f"{name}.tflite")  # renamed into place last, like install()
+    return folder / f"{name}.tflite"
+
+
+def test_a_newly_trained_model_runs_when_the_window_is_on_the_default_model(qtbot, open_window, duck_video,
+                                                                            starter_model):
+    first = install_model(starter_model, "run-1")
+    window = open_window(source=str(duck_video))
+    qtbot.waitUntil(lambda: window.pipeline.model_path == first, timeout=8000)
+    time.sleep(0.05)  # a later modification time
+    second = install_model(starter_model, "run-2")
+    qtbot.waitUntil(lambda: window.pipeline.model_path == second, timeout=8000)
+    assert "run-2" in window.message_bar.text and window.settings.model is None
+
+
+def test_a_newly_trained_model_is_offered_when_another_model_was_chosen(qtbot, open_window, duck_video,
+                                                                        starter_model):
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    wait_for_title(qtbot, window, DUCK)
+    trained = install_model(starter_model, "my-garden")
+    qtbot.waitUntil(lambda: "my-garden" in window.message_bar.text, timeout=5000)
+    assert window.pipeline.model_path == starter_model, "a model the user chose is not replaced unasked"
+    button = next(b for b in window.message_bar.findChildren(QPushButton) if b.text() == "Use it")
+    button.click()
+    qtbot.waitUntil(lambda: window.pipeline.model_path == trained, timeout=8000)
+    assert window.settings.model == str(trained)
