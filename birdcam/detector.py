@@ -56,7 +56,7 @@ class DetectorOptions:
     model_path: Path
     """The .tflite file."""
     labels_path: Path | None = None
-    """Class names; None: <model>.labels.txt, coco_classes.txt or labels.txt beside it, the embedded zip, else COCO's 80 names for an 80-class model."""
+    """Class names; None: <model>.labels.txt, coco_classes.txt or labels.txt beside it, the embedded zip, else COCO's."""
     num_threads: int = default_threads()
     """CPU threads LiteRT may use."""
     score_threshold: float = 0.3
@@ -422,8 +422,12 @@ def _ssd_outputs(interpreter, outputs: list[dict], model_path: Path) -> tuple[di
             "birdcam reads YOLOX exports (one [1, N, 5 + classes] output) and SSD-style detectors "
             "(boxes, classes, scores and count outputs)."
         )
-    if int(rows[0]["shape"][1]) != int(boxes[0]["shape"][1]) or int(rows[1]["shape"][1]) != int(boxes[0]["shape"][1]):
-        raise ModelError(f"{model_path.name} gives {int(boxes[0]['shape'][1])} boxes but {[int(r['shape'][1]) for r in rows]} scores and classes; it is not an SSD-style detector.")
+    boxes_count = int(boxes[0]["shape"][1])
+    if any(int(row["shape"][1]) != boxes_count for row in rows):
+        raise ModelError(
+            f"{model_path.name} gives {boxes_count} boxes but {[int(r['shape'][1]) for r in rows]} classes and "
+            "scores; birdcam reads SSD-style detectors whose outputs agree."
+        )
     names = _output_names(interpreter)
     roles = {o["position"]: _role_from_names(names.get(o["index"], ()) + (o["name"],)) for o in rows}
     named = sorted(roles.values(), key=str) == ["classes", "scores"]
@@ -537,7 +541,8 @@ def _find_class_names(model_path: Path, explicit: Path | None, num_classes: int 
                 f"{num_classes}; give the label file that belongs to this detector."
             )
         return names, str(explicit)
-    for candidate in (model_path.with_suffix(".labels.txt"), model_path.parent / "coco_classes.txt", model_path.parent / "labels.txt"):
+    beside = (model_path.with_suffix(".labels.txt"), model_path.parent / "coco_classes.txt", model_path.parent / "labels.txt")
+    for candidate in beside:
         if candidate.is_file():
             names = read_class_names(candidate)
             if num_classes is None or len(names) == num_classes:

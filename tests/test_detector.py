@@ -85,7 +85,8 @@ def test_yolox_decode_by_hand():
     anchors = yolox_anchors((416, 416))
     assert anchors.shape == (3549, 3)
     boxes, scores, classes = decode_yolox(_synthetic_yolox_output(), anchors, 0.3)
-    found = sorted(zip(classes.tolist(), scores.astype(float).round(4).tolist(), boxes.astype(float).round(3).tolist()), key=lambda d: -d[1])
+    rounded = zip(classes.tolist(), scores.astype(float).round(4).tolist(), boxes.astype(float).round(3).tolist())
+    found = sorted(rounded, key=lambda d: -d[1])
     assert found == [
         (0, 0.9, [368.0, 0.0, 400.0, 128.0]),
         (16, 0.6, [380.0, 80.0, 444.0, 88.0]),
@@ -281,10 +282,133 @@ def test_class_names_numbered_or_with_a_background_placeholder(tmp_path):
         read_class_names(tmp_path / "empty.txt")
 
 
+# -- SSD-style post-processed detectors, on tiny ones built with TensorFlow --------------------------
+
+SSD_SIZE = (96, 128)  # (height, width): frames are stretched to it, as SSD-style detectors expect
+SSD_ROLES = ("boxes", "classes", "scores", "count")
+
+
+def _build_ssd(path: Path, names: dict[str, str], *, float_input: bool = False) -> Path:
+    """A real TFLite detector with the boxes / classes / scores / count signature of post-processed models.
+
+    It finds a red and a blue patch: detection 0 is the red patch's box (class 14, score 0.9), 1 the
+    blue one (class 15, 0.8), 2 the red box again (class 20, 0.6), 3 a box listed after the count of
+    3 (score 0.95) that must be ignored. `names` maps each role to its output name in the signature.
+    """
+    import tensorflow as tf
+
+    height, width = SSD_SIZE
+
+    def patch(mask):
+        rows, cols = tf.reduce_max(mask, axis=1), tf.reduce_max(mask, axis=0)
+        first_row, first_col = tf.cast(tf.argmax(rows), tf.float32), tf.cast(tf.argmax(cols), tf.float32)
+        after_row = height - tf.cast(tf.argmax(tf.reverse(rows, [0])), tf.float32)
+        after_col = width - tf.cast(tf.argmax(tf.reverse(cols, [0])), tf.float32)
+        return tf.stack([first_row / height, first_col / width, after_row / height, after_col / width]), tf.reduce_max(mask)
+
+    dtype = tf.float32 if float_input else tf.uint8
+
+    @tf.function(input_signature=[tf.TensorSpec([1, height, width, 3], dtype)])
+    def detect(image):
+        pixels = tf.cast(image[0], tf.float32)
+        if float_input:
+            pixels = pixels * 127.5 + 127.5  # the input is in [-1, 1]
+        red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+        red_box, red_seen = patch(tf.cast((red > 150) & (green < 100) & (blue < 100), tf.float32))
+        blue_box, blue_seen = patch(tf.cast((blue > 150) & (red < 100) & (green < 100), tf.float32))
+        values = {
+            "boxes": tf.stack([red_box, blue_box, red_box, tf.constant([0.1, 0.1, 0.5, 0.5])])[tf.newaxis],
+            "classes": tf.constant([[14.0, 15.0, 20.0, 14.0]]),
+            "scores": tf.stack([0.9 * red_seen, 0.8 * blue_seen, 0.6 * red_seen, tf.constant(0.95)])[tf.newaxis],
+            "count": tf.constant([3.0]),
+        }
+        return {names[role]: values[role] for role in SSD_ROLES}
+
+    module = tf.Module()
+    module.detect = detect
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([detect.get_concrete_function()], module)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(converter.convert())
+    # Coral-style numbered labels: class 20 is a duck, a bird only when bird_labels says so.
+    path.with_suffix(".labels.txt").write_text("14  bird\n15  cat\n20  duck\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def ssd_models(tmp_path_factory) -> dict[str, Path]:
+    """{variant: path}. The converter lists outputs in an order set by their names: "unnamed_postprocess_order"
+    lists boxes, classes, scores, count (as TFLite_Detection_PostProcess does); "unnamed_scores_first"
+    lists scores before classes, and nothing in the names says which is which."""
+    folder = tmp_path_factory.mktemp("ssd")
+    named = {"boxes": "detection_boxes", "classes": "detection_classes", "scores": "detection_scores", "count": "num_detections"}
+
+    def numbered(*roles):
+        return {role: f"output_{i}" for i, role in enumerate(roles)}
+
+    return {
+        "named": _build_ssd(folder / "named" / "ssd.tflite", named),
+        "float": _build_ssd(folder / "float" / "ssd.tflite", named, float_input=True),
+        "unnamed_postprocess_order": _build_ssd(folder / "a" / "ssd.tflite", numbered("scores", "boxes", "count", "classes")),
+        "unnamed_scores_first": _build_ssd(folder / "b" / "ssd.tflite", numbered("boxes", "scores", "count", "classes")),
+    }
+
+
+def _patches_frame() -> np.ndarray:
+    """640x360 BGR: a red patch at (100, 60) 100x80 and a blue one at (400, 200) 120x120, on grey."""
+    frame = np.full((360, 640, 3), 60, np.uint8)
+    frame[60:140, 100:200] = (20, 20, 230)
+    frame[200:320, 400:520] = (230, 20, 20)
+    return frame
+
+
+def _close(box, expected, tolerance) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(box, expected))
+
+
+# One model pixel is 5 frame pixels across and 3.75 down: the patch edges may fall either side.
+SSD_TOLERANCE = 6
+
+
+@pytest.mark.parametrize("variant", ["named", "float", "unnamed_postprocess_order", "unnamed_scores_first"])
+def test_ssd_detector_boxes_in_frame_pixels(ssd_models, variant):
+    with Detector.from_path(ssd_models[variant], num_threads=1) as detector:
+        assert detector.kind == "ssd" and detector.input_size == SSD_SIZE
+        assert detector.labels[14] == "bird" and detector.bird_classes == (14,)
+        found = detector.detect(_patches_frame())
+    assert [(d.label, round(d.score, 3)) for d in found.birds] == [("bird", 0.9)]
+    assert _close(found.birds[0].box, (100, 60, 100, 80), SSD_TOLERANCE)
+    assert [(d.label, round(d.score, 3)) for d in found.others] == [("cat", 0.8), ("duck", 0.6)]
+    assert _close(found.others[0].box, (400, 200, 120, 120), SSD_TOLERANCE)
+
+
+def test_ssd_detector_groups_bird_classes_and_follows_the_roi(ssd_models):
+    with Detector.from_path(ssd_models["named"], num_threads=1, bird_labels=("bird", "duck")) as detector:
+        assert detector.bird_classes == (14, 20)
+        whole = detector.detect(_patches_frame())
+        # The duck box is the bird box again: bird classes share one NMS group, so it goes.
+        assert [(d.label, round(d.score, 3)) for d in whole.birds] == [("bird", 0.9)]
+        assert [d.label for d in whole.others] == ["cat"]
+        # A 300x200 region holding only the red patch: stretched to 128x96 on its own, boxes in frame pixels.
+        found = detector.detect(_patches_frame(), roi=(50, 30, 300, 200))
+        assert found.others == () and len(found.birds) == 1
+        assert _close(found.birds[0].box, (100, 60, 100, 80), 300 / 128 + 1)
+        # RGB frames come in as they are.
+        rgb = detector.detect(cv2.cvtColor(_patches_frame(), cv2.COLOR_BGR2RGB), color="rgb")
+        assert [d.label for d in rgb.birds] == ["bird"] and _close(rgb.birds[0].box, whole.birds[0].box, 1e-3)
+
+
+def test_ssd_detector_without_class_names_says_where_to_put_them(ssd_models, tmp_path):
+    bare = tmp_path / "ssd.tflite"
+    bare.write_bytes(ssd_models["named"].read_bytes())
+    with pytest.raises(LabelError) as error:
+        Detector.from_path(bare)
+    assert "no class names" in str(error.value) and "ssd.labels.txt" in str(error.value)
+
+
 # -- files that are not detectors --------------------------------------------------------------
 
 
-def _bad_files(tmp_path: Path, shared_dir: Path) -> dict[str, tuple[Path, str]]:
+def _bad_files(tmp_path: Path, shared_dir: Path, starter_model: Path) -> dict[str, tuple[Path, str]]:
     random_bytes = tmp_path / "random.tflite"
     random_bytes.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     folder = tmp_path / "folder.tflite"
@@ -293,14 +417,14 @@ def _bad_files(tmp_path: Path, shared_dir: Path) -> dict[str, tuple[Path, str]]:
         "missing": (tmp_path / "gone.tflite", "not found"),
         "folder": (folder, "is a folder"),
         "random bytes": (random_bytes, "not a TFLite model"),
-        "classifier": (shared_dir / "models" / "aiy_birds_v1" / "lite-model_aiy_vision_classifier_birds_V1_3.tflite", "looks like an image classifier"),
+        "classifier": (starter_model, "looks like an image classifier"),
         "fails to run": (shared_dir / "models" / "invalid" / "model_invoking_error.tflite", "cannot run"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing", "folder", "random bytes", "classifier", "fails to run"])
-def test_a_file_that_is_not_a_detector_is_one_clear_line(tmp_path, shared_dir, case):
-    path, expected = _bad_files(tmp_path, shared_dir)[case]
+def test_a_file_that_is_not_a_detector_is_one_clear_line(tmp_path, shared_dir, starter_model, case):
+    path, expected = _bad_files(tmp_path, shared_dir, starter_model)[case]
     with pytest.raises(ModelError) as error:
         Detector.from_path(path)
     message = str(error.value)
