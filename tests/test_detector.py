@@ -436,3 +436,58 @@ def test_a_closed_detector_says_so(yolox_model):
     detector.close()
     with pytest.raises(ModelError, match="closed"):
         detector.detect(np.zeros((100, 100, 3), np.uint8))
+
+
+# -- `birdcam models --detector` ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["missing", "folder", "random bytes", "classifier", "fails to run"])
+def test_models_with_a_bad_detector_exits_2_with_one_line(tmp_path, shared_dir, starter_model, case, capsys):
+    from birdcam.cli import main
+
+    path, expected = _bad_files(tmp_path, shared_dir, starter_model)[case]
+    assert main(["models", "--model", str(starter_model), "--detector", str(path)]) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("birdcam: error: ") and expected in lines[0]
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_models_says_which_detector_runs_and_why(yolox_model, starter_model, monkeypatch, capsys):
+    import json
+
+    from birdcam import paths
+    from birdcam.cli import main
+
+    assert main(["models", "--model", str(starter_model), "--detector", str(yolox_model), "--json"]) == 0
+    detector = json.loads(capsys.readouterr().out)["detector"]
+    assert detector["path"] == str(yolox_model) and detector["origin"] == "--detector"
+    assert detector["kind"] == "yolox" and detector["input"] == "float32 [1, 3, 416, 416]"
+    assert detector["classes"] == 80 and detector["bird_classes"] == ["bird"]
+    assert detector["labels"].endswith("coco_classes.txt")
+
+    assert main(["models", "--model", str(starter_model), "--detector", "none", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["detector"] == {"path": None, "reason": "--detector none: whole-frame mode"}
+
+    # Offline with nothing cached: still exit 0, and the line says what to do.
+    assert main(["models", "--model", str(starter_model)]) == 0
+    out = capsys.readouterr().out
+    assert "detector   none: no detector yet" in out and "--detector PATH" in out and "--detector none" in out
+
+    # Online with nothing cached: where the app will download it from (`models` itself downloads nothing).
+    monkeypatch.delenv("BIRDCAM_OFFLINE")
+    assert main(["models", "--model", str(starter_model)]) == 0
+    out = capsys.readouterr().out
+    assert "no starter detector (YOLOX-nano) in the cache yet" in out
+    assert "downloads it from https://raw.githubusercontent.com/Kazuhito00/YOLOX-ONNX-TFLite-Sample/" in out
+
+    # The cached starter detector is picked up by itself.
+    cached = paths.cache_dir() / "yolox_nano" / YOLOX_NAME
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(yolox_model.read_bytes())
+    assert main(["models", "--model", str(starter_model)]) == 0
+    out = capsys.readouterr().out
+    assert f"detector   {cached}" in out and "starter detector (YOLOX-nano) from the cache" in out
+    monkeypatch.setenv("BIRDCAM_DETECTOR", "none")
+    assert main(["models", "--model", str(starter_model)]) == 0
+    assert "detector   none: BIRDCAM_DETECTOR=none: whole-frame mode" in capsys.readouterr().out
