@@ -138,9 +138,9 @@ class Detector:
             self._ssd_outputs, self._ssd_roles_named = _ssd_outputs(self._interpreter, outputs, self.model_path)
             self.kind = "ssd"
             num_classes = None
-            # TF's convention: RGB, float models in [-1, 1], quantized ones as their scale says.
+            # TF's convention: RGB; float inputs in [-1, 1], uint8 ones raw.
             self._bgr_input, mean, std = False, 127.5, 127.5
-        self._pixel_table = _pixel_table(self._input, mean, std, self.model_path)
+        self._pixel_table = _pixel_table(self._input, mean, std)
         self.labels, self.labels_source = _find_class_names(self.model_path, options.labels_path, num_classes)
         wanted = {name.strip().lower() for name in options.bird_labels}
         self.bird_classes: tuple[int, ...] = tuple(i for i, name in enumerate(self.labels) if name.lower() in wanted)
@@ -370,9 +370,9 @@ def _image_input(interpreter, model_path: Path) -> tuple[dict, bool]:
             f"{model_path.name} takes {np.dtype(details['dtype']).name} {shape}, not an image; "
             "a detector needs an input of 3 colour channels ([1, H, W, 3] or [1, 3, H, W])."
         )
-    if np.dtype(details["dtype"]) not in (np.float32, np.uint8, np.int8):
+    if np.dtype(details["dtype"]) not in (np.float32, np.uint8):
         raise ModelError(
-            f"{model_path.name} takes {np.dtype(details['dtype']).name} input; birdcam runs float32, uint8 and int8 detectors."
+            f"{model_path.name} takes {np.dtype(details['dtype']).name} input; birdcam runs detectors with float32 or uint8 input."
         )
     if shape[0] != 1:
         interpreter.resize_tensor_input(details["index"], [1, *shape[1:]])
@@ -473,22 +473,12 @@ def _swapped(classes: np.ndarray, scores: np.ndarray) -> bool:
     return float(scores.max(initial=0.0)) > 1.0 and float(classes.max(initial=0.0)) <= 1.0
 
 
-def _pixel_table(details: dict, mean: float, std: float, model_path: Path) -> np.ndarray | None:
-    """A [1, 256] cv2.LUT table from pixel to input value ((pixel - mean) / std, quantized for integer
-    inputs), or None when the pixels go in as they are."""
-    dtype = np.dtype(details["dtype"])
-    pixels = np.arange(256, dtype=np.float32)
-    real = (pixels - mean) / std
-    if dtype == np.float32:
-        return real.reshape(1, 256)
-    scale, zero = quantization(details)
-    if not scale:
-        if dtype == np.uint8:
-            return None
-        raise ModelError(f"{model_path.name} takes int8 input with no quantization scale; birdcam cannot feed it.")
-    info = np.iinfo(dtype)
-    table = np.clip(np.round(real / scale + zero), info.min, info.max).astype(dtype)
-    return None if dtype == np.uint8 and np.array_equal(table, pixels.astype(np.uint8)) else table.reshape(1, 256)
+def _pixel_table(details: dict, mean: float, std: float) -> np.ndarray | None:
+    """A [1, 256] cv2.LUT table from pixel to the (pixel - mean) / std a float input takes, or None when the
+    pixels go in as they are: float inputs that take 0-255, and uint8 inputs (TFLite's convention)."""
+    if np.dtype(details["dtype"]) != np.float32 or (mean, std) == (0.0, 1.0):
+        return None
+    return ((np.arange(256, dtype=np.float32) - mean) / std).reshape(1, 256)
 
 
 def _dequantized(values: np.ndarray, details: dict) -> np.ndarray:

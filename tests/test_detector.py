@@ -122,6 +122,45 @@ def test_yolox_boxes_in_frame_pixels_after_letterbox_nms_and_roi(yolox_model, mo
     assert found.timings.total_ms >= found.timings.invoke_ms >= 0
 
 
+def _build_nhwc_yolox(path: Path, *, transposed: bool) -> Path:
+    """A YOLOX-layout model with a channels-last 64x64 input and one class ("bird").
+
+    Its 84 anchors (8x8 + 4x4 + 2x2) all say nothing but the first: stride 8, cell (0, 0), centre
+    (0.5 + 0) * 8 = 4, size e^0 * 8 = 8, objectness = the mean of input channel 0 / 255, which is
+    blue when the input is fed BGR as YOLOX wants. Output [1, 84, 6], or [1, 6, 84] when `transposed`.
+    """
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 64, 64, 3], tf.float32)])
+    def detect(image):
+        first = tf.reduce_mean(image[..., 0]) / 255.0
+        row = tf.stack([tf.constant(0.5), tf.constant(0.5), tf.constant(0.0), tf.constant(0.0), first, tf.constant(1.0)])
+        raw = tf.concat([row[tf.newaxis], tf.zeros([83, 6])], axis=0)[tf.newaxis]
+        return {"output": tf.transpose(raw, [0, 2, 1]) if transposed else raw}
+
+    module = tf.Module()
+    module.detect = detect
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([detect.get_concrete_function()], module)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(converter.convert())
+    path.with_suffix(".labels.txt").write_text("bird\n")
+    return path
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_yolox_with_channels_last_input_and_either_output_layout(tmp_path, transposed):
+    path = _build_nhwc_yolox(tmp_path / "nhwc.tflite", transposed=transposed)
+    with Detector.from_path(path, num_threads=1) as detector:
+        assert detector.kind == "yolox" and detector.input_size == (64, 64) and detector.labels == ("bird",)
+        blue = np.zeros((128, 128, 3), np.uint8)
+        blue[..., 0] = 255  # BGR
+        found = detector.detect(blue)
+        # Input box (0, 0)-(8, 8), scaled from 64 to 128 px.
+        assert [(d.label, round(d.score, 3), d.box) for d in found.birds] == [("bird", 1.0, (0.0, 0.0, 16.0, 16.0))]
+        assert detector.detect(blue[..., ::-1].copy()).birds == ()  # red: channel 0 is dark
+        assert len(detector.detect(blue[..., ::-1].copy(), color="rgb").birds) == 1
+
+
 # -- the starter YOLOX-nano on real photos -----------------------------------------------------
 
 
