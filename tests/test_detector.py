@@ -97,7 +97,7 @@ def test_yolox_decode_by_hand():
 
 
 def test_yolox_boxes_in_frame_pixels_after_letterbox_nms_and_roi(yolox_model, monkeypatch):
-    detector = Detector.from_path(yolox_model, num_threads=1)
+    detector = Detector.from_path(yolox_model, num_threads=1, score_threshold=0.3)
     raw = _synthetic_yolox_output()[np.newaxis]
     monkeypatch.setattr(detector, "_invoke", lambda tensor: [raw])
 
