@@ -275,7 +275,7 @@ def run_models(args: argparse.Namespace) -> int:
             "would_download": list(AIY_BIRDS_V1.model.urls[:1]),
             "cache": str(AIY_BIRDS_V1.path().parent),
             "models_dir": str(paths.models_dir()),
-            "detector": detector_info(args),
+            "detector": _detector_info(args),
         }
         if args.json:
             print(json.dumps(info))
@@ -284,7 +284,7 @@ def run_models(args: argparse.Namespace) -> int:
             print(f"next       the app downloads the starter model (AIY birds_V1) from {info['would_download'][0]}")
             print(f"           into {info['cache']} (or run `birdcam models --download` now)")
             print(f"trained    models exported by `birdcam train` go to {info['models_dir']}")
-            print_detector_info(info["detector"])
+            _print_detector_info(info["detector"])
         return 0
     with Classifier.from_path(resolved.path, labels_path=resolved.labels_path) as classifier:
         info = {
@@ -302,7 +302,7 @@ def run_models(args: argparse.Namespace) -> int:
             "size_bytes": resolved.path.stat().st_size,
             "models_dir": str(paths.models_dir()),
         }
-    info["detector"] = detector_info(args)
+    info["detector"] = _detector_info(args)
     if args.json:
         print(json.dumps(info))
     else:
@@ -314,11 +314,11 @@ def run_models(args: argparse.Namespace) -> int:
         print(f"threshold  {info['threshold']:.2f}{' (calibrated, from the model card)' if 'threshold' in classifier.card else ''}")
         print(f"size       {info['size_bytes'] / 1e6:.1f} MB")
         print(f"trained    models exported by `birdcam train` go to {info['models_dir']}")
-        print_detector_info(info["detector"])
+        _print_detector_info(info["detector"])
     return 0
 
 
-def detector_info(args: argparse.Namespace) -> dict:
+def _detector_info(args: argparse.Namespace) -> dict:
     """Which detector would run and why, for `birdcam models`: "path" is None in whole-frame mode."""
     from birdcam.detector import Detector
     from birdcam.model_store import STARTER_DETECTOR, resolve_detector
@@ -355,7 +355,7 @@ def detector_info(args: argparse.Namespace) -> dict:
         }
 
 
-def print_detector_info(info: dict) -> None:
+def _print_detector_info(info: dict) -> None:
     if info["path"] is None:
         print(f"detector   none: {info['reason']}")
         if "would_download" in info:
@@ -364,5 +364,6 @@ def print_detector_info(info: dict) -> None:
         return
     print(f"detector   {info['path']}")
     print(f"why        {info['reason']}")
-    print(f"           {info['kind']}, input {info['input']}, {info['classes']} classes, birds: {', '.join(info['bird_classes'])}, score >= {info['score_threshold']:.2f}")
+    birds = ", ".join(info["bird_classes"])
+    print(f"           {info['kind']}, input {info['input']}, {info['classes']} classes, birds: {birds}, score >= {info['score_threshold']:.2f}")
     print(f"           labels {info['labels']}")
