@@ -65,6 +65,9 @@ class InferenceOptions:
     """A .tflite file; None: the default model (`birdcam models` says which)."""
     labels: str | None = None
     """A label file that overrides the model's own; None: the model's."""
+    detector: str | None = None
+    """A bird detector .tflite; "none": whole-frame mode; None: the default detector (`birdcam models`), or
+    whole-frame mode with a note when it cannot be had (offline)."""
     num_threads: int = 2
     """CPU threads LiteRT may use."""
     settings: LiveSettings | None = None
@@ -91,6 +94,10 @@ class ModelInfo:
     """The model's own threshold (its card's, else the default)."""
     top_k: int
     """Classes each bird's `top` lists."""
+    detector_path: str | None = None
+    """The detector's .tflite file; None: whole-frame mode."""
+    detector_note: str = ""
+    """Why there is no detector when one was wanted (e.g. offline), "" otherwise."""
 
     @property
     def stem(self) -> str:
@@ -103,20 +110,35 @@ SceneFactory = Callable[[InferenceOptions, Callable[[str], None]], tuple[object,
 
 def build_scene_pass(options: InferenceOptions, progress: Callable[[str], None]):
     """The default factory: the model `birdcam models` names, run by the scene pass."""
+    from birdcam.detector import Detector
     from birdcam.engine import Classifier
-    from birdcam.model_store import resolve_model
+    from birdcam.model_store import resolve_detector, resolve_model
     from birdcam.scene import ScenePass
 
-    resolved = resolve_model(options.model, progress=_percent_reporter(progress))
+    resolved = resolve_model(options.model, progress=_percent_reporter(progress, "the starter model"))
     labels = Path(options.labels) if options.labels else resolved.labels_path
     classifier = Classifier.from_path(resolved.path, labels_path=labels, num_threads=options.num_threads, top_k=TOP_K)
-    scene = ScenePass(classifier)
+    detector, note = None, ""
+    try:
+        found = resolve_detector(options.detector, progress=_percent_reporter(progress, "the bird detector"))
+    except ModelError as error:
+        if options.detector is not None:
+            classifier.close()
+            raise  # asked for by name: the load fails with its reason
+        found, note = None, f"{error} Birds are named on the whole frame meanwhile."
+    try:
+        if found is not None:
+            detector = Detector.from_path(found.path, labels_path=found.labels_path, num_threads=options.num_threads)
+    except BirdcamError:
+        classifier.close()
+        raise
+    scene = ScenePass(classifier, detector)
     info = ModelInfo(str(resolved.path), classifier.name, tuple(classifier.labels), classifier.background_index,
-                     float(classifier.threshold), TOP_K)
+                     float(classifier.threshold), TOP_K, str(found.path) if found is not None else None, note)
     return scene, info
 
 
-def _percent_reporter(progress: Callable[[str], None]):
+def _percent_reporter(progress: Callable[[str], None], what: str):
     last = [-1]
 
     def report(done: int, total: int | None) -> None:
@@ -124,7 +146,7 @@ def _percent_reporter(progress: Callable[[str], None]):
         if percent != last[0]:
             last[0] = percent
             amount = f"{percent}%" if total else f"{done / 1e6:.1f} MB"
-            progress(f"Downloading the starter model: {amount}")
+            progress(f"Downloading {what}: {amount}")
 
     return report
 
@@ -332,14 +354,15 @@ def _receive(conn) -> tuple[str, dict, bytes]:
 
 def _encode_info(info: ModelInfo) -> dict:
     return {"model_path": info.model_path, "name": info.name, "threshold": info.threshold, "top_k": info.top_k,
-            "background_index": info.background_index,
+            "background_index": info.background_index, "detector_path": info.detector_path,
+            "detector_note": info.detector_note,
             "labels": [[label.text, label.common_name, label.scientific_name] for label in info.labels]}
 
 
 def _decode_info(meta: dict) -> ModelInfo:
     labels = tuple(Label(*fields) for fields in meta["labels"])
     return ModelInfo(meta["model_path"], meta["name"], labels, meta["background_index"], float(meta["threshold"]),
-                     int(meta["top_k"]))
+                     int(meta["top_k"]), meta["detector_path"], meta["detector_note"])
 
 
 def _encode_result(result: SceneResult) -> tuple[dict, bytes]:

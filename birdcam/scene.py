@@ -93,8 +93,9 @@ class SceneOptions:
 class ScenePass:
     """Frames in, birds out. One per source and model; not thread-safe; `close()` closes the models."""
 
-    def __init__(self, classifier: Classifier, options: SceneOptions = SceneOptions()):
+    def __init__(self, classifier: Classifier, detector=None, options: SceneOptions = SceneOptions()):
         self.classifier = classifier
+        self.detector = detector
         self.options = options
         self._smoother = self._new_smoother()
         self._next_track = 1
@@ -136,6 +137,8 @@ class ScenePass:
 
     def close(self) -> None:
         self.classifier.close()
+        if self.detector is not None:
+            self.detector.close()
 
     def __enter__(self) -> ScenePass:
         return self

@@ -218,7 +218,7 @@ def test_the_first_run_downloads_the_starter_model_with_progress(starter_model, 
     monkeypatch.delenv("BIRDCAM_OFFLINE")
     monkeypatch.setenv("BIRDCAM_STARTER_MIRROR", f"http://127.0.0.1:{server.server_address[1]}")
     events, progress = Collector(), []
-    loader = ModelLoader(InferenceOptions(), on_loaded=lambda request, process: events.ready.append(process),
+    loader = ModelLoader(InferenceOptions(detector="none"), on_loaded=lambda request, process: events.ready.append(process),
                          on_failed=lambda request, message: events.failed.append(message), on_progress=progress.append)
     try:
         loader.request(None)
