@@ -20,22 +20,30 @@ pick_python() {
     exit 2
 }
 
-# Qt's shared libraries on Debian/Ubuntu, installed only when missing (PySide6 wheels do not carry them).
-qt_system_libraries() {
+# Debian/Ubuntu packages, installed only when missing: system_packages WHAT PACKAGE...
+system_packages() {
     command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1 || return 0
+    what="$1"
+    shift
     missing=""
-    for package in libegl1 libgl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 \
-        libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
-        libxcb-render-util0 libxcb-image0 libpulse0; do
+    for package in "$@"; do
         dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
     done
     [ -z "$missing" ] && return 0
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    echo "dev.sh: installing Qt's system libraries:$missing"
+    echo "dev.sh: installing $what:$missing"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
+
+# Qt's shared libraries (PySide6 wheels do not carry them).
+QT_LIBRARIES="libegl1 libgl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 \
+libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
+libxcb-render-util0 libxcb-image0 libpulse0"
+# The real-window tests (tests/gui/test_real_window.py): a private X display, a window manager, keys and
+# mouse, screenshots, reading text in them, and a font to read.
+REAL_WINDOW_TOOLS="xvfb openbox xdotool imagemagick tesseract-ocr fonts-dejavu-core procps"
 
 venv() {
     [ -x .venv/bin/python ] || "$(pick_python)" -m venv .venv
@@ -45,12 +53,12 @@ venv() {
 
 case "$mode" in
     app)
-        qt_system_libraries
+        system_packages "Qt's system libraries" $QT_LIBRARIES
         venv ""
         exec .venv/bin/birdcam "$@"
         ;;
     test)
-        qt_system_libraries
+        system_packages "Qt's system libraries and the real-window test tools" $QT_LIBRARIES $REAL_WINDOW_TOOLS
         venv "[train,test]"
         QT_QPA_PLATFORM=offscreen exec .venv/bin/python -m pytest "$@"
         ;;
