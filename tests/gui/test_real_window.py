@@ -70,19 +70,20 @@ def test_a_model_that_fails_when_run_is_a_message_and_the_window_plays_on(
 
 
 @pytest.fixture
-def trickling_mirror(starter_model):
-    """A starter-model mirror on 127.0.0.1 that sends 8 KB every 50 ms: a first-run download takes ~20 s.
-
-    Yields (url, paths requested so far).
+def trickling_mirror(shared_dir):
+    """A mirror of the starter files (classifier and detector) on 127.0.0.1 that sends 8 KB every 50 ms: the
+    first-run download of the classifier takes ~20 s. Yields (url, paths requested so far).
     """
+    folders = [shared_dir / "models" / "aiy_birds_v1", shared_dir / "models" / "yolox_nano"]
     requested: list[str] = []
     stop = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            path = starter_model.parent / Path(self.path).name
+            name = Path(self.path).name
+            path = next((folder / name for folder in folders if (folder / name).is_file()), None)
             requested.append(self.path)
-            if not path.is_file():
+            if path is None:
                 self.send_error(404)
                 return
             data = path.read_bytes()
