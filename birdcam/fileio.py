@@ -26,6 +26,28 @@ def atomic_path(path: Path, *, suffix: str = "") -> Iterator[Path]:
             temporary.unlink(missing_ok=True)
 
 
+def remove_stale_partials(path: Path) -> None:
+    """Removes temporary files atomic_path left beside `path` in processes that no longer run (killed hard)."""
+    path = Path(path)
+    if os.name != "posix" or not path.parent.is_dir():
+        return  # no cheap, safe way to ask whether a pid lives elsewhere
+    for partial in path.parent.glob(f".{path.name}.*.partial*"):
+        pid = partial.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                partial.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_atomically(path: Path, content: bytes) -> None:
     """Writes `content` beside the target, then renames it into place."""
     with atomic_path(path) as temporary:

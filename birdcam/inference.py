@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from birdcam.smoothing import Shown
 
 _CONTEXT = multiprocessing.get_context("spawn")  # the same on Linux, macOS and Windows; no forked threads
 _POLL_S = 0.05  # how often a wait looks at its cancel flag
+_TERMINATE_GRACE_S = 0.2  # how long a child asked to end may take before it is killed
 TOP_K = 7  # classes per result: enough runners-up for any top-k the window offers (the background may be one)
 
 
@@ -269,7 +271,10 @@ class InferenceProcess:
 
     def _finish(self) -> None:
         if self._process.is_alive():
-            self._process.kill()
+            self._process.terminate()  # in Python (a download), the child cleans up its temporary files
+            self._process.join(_TERMINATE_GRACE_S)
+        if self._process.is_alive():
+            self._process.kill()  # stuck in native code
             self._process.join(1.0)
         self._conn.close()
         self._free_block()
@@ -399,6 +404,7 @@ def _decode_result(meta: dict, payload: bytes, info: ModelInfo) -> SceneResult:
 def _serve(conn, options: InferenceOptions, factory: SceneFactory) -> None:
     """The child's main: load, say ready (or why not), then answer frames until told to stop or orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the app's to handle, not ours
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds: a download removes its partial file
     try:
         scene, info = factory(options, lambda text: _send(conn, "progress", {"text": text}))
         if options.settings is not None:

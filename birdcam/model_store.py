@@ -19,7 +19,7 @@ from pathlib import Path
 
 from birdcam import paths
 from birdcam.errors import ModelError
-from birdcam.fileio import atomic_path
+from birdcam.fileio import atomic_path, remove_stale_partials
 
 Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None) while a download runs."""
@@ -258,9 +258,11 @@ def fetch_starter(starter: StarterModel = AIY_BIRDS_V1, *, progress: Progress | 
 def download(remote: RemoteFile, destination: Path, *, progress: Progress | None = None, timeout: float = 30.0) -> Path:
     """Fetches a file to a temporary name beside `destination`, checks its SHA-256, then renames it.
 
-    Each URL is tried in turn; a partial or wrong file never takes the destination's name.
+    Each URL is tried in turn; a partial or wrong file never takes the destination's name. Partial files
+    of earlier downloads whose process was killed are removed first.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(destination)
     failures = []
     for url in remote.urls:
         try:

@@ -305,3 +305,22 @@ def test_detector_mirror_with_the_real_pinned_checksums(server, shared_dir, monk
     assert resolved.origin == "starter (downloaded)" and resolved.path == STARTER_DETECTOR.path()
     assert _sha(resolved.path) == STARTER_DETECTOR.model.sha256
     assert resolved.labels_path is not None and _sha(resolved.labels_path) == STARTER_DETECTOR.labels.sha256
+
+
+def test_partial_files_of_killed_downloads_are_removed_by_the_next_one(server, starter_model):
+    """A download killed hard (SIGKILL) leaves its temporary file; the next download of that file clears it."""
+    import subprocess
+    import sys
+
+    target = paths.cache_dir() / "aiy_birds_v1" / "starter.tflite"
+    target.parent.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftover = target.with_name(f".{target.name}.{dead.stdout.strip()}.partial")
+    leftover.write_bytes(b"half a model")
+    running = target.with_name(f".{target.name}.1.partial")  # pid 1 runs: another download may own it
+    running.write_bytes(b"someone else's download")
+    remote = RemoteFile("starter.tflite", (server + "/starter.tflite",), _sha(starter_model))
+    _Handler.files = {"/starter.tflite": starter_model.read_bytes()}
+    download(remote, target, timeout=5)
+    assert target.read_bytes() == starter_model.read_bytes()
+    assert not leftover.exists() and running.exists()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from PySide6.QtCore import QObject, QPoint, QRect, QSize, Qt, QThread, Signal, Slot
-from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPen
+from PySide6.QtCore import QObject, QPoint, QRect, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -137,11 +137,16 @@ class RegionDialog(QDialog):
 
     def _drag(self) -> None:
         """Covers the screen with the selector. The dialog stays open (hiding it would end its exec()) but
-        transparent, and the selector is its child window, so the dialog's modality lets the drag through."""
+        steps off the screen, so the selector's picture of the screen shows what is under it; the selector
+        is the dialog's child window, so the dialog's modality lets the drag through."""
+        self._home = self.pos()
+        self.move(-100000, -100000)
+        QTimer.singleShot(150, self._show_selector)  # let the window system move the dialog before the grab
+
+    def _show_selector(self) -> None:
         self._selector = RegionSelector(self)
         self._selector.chosen.connect(self._dragged)
         self._selector.cancelled.connect(self._drag_ended)
-        self.setWindowOpacity(0.0)
         self._selector.showFullScreen()
         self._selector.activateWindow()
 
@@ -152,7 +157,7 @@ class RegionDialog(QDialog):
 
     @Slot()
     def _drag_ended(self) -> None:
-        self.setWindowOpacity(1.0)
+        self.move(self._home)
         self.activateWindow()
 
 
@@ -165,17 +170,22 @@ class RegionSelector(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint
                          | Qt.WindowType.WindowStaysOnTopHint)
-        self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setCursor(Qt.CursorShape.CrossCursor)
         screen = QGuiApplication.primaryScreen()
+        self._backdrop = QPixmap()
         if screen is not None:
             self.setGeometry(screen.virtualGeometry())
+            # A picture of the screen, dimmed, rather than a translucent window: without a compositor
+            # (plain X11, VNC, Xvfb) a translucent window is black and the user drags blind.
+            self._backdrop = screen.grabWindow(0)
         self._band = QRubberBand(QRubberBand.Shape.Rectangle, self)
         self._origin = QPoint()
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
+        if not self._backdrop.isNull():
+            painter.drawPixmap(self.rect(), self._backdrop)
         painter.fillRect(self.rect(), QColor(0, 0, 0, 90))
         painter.setPen(QPen(QColor(255, 255, 255)))
         painter.drawText(self.rect().adjusted(0, 40, 0, 0), Qt.AlignmentFlag.AlignHCenter,

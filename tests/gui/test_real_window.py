@@ -115,7 +115,7 @@ def trickling_mirror(shared_dir):
 
 
 def test_closing_while_the_model_still_loads_ends_every_process_at_once(
-        trickling_mirror, launch_window, sweeping_duck_video, monkeypatch):
+        trickling_mirror, launch_window, sweeping_duck_video, monkeypatch, isolated_user_dirs):
     """Issue 7 §1: a load still running when the window closes is abandoned, not waited for."""
     url, requested = trickling_mirror
     monkeypatch.delenv("BIRDCAM_OFFLINE")
@@ -127,6 +127,8 @@ def test_closing_while_the_model_still_loads_ends_every_process_at_once(
     assert_alive(window)  # the video plays while the model downloads
 
     assert_quits_cleanly(window, timeout=2.0)  # the target is 1 s; xdotool and ps add their share
+    leftovers = [p.name for p in (isolated_user_dirs / "cache").rglob("*") if p.is_file()]
+    assert leftovers == [], "the abandoned download left its partial file behind"
 
 
 def test_dragging_a_region_on_screen_opens_it_as_the_source(launch_window, sweeping_duck_video, starter_model,

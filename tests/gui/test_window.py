@@ -324,9 +324,12 @@ def test_dragging_a_region_from_the_dialog_keeps_the_dialog_open(qtbot):
     qtbot.addWidget(dialog)
     seen = {}
 
+    def drag() -> None:
+        button = next(b for b in dialog.findChildren(QPushButton) if b.text().startswith("Drag"))
+        button.click()
+        QTimer.singleShot(400, drag_then_accept)
+
     def drag_then_accept() -> None:
-        drag = next(b for b in dialog.findChildren(QPushButton) if b.text().startswith("Drag"))
-        drag.click()
         selector = next(w for w in QApplication.topLevelWidgets() if isinstance(w, RegionSelector) and w.isVisible())
         seen["dialog_visible_while_dragging"] = dialog.isVisible()
         qtbot.mousePress(selector, Qt.MouseButton.LeftButton, pos=QPoint(30, 40))
@@ -336,7 +339,7 @@ def test_dragging_a_region_from_the_dialog_keeps_the_dialog_open(qtbot):
         seen["expected"] = (origin.x() + 30, origin.y() + 40, 201, 151)
         QTimer.singleShot(50, dialog.accept)
 
-    QTimer.singleShot(100, drag_then_accept)
+    QTimer.singleShot(100, drag)
     accepted = dialog.exec()
     assert seen["dialog_visible_while_dragging"], "hiding the dialog would end exec()"
     assert accepted and dialog.region() == seen["expected"]
