@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 from sightings_material import bird_video, damage, play, read_only
 

@@ -15,8 +15,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from birdcam.scene import SceneResult
-from birdcam.sightings import Overview, SightingsRecorder, Visit
-from birdcam.sightings import exports
+from birdcam.sightings import Overview, SightingsRecorder, Visit, exports
 from birdcam.sightings.summary import summarize
 
 

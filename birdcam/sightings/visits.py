@@ -24,6 +24,7 @@ from birdcam.scene import Bird, Box
 from birdcam.sightings.visit import Visit, names_of
 
 _UNKNOWN = None  # the species key of birds whose species the model does not know
+Key = str | None  # a species: its label's text (a str hashes once), or _UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,14 @@ class _Run:
 class _OpenVisit:
     """A visit that may still grow: until `merge_gap_s` after its species was last seen."""
 
-    visit: Visit
-    written: Visit | None = None
-    """The state last handed to the writer."""
+    base: Visit
+    """Its names, source, model and uid (the rest below changes frame by frame)."""
+    start: float
+    end: float
+    best_score: float
+    count: int
+    written: tuple | None = None
+    """(start, end, best_score, count) last handed to the writer."""
     written_at: float = float("-inf")
     moment: BestMoment | None = None
     """A better moment than the one last handed over, not yet handed over."""
@@ -89,6 +95,14 @@ class _OpenVisit:
     tracks: set[int] = field(default_factory=set)
     named_tracks: set[int] = field(default_factory=set)
     """For an unknown-species visit: its birds that were named later."""
+
+    @property
+    def state(self) -> tuple:
+        return self.start, self.end, self.best_score, self.count
+
+    @property
+    def visit(self) -> Visit:
+        return self.base.replace(start=self.start, end=self.end, best_score=self.best_score, count=self.count)
 
 
 class VisitBuilder:
@@ -103,8 +117,9 @@ class VisitBuilder:
         self.update_interval_s = update_interval_s
         """A visit that goes on is handed over at most this often; at once when it qualifies or its species leaves."""
         self._new_uid = new_uid
-        self._runs: dict[Label | None, _Run] = {}
-        self._open: dict[Label | None, _OpenVisit] = {}
+        self._runs: dict[Key, _Run] = {}
+        self._open: dict[Key, _OpenVisit] = {}
+        self._labels: dict[Key, Label | None] = {_UNKNOWN: None}
         self._unknown_since: dict[int, float] = {}  # track -> when it was first seen without a name
         self._last_t = 0.0
 
@@ -116,9 +131,12 @@ class VisitBuilder:
         """Takes the birds of one frame seen at unix time `t`; returns what to store."""
         self._last_t = t
         changes: list[Change] = []
-        groups: dict[Label | None, list[Bird]] = {}
+        groups: dict[Key, list[Bird]] = {}
         for bird in birds:
-            groups.setdefault(bird.label, []).append(bird)
+            key = bird.label.text if bird.label is not None else _UNKNOWN
+            if key not in self._labels:
+                self._labels[key] = bird.label
+            groups.setdefault(key, []).append(bird)
         unknown_before = self._unknown_since
         self._unknown_since = {b.track: unknown_before.get(b.track, t) for b in groups.get(_UNKNOWN, ())}
         for bird in birds:
@@ -130,8 +148,9 @@ class VisitBuilder:
             changes += self._see(key, group, birds, t, frame, unknown_before)
         for key in list(self._open):
             run = self._runs.get(key)
-            if t - self._open[key].visit.end > self.merge_gap_s and (
-                    run is None or (run.visit is None and run.start - self._open[key].visit.end > self.merge_gap_s)):
+            end = self._open[key].end
+            if t - end > self.merge_gap_s and (
+                    run is None or (run.visit is None and run.start - end > self.merge_gap_s)):
                 changes += self._finish(key)
         return changes
 
@@ -147,7 +166,7 @@ class VisitBuilder:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _see(self, key: Label | None, group: list[Bird], birds: Sequence[Bird], t: float, frame: np.ndarray | None,
+    def _see(self, key: Key, group: list[Bird], birds: Sequence[Bird], t: float, frame: np.ndarray | None,
              unknown_before: dict[int, float]) -> list[Change]:
         run = self._runs.get(key)
         if run is None:
@@ -169,18 +188,19 @@ class VisitBuilder:
             return self._qualify(key, run, t)
         return self._extend(run.visit, run, t, moment)
 
-    def _qualify(self, key: Label | None, run: _Run, t: float) -> list[Change]:
+    def _qualify(self, key: Key, run: _Run, t: float) -> list[Change]:
         """The run lasted long enough: it joins its species' open visit, or starts a new one."""
         changes: list[Change] = []
         open_visit = self._open.get(key)
-        if open_visit is not None and run.start - open_visit.visit.end > self.merge_gap_s:
+        if open_visit is not None and run.start - open_visit.end > self.merge_gap_s:
             changes += self._finish(key)
             open_visit = None
         if open_visit is None:
-            common, scientific = names_of(key)
-            visit = Visit(None, run.start, run.last, common, scientific, max(run.best_score, 0.0), self.source,
-                          self.model, count=max(run.count, 1), uid=self._new_uid())
-            open_visit = self._open[key] = _OpenVisit(visit)
+            common, scientific = names_of(self._labels[key])
+            score = max(run.best_score, 0.0)
+            base = Visit(None, run.start, run.last, common, scientific, score, self.source, self.model,
+                         uid=self._new_uid())
+            open_visit = self._open[key] = _OpenVisit(base, run.start, run.last, score, max(run.count, 1))
         run.visit = open_visit
         self._absorb(open_visit, run, run.moment)
         return changes + self._hand_over(open_visit, t)
@@ -193,22 +213,22 @@ class VisitBuilder:
 
     @staticmethod
     def _absorb(open_visit: _OpenVisit, run: _Run, moment: BestMoment | None) -> None:
-        visit = open_visit.visit
-        open_visit.visit = visit.replace(start=min(visit.start, run.start), end=max(visit.end, run.last),
-                                         best_score=max(visit.best_score, run.best_score),
-                                         count=max(visit.count, run.count))
+        open_visit.start = min(open_visit.start, run.start)
+        open_visit.end = max(open_visit.end, run.last)
+        open_visit.best_score = max(open_visit.best_score, run.best_score)
+        open_visit.count = max(open_visit.count, run.count)
         open_visit.tracks |= run.tracks
         if moment is not None and moment.score > open_visit.moment_score:
             open_visit.moment, open_visit.moment_score = moment, moment.score
 
     def _hand_over(self, open_visit: _OpenVisit, t: float, *, final: bool = False) -> list[Change]:
-        if open_visit.visit == open_visit.written and open_visit.moment is None and not final:
+        if open_visit.state == open_visit.written and open_visit.moment is None and not final:
             return []
         change = VisitUpdate(open_visit.visit, open_visit.moment, final)
-        open_visit.written, open_visit.written_at, open_visit.moment = open_visit.visit, t, None
+        open_visit.written, open_visit.written_at, open_visit.moment = open_visit.state, t, None
         return [change]
 
-    def _end_run(self, key: Label | None, t: float) -> list[Change]:
+    def _end_run(self, key: Key, t: float) -> list[Change]:
         """The species is no longer seen: its visit's end is final until it comes back, so it is handed over now."""
         run = self._runs.pop(key)
         if run.visit is None:
@@ -216,8 +236,8 @@ class VisitBuilder:
         open_visit = run.visit
         if key is _UNKNOWN and open_visit.tracks <= open_visit.named_tracks:
             del self._open[key]
-            return [Withdrawal(open_visit.visit.uid)]
+            return [Withdrawal(open_visit.base.uid)]
         return self._hand_over(open_visit, t)
 
-    def _finish(self, key: Label | None) -> list[Change]:
+    def _finish(self, key: Key) -> list[Change]:
         return self._hand_over(self._open.pop(key), self._last_t, final=True)
