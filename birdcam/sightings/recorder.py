@@ -129,6 +129,7 @@ class SightingsRecorder:
                                      merge_gap_s=merge_gap_s, update_interval_s=update_interval_s)
         self._muted = _muted_names(muted)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._builder_lock = threading.Lock()  # update() on one thread, close() or set_source() on another
         self._overview = Overview(path=self.path)
         self._accepting = True  # False once recording is off (read-only, an I/O error) or closed
         self._closed = False
@@ -165,18 +166,22 @@ class SightingsRecorder:
         """
         if not self._accepting:
             return
-        for change in self._builder.update(birds, t_wall, frame_bgr):
+        with self._builder_lock:
+            changes = self._builder.update(birds, t_wall, frame_bgr)
+        for change in changes:
             self._queue.put(change)
 
     def set_source(self, source: str) -> None:
         """Ends the visits of the previous source; the next ones are recorded under this one."""
-        self._end_visits()
-        self._builder.source = source
+        with self._builder_lock:
+            self._end_visits()
+            self._builder.source = source
 
     def set_model(self, model: str) -> None:
         """Ends the visits named by the previous model; the next ones are recorded under this one."""
-        self._end_visits()
-        self._builder.model = model
+        with self._builder_lock:
+            self._end_visits()
+            self._builder.model = model
 
     def set_muted(self, names: Iterable[str]) -> None:
         """Species (common or scientific names, any case) whose first visit gives no notice."""
@@ -203,6 +208,8 @@ class SightingsRecorder:
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Waits until what was queued so far is written; False if something is still waiting (locked) or it timed out."""
+        if self._closed:
+            return False
         flush = _Flush(threading.Event())
         self._queue.put(flush)
         return flush.event.wait(timeout) and bool(flush.written and flush.written[0])
@@ -210,10 +217,11 @@ class SightingsRecorder:
     def close(self, timeout: float = 1.5) -> None:
         """Ends every visit and writes what waits, within about `timeout` seconds; what a lock still keeps from the
         database is saved in the pending file, merged on the next start. Idempotent."""
-        if self._closed:
-            return
-        self._end_visits()
-        self._closed, self._accepting = True, False
+        with self._builder_lock:
+            if self._closed:
+                return
+            self._end_visits()
+            self._closed, self._accepting = True, False
         self._queue.put(_Stop(time.monotonic() + max(0.1, timeout - 0.3)))
         self._thread.join(timeout)
 
@@ -224,6 +232,7 @@ class SightingsRecorder:
         self.close()
 
     def _end_visits(self) -> None:
+        """Hands over every open visit's last state (the caller holds the builder lock)."""
         for change in self._builder.finish():
             self._queue.put(change)
 
@@ -468,9 +477,11 @@ class SightingsRecorder:
 
     def _shut_down(self, deadline: float) -> None:
         """Writes what waits, retrying a lock until the deadline; then keeps the rest in the pending file."""
-        while self._pending and self._state in _RECORDING_STATES and time.monotonic() < deadline:
+        while self._pending and self._state in _RECORDING_STATES:
             if self._write_pending():
                 continue
+            if time.monotonic() >= deadline:
+                break
             time.sleep(min(self.retry_interval_s / 2, max(0.0, deadline - time.monotonic())))
         if self._pending:
             self._spill()
@@ -484,6 +495,8 @@ class SightingsRecorder:
         path = pending_path(self.path)
         kept = {v.uid: v for v in _read_pending(path)}
         for uid, item in self._pending.items():
+            if item.moment is not None and self._state != "error":
+                item = self._draw(item)
             kept[uid] = item.visit
         try:
             write_text_atomically(path, "".join(json.dumps(asdict(v)) + "\n" for v in kept.values()))
