@@ -151,14 +151,6 @@ class SightingsRecorder:
     def overview(self) -> Overview:
         return self._overview
 
-    @property
-    def source(self) -> str:
-        return self._builder.source
-
-    @property
-    def model(self) -> str:
-        return self._builder.model
-
     def update(self, birds: Sequence[Bird], t_wall: float, frame_bgr: np.ndarray | None = None) -> None:
         """Takes one classified frame's birds at unix time `t_wall`. Cheap: the visit rules in memory, nothing else.
 
@@ -195,12 +187,17 @@ class SightingsRecorder:
         def rename(db: SightingsDB) -> Visit:
             return db.rename(visit_id, common, scientific, time.time())
 
-        self._queue.put(_Command(rename, self._report(f"Visit {visit_id} renamed to {{}}", "display_name"), True))
+        def done(visit: Visit | None, error: str) -> None:
+            self._notice(error or f"Visit {visit_id} renamed to {visit.display_name}")
+
+        self._queue.put(_Command(rename, done, True))
 
     def delete(self, visit_id: int) -> None:
         """Deletes a visit (kept in the table as deleted; left out of lists, counts and exports)."""
-        self._queue.put(_Command(lambda db: db.delete(visit_id, time.time()),
-                                 self._report(f"Visit {visit_id} ({{}}) deleted", "display_name"), True))
+        def done(visit: Visit | None, error: str) -> None:
+            self._notice(error or f"Visit {visit_id} ({visit.display_name}) deleted")
+
+        self._queue.put(_Command(lambda db: db.delete(visit_id, time.time()), done, True))
 
     def query(self, fn: Callable[[SightingsDB], object], done: Callable[[object, str], None]) -> None:
         """Runs fn(db) on the writer thread (reads: summaries, exports); done(result, "") or done(None, why) there."""
@@ -235,11 +232,6 @@ class SightingsRecorder:
         """Hands over every open visit's last state (the caller holds the builder lock)."""
         for change in self._builder.finish():
             self._queue.put(change)
-
-    def _report(self, template: str, attribute: str) -> Callable[[object, str], None]:
-        def done(result: object, error: str) -> None:
-            self._notice(error or template.format(getattr(result, attribute)))
-        return done
 
     # -- the writer thread ---------------------------------------------------------------
 
@@ -307,7 +299,7 @@ class SightingsRecorder:
         except DamagedDatabase as damaged:
             try:
                 self._db = SightingsDB.open(side, busy_timeout_s=0.05)
-                self._writing = ("damaged", f"Sightings are recorded in {side.name}: {damaged}")
+                self._writing = ("damaged", _sentence(str(damaged)))
                 self._set_state(*self._writing)
             except SightingsError as error:
                 self._stop_recording(f"Sightings are not recorded: {damaged}; and {side.name} cannot be used: {error}")
@@ -386,8 +378,7 @@ class SightingsRecorder:
             self._db = None
             try:
                 self._db = SightingsDB.open(side_path(self.path), busy_timeout_s=0.05)
-                self._writing = ("damaged", f"Sightings are recorded in {side_path(self.path).name}: "
-                                            f"{DamagedDatabase(self.path, first_line(error))}")
+                self._writing = ("damaged", _sentence(str(DamagedDatabase(self.path, first_line(error)))))
                 self._set_state(*self._writing)
                 return
             except SightingsError as side_error:
@@ -556,6 +547,11 @@ class SightingsRecorder:
     def _locked_message(self) -> str:
         return (f"The sightings database {self.path.name} is locked by another program; new visits wait and are "
                 "written when it is free")
+
+
+def _sentence(text: str) -> str:
+    """An error's one line as a message on its own: a capital first letter."""
+    return text[:1].upper() + text[1:]
 
 
 def _muted_names(names: Iterable[str]) -> frozenset[str]:
