@@ -219,7 +219,7 @@ class SightingsRecorder:
                 return
             self._end_visits()
             self._closed, self._accepting = True, False
-        self._queue.put(_Stop(time.monotonic() + max(0.1, timeout - 0.3)))
+        self._queue.put(_Stop(time.monotonic() + timeout * 0.6))  # the rest: keep what waits, close, join
         self._thread.join(timeout)
 
     def __enter__(self) -> SightingsRecorder:
