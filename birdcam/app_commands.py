@@ -1,4 +1,4 @@
-"""The app's commands: the window (no command), `live` (window or headless) and `sightings`.
+"""The app's commands: the window (no command) and `live` (window or headless).
 
 Qt is imported inside the handlers, so `birdcam predict` and friends never load it.
 """
@@ -6,7 +6,6 @@ Qt is imported inside the handlers, so `birdcam predict` and friends never load 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from birdcam.errors import BirdcamError
@@ -39,7 +38,7 @@ def run_window(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
-    """Adds `live` and `sightings`."""
+    """Adds `live`."""
     live = commands.add_parser(
         "live", help="classify a live source in the window, or headless with a JSON log",
         description="Names the birds in a camera, video, image folder, stream or screen region as it plays. "
@@ -58,15 +57,6 @@ def register(commands) -> None:
                       help="no-bird threshold 0-1 (default: the model's own)")
     live.add_argument("--no-smoothing", action="store_true", help="show each frame's own label, unsmoothed")
     live.set_defaults(handler=run_live)
-
-    sightings = commands.add_parser(
-        "sightings", help="list recent bird visits, or export them all as CSV",
-        description="Prints the most recent visits recorded by the window (species shown for at least a second), "
-        "or writes every visit to a CSV file.",
-    )
-    sightings.add_argument("--export", type=Path, metavar="CSV", help="write every visit to this CSV file")
-    sightings.add_argument("--limit", type=int, default=20, metavar="N", help="how many recent visits to print (20)")
-    sightings.set_defaults(handler=run_sightings)
 
 
 def run_live(args: argparse.Namespace) -> int:
@@ -95,18 +85,4 @@ def run_live(args: argparse.Namespace) -> int:
     print(f"shown {summary['frames_shown']} of {summary['frames_captured']} frames, "
           f"classified {summary['frames_classified']} ({summary['classified_fps']} fps), "
           f"staleness p95 {staleness} frames; log: {args.log}")
-    return 0
-
-
-def run_sightings(args: argparse.Namespace) -> int:
-    """`birdcam sightings`: print recent visits or export them."""
-    from birdcam.sightings import export_sightings, print_sightings
-
-    if args.export is not None:
-        count = export_sightings(None, args.export)
-        print(f"exported {count} visits to {args.export}")
-        return 0
-    if args.limit < 1:
-        raise BirdcamError(f"--limit must be at least 1, not {args.limit}")
-    print_sightings(None, args.limit, sys.stdout)
     return 0

@@ -7,7 +7,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from birdcam import __version__, app_commands
+from birdcam import __version__, app_commands, sightings_commands
 from birdcam.errors import BirdcamError
 from birdcam.training import commands as training_commands
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     engine_commands.register(commands)
     app_commands.register(commands)
+    sightings_commands.register(commands)
     training_commands.register(commands)
     return parser
 

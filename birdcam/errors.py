@@ -21,6 +21,10 @@ class DatasetError(BirdcamError):
     """A training or evaluation dataset is missing, empty or malformed."""
 
 
+class SightingsError(BirdcamError):
+    """The sightings database cannot be read or written as asked (damaged, read-only, locked, no such visit)."""
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message (no trailing full stop), or its type name when it has none."""
     lines = str(error).strip().splitlines()

@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from birdcam.capture import CaptureThread, LatestFrame
 from birdcam.errors import BirdcamError, ModelError, SourceError
 from birdcam.inference import (
@@ -53,6 +55,8 @@ class LiveResult:
     """The birds, the whole-frame label and the timings."""
     info: ModelInfo
     """The models that produced it (labels for the runners-up)."""
+    image: np.ndarray
+    """The frame it describes (the captured array itself, not a copy: read it, never change it)."""
 
 
 @dataclass(frozen=True)
@@ -259,7 +263,7 @@ class InferenceDriver:
             self._on_error(str(error))
             return
         self.classified += 1
-        self._on_result(LiveResult(frame.index, frame.t_capture, time.monotonic(), scene, process.info))
+        self._on_result(LiveResult(frame.index, frame.t_capture, time.monotonic(), scene, process.info, frame.image))
 
     def _restart(self, crashed: InferenceProcess, reason: str) -> None:
         """Starts the same model again in a new process, unless it keeps failing or a switch came meanwhile."""

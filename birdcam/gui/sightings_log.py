@@ -1,83 +1,114 @@
-"""Records the window's visits in the sightings database and tells the dock when the list changes."""
+"""The window's sightings: a thin Qt adapter over SightingsRecorder, whose writer thread owns SQLite and the snapshots.
+
+Nothing here touches the database on the GUI thread: `update()` queues, readers take `overview`
+(kept by the writer thread), and summaries and exports run on the writer thread and come back as
+signals. The recorder's callbacks run on its thread; Qt queues the signals to the GUI thread.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from birdcam import paths
-from birdcam.errors import BirdcamError
-from birdcam.gui.overlay import qimage_to_bgr, render_annotated
-from birdcam.sightings import SightingsDB, VisitTracker
+from birdcam.scene import SceneResult
+from birdcam.sightings import Overview, SightingsRecorder, Visit, exports
+from birdcam.sightings.summary import summarize
 
 
 class SightingsLog(QObject):
-    """A `VisitTracker` per (source, model) over one `SightingsDB`; renders a snapshot only when it may be a visit's best."""
+    """Records the visits of the window's scene results; tells the dock what changed."""
 
     changed = Signal()
-    """A visit was stored or updated."""
+    """The overview changed (a visit stored or updated, a correction, the database's state)."""
+    status = Signal(str, str)
+    """(kind, message): kind is one of birdcam.sightings.STATES ("recording" with "" when all is well), or "notice"
+    for a one-off message (a correction done, an export written, why one failed)."""
+    new_species = Signal(str, str)
+    """(kind, name): the first visit of a species "ever" or "today" (muted species excepted)."""
+    summary_ready = Signal(object)
+    """A birdcam.sightings.summary.Summary asked for with request_summary()."""
 
-    def __init__(self, parent: QObject | None = None, db_path: Path | None = None):
+    def __init__(self, parent: QObject | None = None, db_path: Path | None = None, *, source: str = "",
+                 model: str = "", snapshot_dir: Path | None = None, muted: Iterable[str] = ()):
         super().__init__(parent)
-        self.error = ""
-        """Why sightings are not recorded (the database cannot be opened); "" when they are."""
-        try:
-            self._db: SightingsDB | None = SightingsDB.open(db_path)
-        except BirdcamError as error:
-            self._db, self.error = None, f"Sightings are not recorded: {error}"
-        self._source = ""
-        self._model = ""
-        self._tracker: VisitTracker | None = None
-        self._best: tuple[int, float] | None = None
+        self._closed = False
+        self._recorder = SightingsRecorder(
+            db_path, source=source, model=model, snapshot_dir=snapshot_dir, muted=muted,
+            on_status=self._on_status, on_changed=self._on_changed, on_new_species=self._on_new_species)
+
+    @property
+    def overview(self) -> Overview:
+        """Recent visits, today's counts and the database's state (no SQLite: kept by the writer thread)."""
+        return self._recorder.overview
+
+    @property
+    def recorder(self) -> SightingsRecorder:
+        return self._recorder
+
+    def update(self, scene_result: SceneResult, frame_bgr: np.ndarray | None, t_wall: float | None = None) -> None:
+        """Feeds one classified frame (its birds, and the frame for snapshots); `t_wall`: unix time, default now."""
+        self._recorder.update(scene_result.birds, time.time() if t_wall is None else t_wall, frame_bgr)
 
     def set_source(self, source: str) -> None:
-        self._source = source
-        self._restart_tracker()
+        self._recorder.set_source(source)
 
     def set_model(self, model: str) -> None:
-        self._model = model
-        self._restart_tracker()
+        self._recorder.set_model(model)
 
-    def _restart_tracker(self) -> None:
-        self._close_tracker()
-        if self._db is None:
-            return
-        self._tracker = VisitTracker(self._db, source=self._source, model=self._model,
-                                     snapshot_dir=paths.data_dir() / "snapshots" / "visits")
-        self._best = None
+    def set_muted(self, names: Iterable[str]) -> None:
+        self._recorder.set_muted(names)
 
-    def _close_tracker(self) -> None:
-        if self._tracker is not None:
-            self._tracker.close()
-            self._tracker = None
+    def relabel(self, visit_id: int, name: str) -> None:
+        self._recorder.relabel(visit_id, name)
+
+    def delete(self, visit_id: int) -> None:
+        self._recorder.delete(visit_id)
+
+    def request_summary(self, days: int) -> None:
+        """Computes the summary of the last `days` days on the writer thread; it arrives as summary_ready."""
+        def done(summary, error: str) -> None:
+            if error:
+                self._on_status("notice", f"No summary: {error}")
+            elif not self._closed:
+                self.summary_ready.emit(summary)
+
+        self._recorder.query(lambda db: summarize(db.visits(), days=days), done)
+
+    def export(self, path: Path, fmt: str = "birdcam", *, location: str = "birdcam") -> None:
+        """Writes every visit to `path` as CSV ("birdcam") or eBird record format ("ebird"); the outcome is a notice."""
+        path = Path(path)
+
+        def write(db) -> int:
+            visits: list[Visit] = db.visits()
+            if fmt == "ebird":
+                return exports.write_ebird(visits, path, location=location)
+            return exports.write_csv(visits, path)
+
+        def done(count, error: str) -> None:
+            what = "species-days in eBird record format" if fmt == "ebird" else "visits"
+            self._on_status("notice", error or f"Exported {count} {what} to {path}")
+
+        self._recorder.query(write, done)
+
+    def close(self, timeout: float = 1.5) -> None:
+        """Ends the visits and writes what waits (bounded); signals stop afterwards."""
+        self._recorder.close(timeout)
+        self._closed = True
+
+    # -- the recorder's callbacks, on its writer thread -----------------------------------
+
+    def _on_status(self, kind: str, message: str) -> None:
+        if not self._closed:
+            self.status.emit(kind, message)
+
+    def _on_changed(self) -> None:
+        if not self._closed:
             self.changed.emit()
 
-    def update(self, shown, display, content, mirror: bool) -> None:
-        """Feeds one smoothed label; `content()` gives the overlay, rendered only for a new best score."""
-        if self._tracker is None or shown is None:
-            return
-        annotated = None
-        if shown.is_bird:
-            if self._best is None or self._best[0] != shown.index or shown.score > self._best[1]:
-                self._best = (shown.index, float(shown.score))
-                annotated = qimage_to_bgr(render_annotated(display.frame.image, content(), mirror=mirror))
-        else:
-            self._best = None
-        if self._tracker.update(shown, time.time(), annotated) is not None:
-            self.changed.emit()
-
-    def recent(self, limit: int) -> list:
-        return self._db.recent(limit) if self._db is not None else []
-
-    def export_csv(self, path: Path) -> int:
-        """Writes every visit to `path`; raises BirdcamError when it cannot."""
-        if self._db is None:
-            raise BirdcamError(self.error)
-        return self._db.export_csv(path)
-
-    def close(self) -> None:
-        self._close_tracker()
-        if self._db is not None:
-            self._db.close()
+    def _on_new_species(self, kind: str, visit: Visit) -> None:
+        if not self._closed:
+            self.new_species.emit(kind, visit.display_name)

@@ -11,15 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QFileSystemWatcher, QSettings, QSize, Qt, QTimer, Slot
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtCore import QFileSystemWatcher, QSettings, Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
     QInputDialog,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QStyle,
@@ -29,13 +26,13 @@ from PySide6.QtWidgets import (
 )
 
 from birdcam import __version__, paths
-from birdcam.errors import BirdcamError
 from birdcam.gui.controls import DetectionPanel
 from birdcam.gui.menus import WindowActions
 from birdcam.gui.overlay import OverlayContent, overlay_content, render_annotated
 from birdcam.gui.pipeline import DisplayFrame, Pipeline
 from birdcam.gui.screen import RegionDialog
 from birdcam.gui.settings import WindowSettings, absolute_source
+from birdcam.gui.sightings_dock import export_sightings, install_sightings
 from birdcam.gui.sightings_log import SightingsLog
 from birdcam.gui.widgets import MessageBar, VideoView, app_icon
 from birdcam.inference import ModelInfo
@@ -46,7 +43,6 @@ ORGANIZATION = "birdcam"
 APPLICATION = "birdcam"
 NO_SOURCE_MESSAGE = ("No camera found. Open a video, an image folder, a stream or a screen region "
                      "from the Source menu.")
-_RECENT_SIGHTINGS = 30
 
 
 class MainWindow(QMainWindow):
@@ -71,6 +67,7 @@ class MainWindow(QMainWindow):
         self._top_k = self.settings.top_k
         self._known_trained = newest_trained_model()
         self._sightings = SightingsLog(self)
+        self._labels: tuple = ()
 
         self.view = VideoView()
         self.view.mirror = self.settings.mirror
@@ -99,8 +96,6 @@ class MainWindow(QMainWindow):
 
         self.open_model(model or self.settings.model, remember=False)
         self._start_first_source(source)
-        if self._sightings.error and not self.message_bar.text:
-            self.message_bar.show_message(self._sightings.error, "warning")
 
     # -- construction ----------------------------------------------------------------------
 
@@ -118,18 +113,12 @@ class MainWindow(QMainWindow):
         self.controls_dock = dock
 
     def _build_sightings_dock(self) -> None:
-        self.sightings_list = QListWidget()
-        self.sightings_list.setIconSize(QSize(96, 72))
-        self.sightings_list.setSpacing(2)
-        self.sightings_list.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        dock = QDockWidget("Recent sightings", self)
-        dock.setObjectName("sightings dock")
-        dock.setWidget(self.sightings_list)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        dock = install_sightings(self, self._sightings, lambda: self._labels)
         self.menus["view"].addAction(dock.toggleViewAction())
+        self.menus["sightings"].addAction(dock.summary_action)
         self.sightings_dock = dock
-        self._sightings.changed.connect(self._fill_sightings)
-        self._fill_sightings()
+        self._sightings.status.connect(self._on_sightings_status)
+        self._sightings.new_species.connect(self._on_new_species)
         self.resizeDocks([self.controls_dock, dock], [170, 600], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
@@ -155,7 +144,7 @@ class MainWindow(QMainWindow):
         actions.snapshot.triggered.connect(self.save_snapshot)
         actions.fullscreen.toggled.connect(self._set_fullscreen)
         actions.leave_fullscreen.triggered.connect(lambda: actions.fullscreen.setChecked(False))
-        actions.export_sightings.triggered.connect(self._export_sightings)
+        actions.export_sightings.triggered.connect(lambda: export_sightings(self, self._sightings))
         actions.quit.triggered.connect(self.close)
         actions.about.triggered.connect(self._about)
         for action, check, state, handler in (
@@ -310,6 +299,7 @@ class MainWindow(QMainWindow):
         self.model_label.setToolTip(info.model_path)
         self.statusBar().showMessage(f"Model {info.stem} is running", 4000)
         self._sightings.set_model(info.stem)
+        self._labels = info.labels
         self.detection_panel.show_threshold(self.pipeline.threshold)
         model, remember = getattr(self, "_requested_model", (None, False))
         if requested and remember and requested == model:
@@ -366,7 +356,7 @@ class MainWindow(QMainWindow):
             return
         self._display = dataclasses.replace(self._display, result=result, stats=self.pipeline.stats())
         self._repaint_overlay()
-        self._sightings.update(result.scene.whole, self._display, self._content, self.settings.mirror)
+        self._sightings.update(result.scene, result.image)
 
     def _refresh_status(self) -> None:
         self.speed_label.setText(self.pipeline.stats().text())
@@ -445,36 +435,18 @@ class MainWindow(QMainWindow):
 
     # -- sightings -----------------------------------------------------------------------------
 
-    def _fill_sightings(self) -> None:
-        self.sightings_list.clear()
-        visits = self._sightings.recent(_RECENT_SIGHTINGS)
-        if not visits:
-            item = QListWidgetItem("No visits yet.\nA bird shown for a second or more is recorded here.")
-            item.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.sightings_list.addItem(item)
-            return
-        for visit in visits:
-            start = time.strftime("%H:%M:%S", time.localtime(visit.start))
-            seconds = max(0.0, visit.end - visit.start)
-            item = QListWidgetItem(f"{visit.common_name or visit.scientific_name}\n"
-                                   f"{start} \u00b7 {seconds:.0f} s \u00b7 {visit.best_score * 100:.0f}%")
-            item.setToolTip(f"{visit.scientific_name}\n{visit.source}\nmodel: {visit.model}")
-            if visit.snapshot_path and Path(visit.snapshot_path).is_file():
-                pixmap = QPixmap(str(visit.snapshot_path))
-                if not pixmap.isNull():
-                    item.setIcon(QIcon(pixmap.scaled(QSize(96, 72), Qt.AspectRatioMode.KeepAspectRatio,
-                                                     Qt.TransformationMode.SmoothTransformation)))
-            self.sightings_list.addItem(item)
+    @Slot(str, str)
+    def _on_sightings_status(self, kind: str, message: str) -> None:
+        """The database's state in the message bar when recording is affected; one-off notices in the status bar."""
+        if kind == "notice":
+            self.statusBar().showMessage(message, 6000)
+        elif kind in ("damaged", "read-only", "error") and message:
+            self.message_bar.show_message(message, "warning")
 
-    def _export_sightings(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export sightings", "sightings.csv", "CSV files (*.csv)")
-        if path:
-            try:
-                count = self._sightings.export_csv(Path(path))
-            except BirdcamError as error:
-                self.message_bar.show_message(str(error))
-                return
-            self.statusBar().showMessage(f"Exported {count} visits to {path}", 5000)
+    @Slot(str, str)
+    def _on_new_species(self, kind: str, name: str) -> None:
+        first = "first visit ever" if kind == "ever" else "first visit today"
+        self.statusBar().showMessage(f"New: {name} ({first})", 8000)
 
     def _about(self) -> None:
         QMessageBox.about(self, "About birdcam",

@@ -185,12 +185,13 @@ def test_a_visit_appears_in_the_sightings_dock(qtbot, open_window, duck_video, s
     window = open_window(source=str(duck_video), model=str(starter_model))
     wait_for_title(qtbot, window, DUCK)
 
+    listing = window.sightings_dock.list
+
     def listed() -> list[str]:
-        return [window.sightings_list.item(i).text() for i in range(window.sightings_list.count())]
+        return [listing.item(i).text() for i in range(listing.count())]
 
     qtbot.waitUntil(lambda: any(DUCK in text for text in listed()), timeout=6000)
-    item = next(window.sightings_list.item(i) for i in range(window.sightings_list.count())
-                if DUCK in window.sightings_list.item(i).text())
+    item = next(listing.item(i) for i in range(listing.count()) if DUCK in listing.item(i).text())
     assert not item.icon().isNull(), "the visit has a thumbnail of its best annotated frame"
 
 
