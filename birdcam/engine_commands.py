@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.errors import BirdcamError, ModelError, SourceError
+from birdcam.progress import Progress
 from birdcam.sources import IMAGE_SUFFIXES
 
 
@@ -165,8 +166,9 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.threshold is not None:
         kwargs["threshold"] = args.threshold
     failed = 0
-    with open_classifier(args, **kwargs) as classifier:
-        for path, problem in image_paths(args.paths):
+    images = list(image_paths(args.paths))
+    with open_classifier(args, **kwargs) as classifier, Progress(len(images), "predict", "images") as progress:
+        for path, problem in progress.track(images):
             try:
                 if problem:
                     raise SourceError(f"{path}: {problem}")
@@ -176,13 +178,13 @@ def run_predict(args: argparse.Namespace) -> int:
             except BirdcamError as error:
                 failed += 1
                 if args.json:
-                    print(json.dumps({"path": str(path), "error": str(error)}), flush=True)
-                print(f"birdcam: error: {error}", file=sys.stderr)
+                    progress.print(json.dumps({"path": str(path), "error": str(error)}))
+                progress.print(f"birdcam: error: {error}", file=sys.stderr)
                 continue
             if args.json:
-                print(json.dumps(prediction_record(path, result, elapsed_ms), ensure_ascii=False), flush=True)
+                progress.print(json.dumps(prediction_record(path, result, elapsed_ms), ensure_ascii=False))
             else:
-                print(format_prediction(path, result), flush=True)
+                progress.print(format_prediction(path, result))
     return 2 if failed else 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from birdcam.cli import main
+from terminal import run_in_terminal
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -122,6 +124,29 @@ def test_predict_with_allow_and_deny_lists(starter_model, shared_dir, tmp_path, 
     assert "Aix galericulata" not in {c["scientific_name"] for c in json.loads(out)["top"]} and err == ""
     assert main(["bench", "--model", str(starter_model), "--frames", "3", "--json", "--allow", str(allow), "--deny", str(deny)]) == 0
     assert json.loads(capsys.readouterr().out)["frames"] == 3
+
+
+def test_predict_shows_progress_only_on_a_terminal(starter_model, shared_dir):
+    folder = str(shared_dir / "birds525-sample" / "valid")
+    args = ["predict", "--model", str(starter_model), "--json", folder]
+    watched = run_in_terminal(args, stdout=False, stderr=True)
+    assert watched.code == 0, watched.terminal
+    frames = watched.terminal.split("\r")
+    assert "predict: 0/125 images" in frames
+    assert any(re.fullmatch(r"predict: 125/125 images, [\d.]+/s, 0:00 left *", frame) for frame in frames)
+    assert frames[-1] == "" and frames[-2].strip() == ""  # cleared at the end
+    # The JSON records on the pipe are untouched by it.
+    records = [json.loads(line) for line in watched.stdout.splitlines()]
+    assert len(records) == 125 and "\r" not in watched.stdout
+    piped = run_in_terminal(args, stdout=False, stderr=False)
+    assert piped.code == 0
+    assert piped.stderr == "" and piped.terminal == ""  # piped: not a character of progress
+    assert _without_timings(piped.stdout) == _without_timings(watched.stdout)
+
+
+def _without_timings(json_lines: str) -> list[dict]:
+    """The records minus their milliseconds, which differ from run to run."""
+    return [{k: v for k, v in json.loads(line).items() if k != "ms"} for line in json_lines.splitlines()]
 
 
 def test_verbose_shows_the_traceback(tmp_path, capsys):
