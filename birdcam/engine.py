@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from birdcam.errors import BirdcamError, LabelError, ModelError, first_line
 from birdcam.labels import Label, Labels, default_labels, embedded_labels, read_labels, sidecar_labels_path
+from birdcam.species import SpeciesFilterReport, species_mask
 
 DEFAULT_THRESHOLD = 0.3
 RESIZE_MODES = ("crop", "letterbox", "stretch")
@@ -48,6 +50,10 @@ class ClassifierOptions:
     """How a frame is fitted to the model input: "crop" (center), "letterbox" or "stretch"; None: the card's, else crop."""
     normalization: tuple[float, float] | None = None
     """(mean, std) applied to 0-255 pixels for float inputs; None: the model card's, else [-1, 1]."""
+    allow: tuple[str, ...] | None = None
+    """Species names (scientific or common, any case): the only species reported; None: all."""
+    deny: tuple[str, ...] = ()
+    """Species names never reported; wins over `allow`. The background class is never masked."""
 
 
 @dataclass(frozen=True)
@@ -91,13 +97,28 @@ class Result:
     is_bird: bool
     """The best category is not the background class and reaches the threshold."""
     probabilities: np.ndarray
-    """float32 probabilities over every output (sums to about 1)."""
+    """float32 probabilities over every output (sums to about 1); classes masked by a species list are 0."""
     timings: Timings
     """Where the time went."""
 
     @property
     def top(self) -> Category:
         return self.categories[0]
+
+
+@dataclass(frozen=True)
+class _SpeciesMask:
+    """The classes a species list leaves: `keep` over all outputs, `ranked` the indices top-k picks from."""
+
+    keep: np.ndarray
+    ranked: np.ndarray
+
+    @classmethod
+    def of(cls, keep: np.ndarray, background_index: int | None) -> _SpeciesMask:
+        ranked = np.flatnonzero(keep)
+        if background_index is not None:  # first, so that it wins ties (every allowed class at 0)
+            ranked = np.concatenate(([background_index], ranked[ranked != background_index]))
+        return cls(keep, ranked)
 
 
 class Classifier:
@@ -133,6 +154,9 @@ class Classifier:
         self._pixel_lut = self._input_lut()
         self._output_scale, self._output_zero = quantization(self._output)
         self._outputs_probabilities = self._declares_probabilities()
+        self._mask: _SpeciesMask | None = None
+        self.species_filter: SpeciesFilterReport = self.set_species_filter(options.allow, options.deny)
+        """What the species lists in force do: the last set_species_filter's report."""
         self._invoke_once()
 
     @classmethod
@@ -165,6 +189,25 @@ class Classifier:
     def describe_input(self) -> str:
         """E.g. "uint8 [1, 224, 224, 3]"."""
         return f"{self.input_dtype.name} {[int(n) for n in self._input['shape']]}"
+
+    def set_species_filter(self, allow: Iterable[str] | None = None, deny: Iterable[str] = ()) -> SpeciesFilterReport:
+        """Masks every class but the allowed species (None: all) and the denied ones; returns what it did.
+
+        Like MediaPipe's category allowlist / denylist, and cheap enough to change on a running
+        classifier (no reload). A name matches a class by its scientific or common name, with case,
+        spacing, hyphens and apostrophes ignored; a genus matches each of its species (see
+        `birdcam.species`). The background class is never masked. Masked classes get probability 0
+        before top-k, the threshold and smoothing; the others keep the model's probability, **not
+        renormalized**: when a photo's probability lies mostly on masked classes (a bird the list
+        rules out, or one the model does not know), what is left stays low and the frame is "no bird"
+        instead of a confident wrong name. Names the model does not know are in the report
+        (`report.warning` is one line about them); an allow list naming nothing the model knows is a
+        SpeciesListError and leaves the lists in force as they were.
+        """
+        keep, report = species_mask(self.labels, self.background_index, allow, deny)
+        self._mask = None if keep is None else _SpeciesMask.of(keep, self.background_index)
+        self.species_filter = report
+        return report
 
     # -- running -------------------------------------------------------------------------
 
@@ -215,7 +258,11 @@ class Classifier:
         return Result(categories, is_bird, probabilities, timings)
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
-        """Dequantizes a raw output row and applies softmax only when the model gives logits."""
+        """Dequantizes a raw output row, applies softmax only when the model gives logits, then the species lists."""
+        values = self._model_probabilities(raw)
+        return values if self._mask is None else np.where(self._mask.keep, values, np.float32(0))
+
+    def _model_probabilities(self, raw: np.ndarray) -> np.ndarray:
         values = raw.astype(np.float32)
         if self._output_scale:
             values = (values - self._output_zero) * self._output_scale
@@ -231,9 +278,14 @@ class Classifier:
     # -- internals ---------------------------------------------------------------------------
 
     def _top_categories(self, probabilities: np.ndarray) -> tuple[Category, ...]:
-        k = min(self.options.top_k, probabilities.size)
-        best = np.argpartition(probabilities, -k)[-k:]
-        best = best[np.argsort(probabilities[best])[::-1]]
+        """The top-k classes, best first, among those the species lists leave."""
+        mask = self._mask
+        if mask is None:
+            k = min(self.options.top_k, probabilities.size)
+            best = np.argpartition(probabilities, -k)[-k:]
+            best = best[np.argsort(probabilities[best])[::-1]]
+        else:
+            best = mask.ranked[np.argsort(-probabilities[mask.ranked], kind="stable")[: self.options.top_k]]
         return tuple(_category(int(i), self.labels[i], float(probabilities[i])) for i in best)
 
     def _normalization(self) -> tuple[np.ndarray, np.ndarray]:
@@ -512,6 +564,7 @@ __all__ = [
     "Classifier",
     "ClassifierOptions",
     "Result",
+    "SpeciesFilterReport",
     "Timings",
     "fit_to_size",
     "center_crop_region",

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.errors import BirdcamError, ModelError, SourceError
+from birdcam.progress import Progress
 from birdcam.sources import IMAGE_SUFFIXES
 
 
@@ -25,6 +26,7 @@ def register(commands) -> None:
         description="Classifies images (folders are searched recursively) and prints the top species.",
     )
     _add_model_options(predict)
+    add_species_list_options(predict)
     predict.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="categories per image (3)")
     predict.add_argument("--threshold", type=_fraction, metavar="T", help="no-bird threshold (model card's, else 0.3)")
     predict.add_argument("--json", action="store_true", help="one JSON object per image, one per line")
@@ -37,6 +39,7 @@ def register(commands) -> None:
         description="Times invoke-only and end-to-end (frame in -> Result) latency of a model.",
     )
     _add_model_options(bench)
+    add_species_list_options(bench)
     bench.add_argument("--source", type=Path, metavar="IMAGE_OR_VIDEO", help="frames to use (default: a synthetic 1280x720 frame)")
     bench.add_argument("--frames", type=_positive_int, default=200, metavar="N", help="timed frames (200)")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -72,6 +75,25 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_species_list_options(parser: argparse.ArgumentParser) -> None:
+    """--allow FILE and --deny FILE: species lists, one name a line (see `birdcam.species`)."""
+    parser.add_argument("--allow", type=Path, metavar="FILE", help="name only these species (one scientific or common name a line, # comments)")
+    parser.add_argument("--deny", type=Path, metavar="FILE", help="never name these species (same format; wins over --allow)")
+
+
+def species_lists(args: argparse.Namespace):
+    """The --allow / --deny files read as the engine takes them (a bad file is a SpeciesListError)."""
+    from birdcam.species import read_species_lists
+
+    return read_species_lists(allow=args.allow, deny=args.deny)
+
+
+def warn_unknown_species(report) -> None:
+    """Prints the species lists' warning line (names the model does not know) on stderr, if any."""
+    if report.warning:
+        print(f"birdcam: warning: {report.warning}", file=sys.stderr)
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -91,13 +113,18 @@ def open_classifier(args: argparse.Namespace, **options):
     from birdcam.engine import Classifier
     from birdcam.model_store import resolve_model
 
+    lists = species_lists(args)  # before the model: a bad list file fails fast
     resolved = resolve_model(args.model, progress=_print_progress if sys.stderr.isatty() else None)
     labels = args.labels or resolved.labels_path
     if args.threads:
         options["num_threads"] = args.threads
     if args.normalization:
         options["normalization"] = tuple(args.normalization)
-    return Classifier.from_path(resolved.path, labels_path=labels, resize=args.resize, **options)
+    classifier = Classifier.from_path(
+        resolved.path, labels_path=labels, resize=args.resize, allow=lists.allow, deny=lists.deny, **options
+    )
+    warn_unknown_species(classifier.species_filter)
+    return classifier
 
 
 def _print_progress(done: int, total: int | None, what: str = "the starter model") -> None:
@@ -144,8 +171,9 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.threshold is not None:
         kwargs["threshold"] = args.threshold
     failed = 0
-    with open_classifier(args, **kwargs) as classifier:
-        for path, problem in image_paths(args.paths):
+    images = list(image_paths(args.paths))
+    with open_classifier(args, **kwargs) as classifier, Progress(len(images), "predict", "images") as progress:
+        for path, problem in progress.track(images):
             try:
                 if problem:
                     raise SourceError(f"{path}: {problem}")
@@ -155,13 +183,13 @@ def run_predict(args: argparse.Namespace) -> int:
             except BirdcamError as error:
                 failed += 1
                 if args.json:
-                    print(json.dumps({"path": str(path), "error": str(error)}), flush=True)
-                print(f"birdcam: error: {error}", file=sys.stderr)
+                    progress.print(json.dumps({"path": str(path), "error": str(error)}))
+                progress.print(f"birdcam: error: {error}", file=sys.stderr)
                 continue
             if args.json:
-                print(json.dumps(prediction_record(path, result, elapsed_ms), ensure_ascii=False), flush=True)
+                progress.print(json.dumps(prediction_record(path, result, elapsed_ms), ensure_ascii=False))
             else:
-                print(format_prediction(path, result), flush=True)
+                progress.print(format_prediction(path, result))
     return 2 if failed else 0
 
 

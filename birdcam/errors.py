@@ -17,6 +17,10 @@ class SourceError(BirdcamError):
     """A frame source (camera, video, folder, stream, screen) cannot be opened or read."""
 
 
+class SpeciesListError(BirdcamError):
+    """A species list (allow / deny) is missing, not a text file, names nothing, or names nothing the model knows."""
+
+
 class DatasetError(BirdcamError):
     """A training or evaluation dataset is missing, empty or malformed."""
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 
 from birdcam.cli import main
+from terminal import run_in_terminal
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,12 +68,23 @@ def test_predict_text_output_and_threshold(starter_model, shared_dir, capsys):
         (["bench", "--model", "{starter}", "--source", "{missing}"], "bench source not found"),
         (["predict", "--top-k", "0", "{duck}"], "must be 1 or more"),
         (["predict", "--threshold", "1.5", "{duck}"], "between 0 and 1"),
+        (["predict", "--model", "{starter}", "--allow", "{missing}", "{duck}"], "species list not found"),
+        (["predict", "--model", "{starter}", "--deny", "{duck}", "{duck}"], "is a JPEG image, not text"),
+        (["predict", "--model", "{starter}", "--allow", "{starter}", "{duck}"], "is a TFLite model, not text"),
+        (["predict", "--model", "{starter}", "--deny", "{folder}", "{duck}"], "is a folder, not a species list"),
+        (["bench", "--model", "{starter}", "--allow", "{empty}"], "names no species"),
+        (["bench", "--model", "{starter}", "--allow", "{unknown}"], "none of the 1 species in the allow list"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(argv, message, starter_model, shared_dir, tmp_path, capsys):
     text = tmp_path / "words.tflite"
     text.write_text("hello")
+    (tmp_path / "empty.txt").write_text("# nothing yet\n")
+    (tmp_path / "unknown.txt").write_text("Wattled Curassow\n")
     values = {
+        "folder": str(tmp_path),
+        "empty": str(tmp_path / "empty.txt"),
+        "unknown": str(tmp_path / "unknown.txt"),
         "missing": str(tmp_path / "missing.tflite"),
         "invalid": str(shared_dir / "models" / "invalid" / "model_invoking_error.tflite"),
         "text": str(text),
@@ -83,6 +97,56 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, message, starter_model, sha
     assert "Traceback" not in err
     if argv[0] != "predict" or "--model" in argv:
         assert len(_lines(err)) == 1
+
+
+def test_predict_with_allow_and_deny_lists(starter_model, shared_dir, tmp_path, capsys):
+    sample = shared_dir / "birds525-sample"
+    with (sample / "birds.csv").open(newline="", encoding="utf-8") as table:
+        species = sorted({row["scientific name"] for row in csv.DictReader(table)})
+    allow = tmp_path / "allow.txt"
+    allow.write_text("# the sample's species\n" + "\n".join(species) + "\nNothing Bird  # a typo\n", encoding="utf-8")
+    fulmar = str(sample / "valid" / "NORTHERN FULMAR" / "2.jpg")
+    assert main(["predict", "--model", str(starter_model), "--json", fulmar]) == 0
+    assert json.loads(capsys.readouterr().out)["top"][0]["scientific_name"] != "Fulmarus glacialis"
+    assert main(["predict", "--model", str(starter_model), "--json", "--allow", str(allow), fulmar]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["top"][0]["scientific_name"] == "Fulmarus glacialis"
+    # One warning line names what the model does not know, and the run goes on.
+    assert _lines(err) == [
+        "birdcam: warning: the model does not know 5 of the 26 species listed "
+        "(CALLIPHLOX AMETHYSTINA, CRAX GLOBULOSA, EURYSTOMUS ORIENTALIS and 2 more); they are ignored"
+    ]
+    deny = tmp_path / "deny.txt"
+    deny.write_text("mandarin duck\n", encoding="utf-8")
+    duck = str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    assert main(["predict", "--model", str(starter_model), "--json", "--top-k", "5", "--deny", str(deny), duck]) == 0
+    out, err = capsys.readouterr()
+    assert "Aix galericulata" not in {c["scientific_name"] for c in json.loads(out)["top"]} and err == ""
+    assert main(["bench", "--model", str(starter_model), "--frames", "3", "--json", "--allow", str(allow), "--deny", str(deny)]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 3
+
+
+def test_predict_shows_progress_only_on_a_terminal(starter_model, shared_dir):
+    folder = str(shared_dir / "birds525-sample" / "valid")
+    args = ["predict", "--model", str(starter_model), "--json", folder]
+    watched = run_in_terminal(args, stdout=False, stderr=True)
+    assert watched.code == 0, watched.terminal
+    frames = watched.terminal.split("\r")
+    assert "predict: 0/125 images" in frames
+    assert any(re.fullmatch(r"predict: 125/125 images, [\d.]+/s, 0:00 left *", frame) for frame in frames)
+    assert frames[-1] == "" and frames[-2].strip() == ""  # cleared at the end
+    # The JSON records on the pipe are untouched by it.
+    records = [json.loads(line) for line in watched.stdout.splitlines()]
+    assert len(records) == 125 and "\r" not in watched.stdout
+    piped = run_in_terminal(args, stdout=False, stderr=False)
+    assert piped.code == 0
+    assert piped.stderr == "" and piped.terminal == ""  # piped: not a character of progress
+    assert _without_timings(piped.stdout) == _without_timings(watched.stdout)
+
+
+def _without_timings(json_lines: str) -> list[dict]:
+    """The records minus their milliseconds, which differ from run to run."""
+    return [{k: v for k, v in json.loads(line).items() if k != "ms"} for line in json_lines.splitlines()]
 
 
 def test_verbose_shows_the_traceback(tmp_path, capsys):

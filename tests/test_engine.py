@@ -14,7 +14,7 @@ import pytest
 
 import tiny_models
 from birdcam.engine import Classifier, fit_to_size
-from birdcam.errors import BirdcamError, LabelError, ModelError
+from birdcam.errors import BirdcamError, LabelError, ModelError, SpeciesListError
 
 QUANTIZATIONS = tiny_models.QUANTIZATIONS
 # How far each variant's probabilities may stray from the float Keras model.
@@ -116,6 +116,99 @@ def test_grayscale_and_bgra_frames(starter, shared_dir):
     assert gray.probabilities.shape == (965,)
     with pytest.raises(BirdcamError, match="uint8"):
         starter.classify(duck.astype(np.float32))
+
+
+# -- species lists (allow / deny) on the starter model ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample(shared_dir) -> list[tuple[str, np.ndarray]]:
+    """(scientific name as birds.csv writes it, BGR photo) for the 125 photos of the Kaggle sample."""
+    folder = shared_dir / "birds525-sample"
+    with (folder / "birds.csv").open(newline="", encoding="utf-8") as table:
+        rows = sorted(csv.DictReader(table), key=lambda row: row["filepaths"])
+    return [(row["scientific name"], cv2.imread(str(folder / row["filepaths"]))) for row in rows]
+
+
+def _sample_species(sample) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for name, _ in sample))
+
+
+def _names_the_photo(category, scientific: str) -> bool:
+    """The category is the photo's species (birds.csv names a few only by genus: "GEOCOCCYX")."""
+    named, truth = category.scientific_name.lower(), scientific.lower()
+    return named == truth or (" " not in truth and named.split(" ")[0] == truth)
+
+
+def test_an_allow_list_names_a_photo_the_model_gets_wrong(starter, starter_model, sample, shared_dir):
+    photo = cv2.imread(str(shared_dir / "birds525-sample" / "valid" / "NORTHERN FULMAR" / "2.jpg"))
+    unmasked = starter.classify(photo)
+    assert unmasked.top.scientific_name != "Fulmarus glacialis"  # a gull-like bird not on the list wins unmasked
+    with Classifier.from_path(starter_model, allow=_sample_species(sample)) as masked:
+        result = masked.classify(photo)
+    assert result.top.scientific_name == "Fulmarus glacialis"
+    # Not renormalized: the fulmar keeps the probability the model gave it; the species ruled out get 0.
+    assert result.top.score == pytest.approx(unmasked.probabilities[result.top.index])
+    assert result.probabilities[unmasked.top.index] == 0.0
+    assert unmasked.top.index not in {c.index for c in result.categories}
+    kept = result.probabilities > 0
+    assert np.array_equal(result.probabilities[kept], unmasked.probabilities[kept])
+
+
+def test_denying_the_true_species_removes_it_from_top_k(starter, starter_model, shared_dir):
+    duck = cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg"))
+    unmasked = starter.classify(duck)
+    duck_index = unmasked.top.index
+    with Classifier.from_path(starter_model, deny=("mandarin duck",), top_k=5) as classifier:
+        result = classifier.classify(duck)
+        assert classifier.species_filter.masked == 1
+    assert duck_index not in {c.index for c in result.categories} and len(result.categories) == 5
+    assert result.probabilities[duck_index] == 0.0
+    others = np.arange(965) != duck_index
+    assert np.array_equal(result.probabilities[others], unmasked.probabilities[others])
+
+
+@pytest.mark.parametrize("name", ["cat.jpg", "hot_dog.jpg", "face.jpg"])
+def test_the_background_class_survives_an_allow_list(starter, starter_model, sample, shared_dir, name):
+    picture = cv2.imread(str(shared_dir / "images" / "not-birds" / name))
+    with Classifier.from_path(starter_model, allow=_sample_species(sample)) as masked:
+        result = masked.classify(picture)
+    assert result.top.index == masked.background_index and not result.is_bird
+    assert result.top.score == pytest.approx(starter.classify(picture).probabilities[masked.background_index])
+
+
+def test_species_lists_change_on_a_running_classifier(starter, starter_model, shared_dir):
+    duck = cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg"))
+    unmasked = starter.classify(duck)
+    with Classifier.from_path(starter_model, top_k=3) as classifier:
+        report = classifier.set_species_filter(["Eurasian Blackbird", "Nothing Bird"])
+        assert report.unknown == ("Nothing Bird",) and "Nothing Bird" in report.warning
+        assert classifier.species_filter is report
+        result = classifier.classify(duck)
+        # Two classes are left, so top-3 lists two; the duck is no bird now, not a blackbird.
+        blackbird = next(i for i, label in enumerate(classifier.labels) if label.common_name == "Eurasian Blackbird")
+        assert [c.index for c in result.categories] == [classifier.background_index, blackbird]
+        assert not result.is_bird
+        with pytest.raises(SpeciesListError, match="none of the 1 species"):
+            classifier.set_species_filter(["Nothing Bird"])
+        assert len(classifier.classify(duck).categories) == 2  # the failed change left the list in force
+        assert classifier.set_species_filter(None, ()).masked == 0
+        again = classifier.classify(duck)
+    assert np.array_equal(again.probabilities, unmasked.probabilities)
+    assert again.categories == unmasked.categories
+
+
+def test_the_allow_list_lifts_top1_on_the_kaggle_sample(starter, starter_model, sample):
+    with Classifier.from_path(starter_model, allow=_sample_species(sample)) as masked:
+        assert len(masked.species_filter.unknown) == 4  # 20 species known, the roadrunners by genus, 4 unknown
+        pairs = [(starter.classify(photo), masked.classify(photo), name) for name, photo in sample]
+    right_before = [_names_the_photo(plain.top, name) for plain, _, name in pairs]
+    right_after = [_names_the_photo(filtered.top, name) for _, filtered, name in pairs]
+    assert sum(right_after) > sum(right_before)
+    assert all(after for before, after in zip(right_before, right_after) if before)  # nothing right turns wrong
+    wrong_birds_before = sum(plain.is_bird and not right for (plain, _, _), right in zip(pairs, right_before))
+    wrong_birds_after = sum(filtered.is_bird and not right for (_, filtered, _), right in zip(pairs, right_after))
+    assert wrong_birds_after < wrong_birds_before
 
 
 # -- every IO type -------------------------------------------------------------------------------

@@ -11,24 +11,23 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.errors import DatasetError, SourceError
+from birdcam.progress import Progress
+from birdcam.species import name_key
 from birdcam.training import report
 from birdcam.training.dataset import class_folders, scientific_names_for
 
 
 def match_classes(class_names: Sequence[str], scientific_names: Sequence[str], labels) -> dict[str, int]:
-    """{folder class: model output} by exact label, common name (case and spacing ignored), then scientific name."""
-
-    def key(text: str) -> str:
-        return " ".join(text.split()).casefold()
+    """{folder class: model output} by exact label, common name, then scientific name (compared as species lists compare names)."""
 
     by_text = {label.text: i for i, label in enumerate(labels)}
-    by_common = {key(label.common_name): i for i, label in enumerate(labels) if label.common_name}
-    by_scientific = {key(label.scientific_name): i for i, label in enumerate(labels) if label.scientific_name}
+    by_common = {name_key(label.common_name): i for i, label in enumerate(labels) if label.common_name}
+    by_scientific = {name_key(label.scientific_name): i for i, label in enumerate(labels) if label.scientific_name}
     matches = {}
     for name, scientific in zip(class_names, scientific_names):
-        index = by_text.get(name, by_common.get(key(name)))
+        index = by_text.get(name, by_common.get(name_key(name)))
         if index is None and scientific:
-            index = by_scientific.get(key(scientific))
+            index = by_scientific.get(name_key(scientific))
         if index is not None:
             matches[name] = index
     return matches
@@ -55,17 +54,16 @@ def evaluate_folder(model_path: Path, data: Path, out: Path, *, resize: str = "s
                 "name the folders like the model's labels (common or scientific names)."
             )
         probabilities, targets, files, skipped = [], [], [], []
-        for name in classes:
-            if name not in matches:
-                continue
-            for path in per_class[name]:
+        images = [(path, matches[name]) for name in classes if name in matches for path in per_class[name]]
+        with Progress(len(images), "evaluate", "images") as progress:
+            for path, target in progress.track(images):
                 try:
                     image = read_image(path)
                 except SourceError as error:
                     skipped.append(str(error))
                     continue
                 probabilities.append(classifier.classify(image).probabilities)
-                targets.append(matches[name])
+                targets.append(target)
                 files.append(path)
     if not targets:
         raise DatasetError(f"no readable images in the matched class folders of {data}.")

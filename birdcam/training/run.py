@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from birdcam.errors import BirdcamError, DatasetError, ModelError
 from birdcam.fileio import atomic_path, write_atomically, write_text_atomically
+from birdcam.progress import Progress
 from birdcam.training import export, report
 from birdcam.training.dataset import ImageFolderDataset, Split, decoded_images, image_pipeline, resized_images
 from birdcam.training.model import build_model, local_weights
@@ -146,10 +147,15 @@ def train(run: RunFolder, options: TrainOptions) -> dict:
         _restore_last(model, run)
         print(f"resuming {run.root} after epoch {state['epochs_done']} of {options.epochs}", file=sys.stderr)
     if state["epochs_done"] < options.epochs and not state["stopped_early"]:
+        # Someone watching stdout gets Keras's own per-batch bar there. Otherwise (stdout piped or in
+        # a file, as logs are) Keras writes one line per epoch, and a terminal on stderr gets the
+        # per-batch progress instead, so the log stays clean.
+        watched = sys.stdout.isatty()
         callbacks = [
             keras.callbacks.LearningRateScheduler(options.learning_rate_at),
             RunCheckpoint(run, state, options.patience, write=is_chief),
             *_tensorboard(run.root / "tensorboard"),
+            *([] if watched else [BatchProgress()]),
         ]
         model.fit(
             train_data,
@@ -158,7 +164,7 @@ def train(run: RunFolder, options: TrainOptions) -> dict:
             initial_epoch=state["epochs_done"],
             callbacks=callbacks,
             shuffle=False,  # the pipeline shuffles
-            verbose=1 if sys.stdout.isatty() else 2,
+            verbose=1 if watched else 2,
         )
     if not is_chief:
         return {}
@@ -266,6 +272,30 @@ class RunCheckpoint(keras.callbacks.Callback):
         _save_optimizer(self.model.optimizer, self.run.optimizer_state)
         write_text_atomically(self.run.state, json.dumps(state, indent=1))
         report.write_history(self.run.root, state["history"])
+
+
+class BatchProgress(keras.callbacks.Callback):
+    """Batches done in this epoch, rate, time left and the running loss and accuracy, on stderr when it is a terminal."""
+
+    def __init__(self):
+        super().__init__()
+        self._progress: Progress | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        label = f"epoch {epoch + 1}/{self.params.get('epochs')}"
+        self._progress = Progress(self.params.get("steps"), label, "batches").start()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._progress is not None:
+            logs = logs or {}
+            self._progress.advance(detail=", ".join(f"{name} {float(logs[name]):.4f}" for name in ("loss", "accuracy") if name in logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._progress is not None:
+            self._progress.close()  # before Keras prints the epoch's line
+            self._progress = None
+
+    on_train_end = on_epoch_end
 
 
 def distribution_strategy(name: str) -> tuple[tf.distribute.Strategy, bool]:

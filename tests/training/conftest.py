@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from terminal import terminal_streams
 from training_data import TINY_VIT, make_shapes_dataset
 
 SHAPES_EPOCHS = 8
@@ -21,12 +22,16 @@ def shapes_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shapes_run(shapes_dataset, tmp_path_factory) -> dict:
-    """`birdcam train` once on the shapes: {"code", "run", "card", "models"}; models/ is a folder of its own."""
+    """`birdcam train` once on the shapes: {"code", "run", "card", "models", "terminal", "log"}; models/ is a folder of its own.
+
+    It runs as `birdcam train > log` would in a terminal: stdout ("log") is not a terminal, stderr is
+    ("terminal": what a person there saw).
+    """
     from birdcam.cli import main
 
     folder = tmp_path_factory.mktemp("shapes-run")
     models = folder / "models"
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, terminal_streams(stdout=False, stderr=True) as seen:
         patch.setenv("BIRDCAM_MODELS_DIR", str(models))
         code = main(
             ["train", "--data", str(shapes_dataset), "--out", str(folder / "run"), *TINY_VIT,
@@ -34,4 +39,4 @@ def shapes_run(shapes_dataset, tmp_path_factory) -> dict:
         )
     run = folder / "run"
     card = json.loads((run / "model.json").read_text(encoding="utf-8")) if (run / "model.json").is_file() else {}
-    return {"code": code, "run": run, "card": card, "models": models}
+    return {"code": code, "run": run, "card": card, "models": models, "terminal": seen.terminal, "log": seen.stdout}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
+from terminal import run_in_terminal
 from training_data import TINY_VIT
 
 from birdcam.cli import main
@@ -106,3 +108,17 @@ def test_evaluate_scores_the_starter_model_on_the_species_it_knows(starter_model
     assert report["test"]["images"] == 100
     assert report["test"]["accuracy"] >= 0.8
     assert "5 class folder(s) match no label" in capsys.readouterr().out
+
+
+def test_evaluate_shows_progress_only_on_a_terminal(starter_model, shared_dir, tmp_path):
+    args = ["evaluate", "--model", str(starter_model), "--data", str(shared_dir / "birds525-sample" / "valid"), "--resize", "crop"]
+    watched = run_in_terminal([*args, "--out", str(tmp_path / "watched")], stdout=False, stderr=True)
+    assert watched.code == 0, watched.terminal
+    frames = watched.terminal.split("\r")
+    assert "evaluate: 0/100 images" in frames
+    assert any(re.fullmatch(r"evaluate: 100/100 images, [\d.]+/s, 0:00 left *", frame) for frame in frames)
+    assert frames[-1] == "" and frames[-2].strip() == ""  # cleared at the end
+    assert watched.stdout.startswith("100 images of 20 classes: accuracy ") and "\r" not in watched.stdout
+    piped = run_in_terminal([*args, "--out", str(tmp_path / "piped")], stdout=False, stderr=False)
+    assert piped.code == 0 and piped.stderr == "" and piped.terminal == ""
+    assert piped.stdout.replace(str(tmp_path / "piped"), "") == watched.stdout.replace(str(tmp_path / "watched"), "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -14,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import SHAPES_EPOCHS
+from terminal import terminal_streams
 from training_data import SHAPE_CLASSES, TINY_VIT, make_shapes_dataset
 
 from birdcam.cli import main
@@ -33,6 +35,33 @@ def test_the_tiny_vit_learns_the_shapes(shapes_run):
     assert report["test"]["images"] == 32
     assert report["test"]["accuracy"] >= 0.9
     assert set(report["test"]["per_class"]) == set(CLASSES)
+
+
+def test_a_terminal_on_stderr_shows_each_epochs_batches_and_the_log_gets_one_line_an_epoch(shapes_run):
+    frames = shapes_run["terminal"].split("\r")
+    steps = 4 * 24 // 16  # the shapes' training images in batches of 16
+    for epoch in range(1, SHAPES_EPOCHS + 1):
+        seen = [frame for frame in frames if frame.startswith(f"epoch {epoch}/{SHAPES_EPOCHS}: ")]
+        assert f"epoch {epoch}/{SHAPES_EPOCHS}: 0/{steps} batches" in seen
+        assert any(re.fullmatch(rf"epoch {epoch}/{SHAPES_EPOCHS}: {steps}/{steps} batches, .* left, loss [\d.]+, accuracy [\d.]+ *", frame) for frame in seen)
+    assert frames[-1] == "" and frames[-2].strip() == ""  # cleared at the end
+    log = shapes_run["log"]
+    assert "\r" not in log and "\u2501" not in log and "batches" not in log  # no bar in the log
+    epoch_lines = [line for line in log.splitlines() if re.match(rf"{steps}/{steps} - ", line)]
+    assert len(epoch_lines) == SHAPES_EPOCHS and all("val_accuracy" in line for line in epoch_lines)
+
+
+def test_a_terminal_on_stdout_gets_keras_own_progress_bar(tmp_path, monkeypatch):
+    from birdcam.training import run
+
+    monkeypatch.setattr(run, "finish", lambda *args, **kwargs: {})  # the fit is what is watched here; export is tested above
+    data = make_shapes_dataset(tmp_path / "data", sizes={"train": 8, "valid": 2, "test": 2})  # 2 batches of 16
+    with terminal_streams(stdout=True, stderr=True) as seen:
+        code = main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY_VIT, "--epochs", "1", "--batch-size", "16"])
+    assert code == 0
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", seen.terminal)  # Keras colours its bar
+    assert re.search(r"\r1/2 \u2501+", shown) and re.search(r"\r2/2 \u2501{20} ", shown)
+    assert "batches" not in shown  # birdcam's own line is for runs whose stdout nobody watches
 
 
 def test_the_learning_rate_steps_down_every_seven_epochs(shapes_run):
