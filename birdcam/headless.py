@@ -1,7 +1,9 @@
 """`birdcam live --headless`: the window's pipeline without a window (and without Qt), one JSON line per displayed frame.
 
 The main thread plays the display: it takes the newest frame as the window would and logs it with
-the newest result. SIGINT and SIGTERM end the run cleanly: the summary line is still written.
+the newest result. Visits are recorded exactly as the window records them (same rules, database and
+snapshots): the unattended feeder logger. SIGINT and SIGTERM end the run cleanly: every visit is
+written and the summary line too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +49,18 @@ class HeadlessOptions:
     """No-bird threshold; None: the model's own."""
     smoothing: bool = True
     """Smooth labels over time (as the window does by default)."""
+    allow: tuple[str, ...] | None = None
+    """Name only these species (an allow list's names); None: every species the model knows."""
+    deny: tuple[str, ...] = ()
+    """Never name these species."""
+    record: bool = True
+    """Record visits in the sightings database, as the window does."""
+    sightings_db: Path | None = None
+    """The sightings database; None: the one the window uses."""
+    notify: bool = False
+    """A desktop notice when a species is seen for the first time today or ever."""
+    muted: tuple[str, ...] = ()
+    """Species that never get a notice."""
 
 
 def bird_record(bird: Bird) -> dict:
@@ -124,13 +139,17 @@ class _Events:
     def __init__(self) -> None:
         self.messages: queue.SimpleQueue = queue.SimpleQueue()
         self.latencies_ms: list[float] = []
+        self.recorder = None
         self._lock = threading.Lock()
         self._result: LiveResult | None = None
 
     def result(self, result: LiveResult) -> None:
+        """Driver thread: keeps the newest result and feeds the visits (cheap: the recorder writes on its own thread)."""
         with self._lock:
             self._result = result
             self.latencies_ms.append((time.monotonic() - result.t_capture) * 1e3)
+        if self.recorder is not None:
+            self.recorder.update(result.scene.birds, time.time(), result.image)
 
     @property
     def newest(self) -> LiveResult | None:
@@ -139,21 +158,28 @@ class _Events:
 
 
 def run_headless(options: HeadlessOptions, *, factory: SceneFactory = build_scene_pass,
-                 inference: InferenceOptions = InferenceOptions()) -> dict:
+                 inference: InferenceOptions = InferenceOptions(),
+                 warn: Callable[[str], None] = lambda message: None) -> dict:
     """Runs until the source ends, max_frames are shown, or SIGINT / SIGTERM; writes the log; returns the summary.
 
-    Raises ModelError / SourceError (one-line messages) when the model or the source fails.
+    Raises ModelError / SourceError / SpeciesListError (one-line messages) when the model, the source or
+    the species lists fail; `warn` gets one-line warnings (names the model does not know, the sightings
+    database's state, new species when notices are on).
     """
     log = _open_log(options.log_path)
     events = _Events()
     post = events.messages.put
+    recorder = _recorder(options, warn)
+    if recorder is not None:
+        events.recorder = recorder
     pipeline = LivePipeline(
         on_result=events.result,
         on_status=lambda kind, message: post(("status", kind, message)),
         on_model_ready=lambda info, request: post(("ready", info, None)),
         on_model_failed=lambda message: post(("failed", message, None)),
         on_error=lambda message: post(("error", message, None)),
-        settings=LiveSettings(threshold=options.threshold, smoothing=options.smoothing),
+        settings=LiveSettings(threshold=options.threshold, smoothing=options.smoothing, allow=options.allow,
+                              deny=options.deny),
         options=inference, factory=factory,
     )
     stop = threading.Event()
@@ -161,6 +187,10 @@ def run_headless(options: HeadlessOptions, *, factory: SceneFactory = build_scen
     try:
         with _stopped_by_signals(stop) as stopped_by, log:
             info = _wait_for_model(pipeline, options.model, events, stop)
+            if info is not None:
+                _check_model(info, options, warn)
+                if recorder is not None:
+                    recorder.set_model(info.stem)
             started = time.monotonic()
             if info is not None and pipeline.start_source(options.source, realtime=options.realtime, loop=options.loop):
                 _play(pipeline, options, events, stop, records, log)
@@ -176,7 +206,46 @@ def run_headless(options: HeadlessOptions, *, factory: SceneFactory = build_scen
             log.write(json.dumps(summary) + "\n")
     finally:
         pipeline.close()
+        if recorder is not None:
+            recorder.close()
     return summary
+
+
+def _recorder(options: HeadlessOptions, warn: Callable[[str], None]):
+    """The sightings recorder of this run (None with --no-sightings); its troubles and notices become warnings."""
+    if not options.record:
+        return None
+    from birdcam.notices import desktop_notice, new_species_text
+    from birdcam.sightings import SightingsRecorder
+
+    def status(state: str, message: str) -> None:
+        if message and state in ("damaged", "locked", "read-only", "error", "notice"):
+            warn(f"sightings: {message}")
+
+    def new_species(kind: str, visit) -> None:
+        title, body = new_species_text(kind, visit.display_name)
+        warn(f"{title.lower()}: {body}")
+        desktop_notice(title, body)
+
+    return SightingsRecorder(options.sightings_db, source=_source_name(options.source), muted=options.muted,
+                             on_status=status, on_new_species=new_species if options.notify else None)
+
+
+def _source_name(spec: str) -> str:
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else spec
+
+
+def _check_model(info, options: HeadlessOptions, warn: Callable[[str], None]) -> None:
+    """The species lists against the loaded model (one warning for names it does not know), and the detector note."""
+    if options.allow is not None or options.deny:
+        from birdcam.species import species_mask
+
+        _, report = species_mask(info.labels, info.background_index, options.allow, options.deny)
+        if report.warning:
+            warn(report.warning)
+    if info.detector_note:
+        warn(info.detector_note)
 
 
 def _open_log(path: Path):
@@ -211,20 +280,25 @@ def _play(pipeline: LivePipeline, options: HeadlessOptions, events: _Events, sto
     A frame's line is written when the next frame is shown, so that when a finite source ends, the
     last frame's line carries the result that arrived for it meanwhile (as the window repaints it).
     """
-    shown = None  # (index, t_capture, t_shown) of the frame on display
+    shown = None  # (index, t_capture, t_shown, the result shown with it) of the frame on display
     ended_at: float | None = None
 
     def flush() -> None:
-        if shown is not None:
-            records.append(frame_record(*shown, events.newest))
-            log.write(json.dumps(records[-1]) + "\n")
+        if shown is None:
+            return
+        index, t_capture, t_shown, result = shown
+        newest = events.newest  # a result for this very frame that came while it was on display repaints it
+        if newest is not None and newest.frame_index == index:
+            result = newest
+        records.append(frame_record(index, t_capture, t_shown, result))
+        log.write(json.dumps(records[-1]) + "\n")
 
     try:
         while not stop.is_set():
             frame = pipeline.feed.frames.get(timeout=_POLL_S, newer_than=shown[0] if shown else -1)
             if frame is not None:
                 flush()
-                shown = (frame.index, frame.t_capture, time.monotonic())
+                shown = (frame.index, frame.t_capture, time.monotonic(), events.newest)
                 if options.max_frames is not None and len(records) + 1 >= options.max_frames:
                     return
             ended_at = _handle_messages(events, ended_at)
@@ -283,5 +357,3 @@ def _stopped_by_signals(stop: threading.Event):
         for signum, old in previous.items():
             signal.signal(signum, old)
 
-
-__all__ = ["HeadlessOptions", "run_headless", "frame_record", "summarize", "BirdcamError"]

@@ -57,6 +57,17 @@ class LiveSettings:
     """Score a species needs; None: the model's own."""
     smoothing: bool = True
     """Smooth labels over time (off: each frame's own label)."""
+    allow: tuple[str, ...] | None = None
+    """Name only these species (a species list: scientific or common names); None: every species."""
+    deny: tuple[str, ...] = ()
+    """Never name these species."""
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LiveSettings:
+        """From its JSON form (lists for the tuples)."""
+        allow = data.get("allow")
+        return cls(threshold=data.get("threshold"), smoothing=bool(data.get("smoothing", True)),
+                   allow=tuple(allow) if allow is not None else None, deny=tuple(data.get("deny") or ()))
 
 
 @dataclass(frozen=True)
@@ -427,7 +438,7 @@ def _serve(conn, options: InferenceOptions, factory: SceneFactory) -> None:
             if kind == "stop":
                 return
             if kind == "configure":
-                _apply(scene, LiveSettings(**meta))
+                _apply(scene, LiveSettings.from_dict(meta))
             elif kind == "frame":
                 _answer_frame(conn, scene, meta, blocks)
     finally:
@@ -461,6 +472,10 @@ def _apply(scene, settings: LiveSettings) -> None:
     options = scene.options
     smoothing = dataclasses.replace(options.smoothing, enabled=settings.smoothing)
     scene.set_options(dataclasses.replace(options, threshold=settings.threshold, smoothing=smoothing))
+    try:
+        scene.set_species(settings.allow, settings.deny)
+    except BirdcamError:
+        pass  # the app checked the lists against these labels before sending them; keep the ones in force
 
 
 def child_pids() -> list[int]:

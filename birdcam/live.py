@@ -65,6 +65,8 @@ class ModelRequest:
 
     model: str | None
     """A .tflite path; None: the default model."""
+    detector: str | None
+    """A detector .tflite; "none": whole-frame mode; None: the default detector."""
     generation: int
     """Counts requests: a load whose generation is no longer the newest is abandoned."""
 
@@ -321,11 +323,12 @@ class ModelLoader:
         self._thread = threading.Thread(target=self._run, name="birdcam model loader", daemon=True)
         self._thread.start()
 
-    def request(self, model: str | None, settings: LiveSettings | None = None) -> ModelRequest:
-        """Asks for a model (None: the default); returns the request, which a newer one supersedes."""
+    def request(self, model: str | None, settings: LiveSettings | None = None, *,
+                detector: str | None = None) -> ModelRequest:
+        """Asks for a model (None: the default) and detector; returns the request, which a newer one supersedes."""
         with self._condition:
             self._generation += 1
-            self._request = ModelRequest(model, self._generation)
+            self._request = ModelRequest(model, detector, self._generation)
             self._settings = settings
             self._condition.notify_all()
             return self._request
@@ -360,7 +363,7 @@ class ModelLoader:
                 self._busy = False
 
     def _load(self, request: ModelRequest, settings: LiveSettings | None) -> None:
-        options = dataclasses.replace(self.options, model=request.model, settings=settings)
+        options = dataclasses.replace(self.options, model=request.model, detector=request.detector, settings=settings)
         try:
             process = InferenceProcess(options, factory=self._factory)
         except OSError as error:
@@ -463,9 +466,10 @@ class LivePipeline:
 
     # -- models -----------------------------------------------------------------------------
 
-    def load_model(self, model: str | None) -> ModelRequest:
-        """Loads a model in a new process; the running one goes on until it is ready. Newest request wins."""
-        return self.loader.request(model, self._settings)
+    def load_model(self, model: str | None, detector: str | None = None) -> ModelRequest:
+        """Loads a model (and detector: a path, "none", None for the default) in a new process; the running one
+        goes on until it is ready. Newest request wins."""
+        return self.loader.request(model, self._settings, detector=detector)
 
     @property
     def settings(self) -> LiveSettings:

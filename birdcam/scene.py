@@ -115,6 +115,10 @@ class ScenePass:
         self.options = options
         self._smoother = self._new_smoother()
 
+    def set_species(self, allow, deny) -> None:
+        """Species lists (allow None: every species); see Classifier.set_species_filter."""
+        self.classifier.set_species_filter(allow, deny)
+
     def reset(self) -> None:
         """Forgets every bird (a new source, a seek)."""
         self._smoother.reset()

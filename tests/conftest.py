@@ -47,6 +47,9 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.delenv("BIRDCAM_MODEL", raising=False)
     monkeypatch.delenv("BIRDCAM_STARTER_MIRROR", raising=False)
     monkeypatch.setenv("BIRDCAM_OFFLINE", "1")  # child processes too: no test reaches for the real starter URL
+    # The default detector would be downloaded; tests that find birds with one name it (--detector, the
+    # shared YOLOX-nano), the others name the whole frame.
+    monkeypatch.setenv("BIRDCAM_DETECTOR", "none")
     return home
 
 

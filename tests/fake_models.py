@@ -87,5 +87,8 @@ class FakeScene:
     def set_options(self, options: SceneOptions) -> None:
         self.options = options
 
+    def set_species(self, allow, deny) -> None:
+        self.species = (allow, deny)
+
     def close(self) -> None:
         pass

@@ -509,6 +509,7 @@ def test_models_says_which_detector_runs_and_why(yolox_model, starter_model, mon
     assert json.loads(capsys.readouterr().out)["detector"] == {"path": None, "reason": "--detector none: whole-frame mode"}
 
     # Offline with nothing cached: still exit 0, and the line says what to do.
+    monkeypatch.delenv("BIRDCAM_DETECTOR")
     assert main(["models", "--model", str(starter_model)]) == 0
     out = capsys.readouterr().out
     assert "detector   none: no detector yet" in out and "--detector PATH" in out and "--detector none" in out

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +163,50 @@ def test_headless_runs_without_qt(duck_video, starter_model, tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_headless_logger_records_visits_like_the_window(shared_dir, starter_model, tmp_path):
+    """The unattended logger: the same visit rules, database and snapshots as the window."""
+    from birdcam.sightings import SightingsDB, default_path
+
+    duck = read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    cat = read_image(shared_dir / "images" / "not-birds" / "cat.jpg")
+    video = write_video(tmp_path / "visits.avi", [duck] * 45 + [cat] * 15 + [duck] * 45, fps=FPS)
+    code = cli.main(["live", "--headless", "--source", str(video), "--model", str(starter_model),
+                     "--log", str(tmp_path / "log.jsonl")])
+    assert code == 0
+    with SightingsDB.open(default_path(), read_only=True) as db:
+        visits = db.visits()
+    assert [(v.common_name, v.scientific_name, v.count) for v in visits] == [("Mandarin Duck", "Aix galericulata", 1)]
+    visit = visits[0]
+    assert 2.5 <= visit.end - visit.start <= 3.6, "two duck shots half a second apart are one visit"
+    assert str(video.resolve()) == visit.source and visit.model == starter_model.stem
+    for picture in (visit.snapshot_path, visit.crop_path):
+        assert picture and read_image(Path(picture)).size > 0
+
+
+def test_no_sightings_records_nothing(duck_video, starter_model, tmp_path):
+    from birdcam.sightings import default_path
+
+    code = cli.main(["live", "--headless", "--no-sightings", "--source", str(duck_video), "--model",
+                     str(starter_model), "--log", str(tmp_path / "log.jsonl")])
+    assert code == 0 and not default_path().exists()
+
+
+def test_species_lists_mask_the_headless_run(duck_video, starter_model, tmp_path, capsys):
+    deny = tmp_path / "deny.txt"
+    deny.write_text("# keeps being wrong here\nMandarin Duck\nDodo bird  # not a species this model knows\n")
+    log = tmp_path / "log.jsonl"
+    code = cli.main(["live", "--headless", "--no-sightings", "--source", str(duck_video), "--model",
+                     str(starter_model), "--deny", str(deny), "--log", str(log)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert err.count("\n") == 1 and "birdcam: warning: the model does not know 1 of the 2 species" in err
+    assert "Dodo bird" in err
+    records = [json.loads(line) for line in log.read_text().splitlines()[:-1]]
+    assert records and not any(r["common_name"] == "Mandarin Duck" for r in records)
+
+    missing = cli.main(["live", "--headless", "--source", str(duck_video), "--model", str(starter_model),
+                        "--allow", str(tmp_path / "nope.txt"), "--log", str(log)])
+    err = capsys.readouterr().err
+    assert missing == 2 and err.count("\n") == 1 and "nope.txt" in err

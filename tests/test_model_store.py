@@ -18,6 +18,12 @@ from birdcam.errors import ModelError
 from birdcam.model_store import RemoteFile, StarterModel, download, resolve_model
 
 
+@pytest.fixture(autouse=True)
+def default_detector(monkeypatch):
+    """These tests are about choosing the detector: none is set by the environment."""
+    monkeypatch.delenv("BIRDCAM_DETECTOR", raising=False)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves `files` ({path: bytes}); `/truncated/...` promises the whole body and sends half."""
 

@@ -29,6 +29,13 @@ class WindowActions:
                                  "Run another .tflite model")
         self.default_model = action("Use the &default model", None, None,
                                     "Forget the model opened here: run the newest trained model, else the starter model")
+        self.detection = action("&Find every bird (detector)", "D", checkable=True,
+                                tip="Find, name and follow each bird with the bird detector; off: name the whole frame")
+        self.open_detector = action("Open de&tector\u2026", None, None, "Run another .tflite bird detector")
+        self.default_detector = action("Use the default d&etector", None, None,
+                                       "Forget the detector opened here: run the starter detector (YOLOX-nano)")
+        self.notify = action("&Notify new species", checkable=True,
+                             tip="A desktop message when a species is seen for the first time today or ever")
         self.smoothing = action("S&mooth the label", checkable=True,
                                 tip="Average over a few hundred ms so the label does not flicker")
         self.pause = action("&Pause", Qt.Key.Key_Space, _PIXMAP.SP_MediaPause, "Freeze the picture (Space)",
@@ -65,11 +72,13 @@ class WindowActions:
         for action in (self.open_video, self.open_folder, self.open_stream, self.screen, None, self.loop, None,
                        self.quit):
             menus["source"].addSeparator() if action is None else menus["source"].addAction(action)
-        for action in (self.open_model, self.default_model, None, self.smoothing):
+        for action in (self.open_model, self.default_model, None, self.detection, self.open_detector,
+                       self.default_detector, None, self.smoothing):
             menus["model"].addSeparator() if action is None else menus["model"].addAction(action)
         for action in (self.pause, self.mirror, self.fullscreen, self.snapshot, None):
             menus["view"].addSeparator() if action is None else menus["view"].addAction(action)
         menus["sightings"].addAction(self.export_sightings)
+        menus["sightings"].addAction(self.notify)
         menus["help"].addAction(self.about)
         return menus
 

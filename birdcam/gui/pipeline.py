@@ -135,9 +135,10 @@ class Pipeline(QObject):
 
     # -- models ----------------------------------------------------------------------------
 
-    def load_model(self, model: str | None) -> None:
-        """Loads a model in a new inference process; the running one goes on until it is ready."""
-        self._live.load_model(model)
+    def load_model(self, model: str | None, detector: str | None = None) -> None:
+        """Loads a model and detector ("none": whole-frame mode; None: the default detector) in a new inference
+        process; the running one goes on until it is ready."""
+        self._live.load_model(model, detector)
 
     @property
     def model_loading(self) -> bool:

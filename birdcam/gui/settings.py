@@ -44,6 +44,55 @@ class WindowSettings:
         self.qsettings.setValue("model", path or "")
 
     @property
+    def detector(self) -> str | None:
+        """A detector the user opened in the window; None: the default detector."""
+        return self._get("detector", "", str) or None
+
+    @detector.setter
+    def detector(self, path: str | None) -> None:
+        self.qsettings.setValue("detector", path or "")
+
+    @property
+    def detection(self) -> bool:
+        """Find every bird with the detector (False: name the whole frame only)."""
+        return self._get("detection", True, bool)
+
+    @detection.setter
+    def detection(self, on: bool) -> None:
+        self.qsettings.setValue("detection", on)
+
+    @property
+    def notify(self) -> bool:
+        """A tray message when a species is seen for the first time today or ever."""
+        return self._get("notify", True, bool)
+
+    @notify.setter
+    def notify(self, on: bool) -> None:
+        self.qsettings.setValue("notify", on)
+
+    @property
+    def muted(self) -> tuple[str, ...]:
+        """Species that never get a new-species message."""
+        text = self._get("muted", "", str)
+        return tuple(name for name in text.split("\n") if name)
+
+    @muted.setter
+    def muted(self, names) -> None:
+        self.qsettings.setValue("muted", "\n".join(names))
+
+    @property
+    def species_lists(self) -> tuple[Path | None, Path | None]:
+        """(allow list file, deny list file) the user picked in the Detection dock; None for none."""
+        allow, deny = self._get("allow_list", "", str), self._get("deny_list", "", str)
+        return (Path(allow) if allow else None), (Path(deny) if deny else None)
+
+    @species_lists.setter
+    def species_lists(self, files: tuple[Path | None, Path | None]) -> None:
+        allow, deny = files
+        self.qsettings.setValue("allow_list", str(allow) if allow else "")
+        self.qsettings.setValue("deny_list", str(deny) if deny else "")
+
+    @property
     def source(self) -> str:
         """The last source opened ("" for none); files and folders as absolute paths."""
         return self._get("source", "", str)

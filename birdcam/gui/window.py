@@ -20,13 +20,15 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStyle,
+    QSystemTrayIcon,
     QVBoxLayout,
     QWidget,
     QLabel,
 )
 
 from birdcam import __version__, paths
-from birdcam.gui.controls import DetectionPanel
+from birdcam.errors import BirdcamError
+from birdcam.gui.controls import DetectionPanel, SpeciesListDialog
 from birdcam.gui.menus import WindowActions
 from birdcam.gui.overlay import OverlayContent, overlay_content, render_annotated
 from birdcam.gui.pipeline import DisplayFrame, Pipeline
@@ -37,6 +39,8 @@ from birdcam.gui.sightings_log import SightingsLog
 from birdcam.gui.widgets import MessageBar, VideoView, app_icon
 from birdcam.inference import ModelInfo
 from birdcam.model_store import newest_trained_model
+from birdcam.notices import new_species_text
+from birdcam.species import read_species_lists, species_mask
 from birdcam.sources import list_cameras
 
 ORGANIZATION = "birdcam"
@@ -49,8 +53,10 @@ class MainWindow(QMainWindow):
     """The birdcam window. `close()` stops and joins every thread and process it started."""
 
     def __init__(self, settings: QSettings, *, source: str | None = None, model: str | None = None,
-                 threshold: float | None = None, smoothing: bool | None = None):
-        """`model` runs for this window only (the command line's --model); `threshold` and `smoothing` likewise."""
+                 threshold: float | None = None, smoothing: bool | None = None,
+                 species: tuple[Path | None, Path | None] | None = None, detector: str | None = None):
+        """`model` runs for this window only (the command line's --model); so do `threshold`, `smoothing`,
+        `species` (allow and deny list files) and `detector` (a path, or "none" for whole-frame mode)."""
         super().__init__()
         self.settings = WindowSettings(settings)
         self.setWindowTitle("birdcam")
@@ -62,11 +68,17 @@ class MainWindow(QMainWindow):
             live = dataclasses.replace(live, smoothing=smoothing)
         self.pipeline = Pipeline(settings=live, qt_screen=True)
         self._explicit_model = model
+        self._explicit_detector = detector
+        self._model_choice: str | None = None
         self._display: DisplayFrame | None = None
         self._overlay_message = ""
         self._top_k = self.settings.top_k
         self._known_trained = newest_trained_model()
-        self._sightings = SightingsLog(self)
+        self._sightings = SightingsLog(self, muted=self.settings.muted)
+        self._tray = QSystemTrayIcon(app_icon(), self)
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self._tray.setToolTip("birdcam")
+            self._tray.show()
         self._labels: tuple = ()
 
         self.view = VideoView()
@@ -94,6 +106,8 @@ class MainWindow(QMainWindow):
         self._status_timer.start(500)
         self._watch_models_folder()
 
+        self._species_files: tuple[Path | None, Path | None] = (None, None)
+        self._load_species(species or self.settings.species_lists, remember=species is None)
         self.open_model(model or self.settings.model, remember=False)
         self._start_first_source(source)
 
@@ -119,6 +133,8 @@ class MainWindow(QMainWindow):
         self.sightings_dock = dock
         self._sightings.status.connect(self._on_sightings_status)
         self._sightings.new_species.connect(self._on_new_species)
+        dock.set_muted(self.settings.muted)
+        dock.muted_changed.connect(lambda names: setattr(self.settings, "muted", tuple(names)))
         self.resizeDocks([self.controls_dock, dock], [170, 600], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
@@ -140,6 +156,12 @@ class MainWindow(QMainWindow):
         actions.camera_menu.aboutToShow.connect(self._fill_camera_menu)
         actions.open_model.triggered.connect(self._choose_model)
         actions.default_model.triggered.connect(self._use_default_model)
+        actions.detection.setChecked(self.settings.detection if self._explicit_detector != "none" else False)
+        actions.detection.toggled.connect(self._set_detection)
+        actions.open_detector.triggered.connect(self._choose_detector)
+        actions.default_detector.triggered.connect(self._use_default_detector)
+        actions.notify.setChecked(self.settings.notify)
+        actions.notify.toggled.connect(lambda on: setattr(self.settings, "notify", on))
         actions.pause.toggled.connect(self._set_paused)
         actions.snapshot.triggered.connect(self.save_snapshot)
         actions.fullscreen.toggled.connect(self._set_fullscreen)
@@ -159,6 +181,7 @@ class MainWindow(QMainWindow):
         panel.threshold_moved.connect(self._threshold_moved)
         panel.threshold_reset.connect(self._threshold_default)
         panel.top_k_changed.connect(self._set_top_k)
+        panel.species_requested.connect(self._choose_species)
         self.smoothing_action, self.mirror_action = actions.smoothing, actions.mirror
         self.pause_action, self.fullscreen_action = actions.pause, actions.fullscreen
 
@@ -278,9 +301,43 @@ class MainWindow(QMainWindow):
         --model is for one run only.
         """
         self._requested_model = (model, remember)
+        self._model_choice = model
+        self._reload_models()
+
+    def _reload_models(self) -> None:
+        """Loads the chosen model with the chosen detector in a new inference process."""
         running = self.pipeline.model_path
         self.model_label.setText("Loading model\u2026" if running is None else f"{running.stem} (loading another\u2026)")
-        self.pipeline.load_model(model)
+        self.pipeline.load_model(self._model_choice, self._detector_choice())
+
+    def _detector_choice(self) -> str | None:
+        """The detector to run: "none" when detection is off, else the command line's, the one opened here, or
+        None for the default one."""
+        if not self.settings.detection:
+            return "none"
+        return self._explicit_detector or self.settings.detector
+
+    def _set_detection(self, on: bool) -> None:
+        if self._explicit_detector == "none":
+            self._explicit_detector = None  # the command line's "none" ends where the user decides
+        self.settings.detection = on
+        self._reload_models()
+
+    def _choose_detector(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a bird detector", str(paths.cache_dir()),
+                                              "TFLite models (*.tflite);;All files (*)")
+        if path:
+            self._explicit_detector = None
+            self.settings.detector = path
+            if self.actions.detection.isChecked():
+                self._reload_models()
+            else:
+                self.actions.detection.setChecked(True)  # which reloads
+
+    def _use_default_detector(self) -> None:
+        self._explicit_detector = None
+        self.settings.detector = None
+        self._reload_models()
 
     def _choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a model", str(paths.models_dir()),
@@ -301,6 +358,9 @@ class MainWindow(QMainWindow):
         self._sightings.set_model(info.stem)
         self._labels = info.labels
         self.detection_panel.show_threshold(self.pipeline.threshold)
+        self._check_species(info)
+        if info.detector_note:
+            self.statusBar().showMessage(info.detector_note, 10000)
         model, remember = getattr(self, "_requested_model", (None, False))
         if requested and remember and requested == model:
             self.settings.model = requested
@@ -384,6 +444,42 @@ class MainWindow(QMainWindow):
         self.detection_panel.show_threshold(self.pipeline.threshold)
         self._repaint_overlay()
 
+    def _choose_species(self) -> None:
+        dialog = SpeciesListDialog(*self._species_files, parent=self)
+        if dialog.exec():
+            self._load_species(dialog.files(), remember=True)
+            if self.pipeline.info is not None:
+                self._check_species(self.pipeline.info)
+
+    def _load_species(self, files: tuple[Path | None, Path | None], *, remember: bool) -> None:
+        """Reads the allow / deny list files and runs with them; a bad file is a message and the lists in force stay."""
+        try:
+            lists = read_species_lists(*files)
+        except BirdcamError as error:
+            self.message_bar.show_message(f"Species list not used: {error}", "error")
+            return
+        self._species_files = files
+        if remember:
+            self.settings.species_lists = files
+        counts = [None if path is None else (path, len(names or ())) for path, names in zip(files, (lists.allow, lists.deny))]
+        self.detection_panel.show_species(*counts)
+        self._configure(allow=lists.allow, deny=lists.deny)
+
+    def _check_species(self, info: ModelInfo) -> None:
+        """Tells the user which listed names this model does not know; an allow list it knows nothing of is dropped."""
+        settings = self.pipeline.settings
+        if settings.allow is None and not settings.deny:
+            return
+        try:
+            _, report = species_mask(info.labels, info.background_index, settings.allow, settings.deny)
+        except BirdcamError as error:
+            self.message_bar.show_message(f"Species list not used with {info.stem}: {error}", "error")
+            self._configure(allow=None, deny=())
+            self.detection_panel.show_species(None, None)
+            return
+        if report.warning:
+            self.message_bar.show_message(f"Species list: {report.warning}.", "warning")
+
     def _set_top_k(self, value: int) -> None:
         self._top_k = value
         self.settings.top_k = value
@@ -445,8 +541,11 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_new_species(self, kind: str, name: str) -> None:
-        first = "first visit ever" if kind == "ever" else "first visit today"
-        self.statusBar().showMessage(f"New: {name} ({first})", 8000)
+        """The status bar says it; the system tray too, unless notices are off (Sightings menu) or the species muted."""
+        title, body = new_species_text(kind, name)
+        self.statusBar().showMessage(body, 8000)
+        if self.settings.notify and self._tray.isVisible():
+            self._tray.showMessage(title, body, app_icon(), 8000)
 
     def _about(self) -> None:
         QMessageBox.about(self, "About birdcam",
@@ -457,6 +556,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self._status_timer.stop()
+        self._tray.hide()
         self.settings.save_window_geometry(self.saveGeometry(), self.saveState())
         self.settings.sync()
         self.pipeline.close(timeout=1.0)
@@ -465,13 +565,15 @@ class MainWindow(QMainWindow):
 
 
 def run_app(*, source: str | None = None, model: str | None = None, threshold: float | None = None,
-            smoothing: bool | None = None) -> int:
+            smoothing: bool | None = None, species: tuple[Path | None, Path | None] | None = None,
+            detector: str | None = None) -> int:
     """Opens the window and runs until it closes; returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("birdcam")
     app.setWindowIcon(app_icon())
-    window = MainWindow(QSettings(), source=source, model=model, threshold=threshold, smoothing=smoothing)
+    window = MainWindow(QSettings(), source=source, model=model, threshold=threshold, smoothing=smoothing,
+                        species=species, detector=detector)
     window.show()
     return app.exec()

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QApplication, QPushButton
 
 from birdcam.inference import child_pids
 from media import read_image, write_video
@@ -381,3 +381,52 @@ def test_a_newly_trained_model_is_offered_when_another_model_was_chosen(qtbot, o
     button.click()
     qtbot.waitUntil(lambda: window.pipeline.model_path == trained, timeout=8000)
     assert window.settings.model == str(trained)
+
+
+def test_a_species_list_picked_in_the_dock_masks_the_model_and_is_remembered(qtbot, open_window, duck_video,
+                                                                             starter_model, tmp_path):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QLineEdit
+
+    from birdcam.gui.controls import SpeciesListDialog
+
+    deny = tmp_path / "never.txt"
+    deny.write_text("Aix galericulata  # the duck on the pond is a decoy\nDodo\n")
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    wait_for_title(qtbot, window, DUCK)
+
+    def fill_in() -> None:
+        dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, SpeciesListDialog) and w.isVisible())
+        dialog.findChildren(QLineEdit)[1].setText(str(deny))  # "Never these species"
+        dialog.accept()
+
+    QTimer.singleShot(200, fill_in)
+    next(b for b in window.detection_panel.findChildren(QPushButton) if b.text().startswith("Species")).click()
+    qtbot.waitUntil(lambda: window.shown_content.title != DUCK, timeout=5000)
+    assert "never.txt (2 names)" in window.detection_panel.species_label.text()
+    assert "does not know 1 of the 2 species" in window.message_bar.text and "Dodo" in window.message_bar.text
+    assert window.pipeline.settings.deny == ("Aix galericulata", "Dodo")
+    window.close()
+
+    again = open_window(source=str(duck_video), model=str(starter_model))
+    assert again.pipeline.settings.deny == ("Aix galericulata", "Dodo")
+    qtbot.waitUntil(lambda: again.pipeline.results > 5, timeout=8000)
+    assert again.shown_content.title != DUCK
+
+
+def test_detection_can_be_turned_off_and_on(qtbot, open_window, duck_video, starter_model, shared_dir):
+    yolox = shared_dir / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
+    window = open_window(source=str(duck_video), model=str(starter_model), detector=str(yolox))
+    qtbot.waitUntil(lambda: window.pipeline.info is not None, timeout=8000)
+    assert window.pipeline.info.detector_path == str(yolox)
+    window.actions.detection.setChecked(False)
+    qtbot.waitUntil(lambda: window.pipeline.info.detector_path is None, timeout=8000)
+    assert window.settings.detection is False
+    window.actions.detection.setChecked(True)
+    qtbot.waitUntil(lambda: window.pipeline.info.detector_path == str(yolox), timeout=8000)
+
+
+def test_a_species_seen_for_the_first_time_is_announced(qtbot, open_window, duck_video, starter_model):
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    qtbot.waitUntil(lambda: "first visit ever" in window.statusBar().currentMessage(), timeout=8000)
+    assert window.statusBar().currentMessage() == "Mandarin Duck: the first visit ever."
