@@ -221,6 +221,7 @@ class MainWindow(QMainWindow):
         """Switches to another source; a failure is a message in the window."""
         spec = absolute_source(spec)
         self.message_bar.clear()
+        self._show_sightings_state()  # a database problem outlives the source
         self._overlay_message = ""
         self._display = None
         self.view.show_placeholder(f"Opening {spec}\u2026")
@@ -538,6 +539,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(message, 6000)
         elif kind in ("damaged", "read-only", "error") and message:
             self.message_bar.show_message(message, "warning")
+
+    def _show_sightings_state(self) -> None:
+        overview = self._sightings.overview
+        self._on_sightings_status(overview.state, overview.message)
 
     @Slot(str, str)
     def _on_new_species(self, kind: str, name: str) -> None:

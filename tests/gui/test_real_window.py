@@ -176,3 +176,63 @@ def test_the_last_source_opens_from_another_folder(launch_window, sweeping_duck_
     assert_alive(window)
     window.wait_for_text(DUCK, region=PICTURE, white_text=True)
     assert_quits_cleanly(window)
+
+
+def sightings_rows(path: Path) -> list[tuple[str, int]]:
+    import sqlite3
+
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return connection.execute("SELECT common_name, count FROM visits WHERE deleted = 0").fetchall()
+    except sqlite3.OperationalError:  # locked, or not made yet
+        return []
+    finally:
+        connection.close()
+
+
+def test_a_damaged_sightings_database_is_a_message_and_never_written(launch_window, sweeping_duck_video,
+                                                                       starter_model, isolated_user_dirs):
+    """Issue 7 §2: damaged pages under a valid header aborted the window at start (SIGABRT)."""
+    from sightings_material import damage, v1_database
+
+    database = isolated_user_dirs / "data" / "sightings.sqlite3"
+    damaged = damage(v1_database(database, [(1.0e9, 1.0e9 + 5, "Mallard", "Anas platyrhynchos")]))
+    window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
+    window.wait_for_window(r"^video: duck-sweep\.avi")
+    window.wait_for_text("damaged", region=MESSAGE_BAR)
+    for _ in range(3):
+        assert_alive(window)
+    window.wait_for_text(DUCK, region=PICTURE, white_text=True)
+    time.sleep(2.0)  # long enough for a visit
+    assert_quits_cleanly(window)
+    assert database.read_bytes() == damaged, "the damaged file was written"
+    side = database.with_name("sightings.new.sqlite3")
+    assert sightings_rows(side) == [(DUCK, 1)], "recording went on in a new database beside it"
+
+
+def test_a_locked_sightings_database_never_freezes_the_window(launch_window, sweeping_duck_video, starter_model,
+                                                              isolated_user_dirs):
+    """Issue 7 §2: each insert into a database another program holds locked blocked the GUI thread for 5 s."""
+    import sqlite3
+
+    from sightings_material import LockHolder
+
+    database = isolated_user_dirs / "data" / "sightings.sqlite3"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    sqlite3.connect(database).close()
+    holder = LockHolder(database)
+    try:
+        window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
+        window.wait_for_window(r"^video: duck-sweep\.avi")
+        window.wait_for_text(DUCK, region=PICTURE, white_text=True)
+        for _ in range(4):  # a visit qualifies and waits for the lock meanwhile
+            assert_alive(window)
+            time.sleep(0.5)
+    finally:
+        holder.release()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not sightings_rows(database):
+        time.sleep(0.25)
+    assert sightings_rows(database) == [(DUCK, 1)], "the waiting visit was written once the lock went"
+    assert_alive(window)
+    assert_quits_cleanly(window)
