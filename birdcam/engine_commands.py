@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from birdcam.errors import BirdcamError, ModelError, SourceError
+from birdcam.errors import BirdcamError, LabelError, ModelError, SourceError
 from birdcam.sources import IMAGE_SUFFIXES, read_image
 
 
@@ -94,6 +94,8 @@ def open_classifier(args: argparse.Namespace, **options):
     from birdcam.model_store import resolve_model
 
     resolved = resolve_model(args.model, progress=_print_progress if sys.stderr.isatty() else None)
+    if args.labels is not None and args.labels.is_dir():
+        raise LabelError(f"--labels {args.labels} is a folder; give the label file (one label per line).")
     labels = args.labels or resolved.labels_path
     if args.threads:
         options["num_threads"] = args.threads

@@ -21,6 +21,10 @@ class DatasetError(BirdcamError):
     """A training or evaluation dataset is missing, empty or malformed."""
 
 
+class OutputError(BirdcamError):
+    """An output file or folder cannot be written: a file where a folder is wanted, no permission, disk full."""
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message (no trailing full stop), or its type name when it has none."""
     lines = str(error).strip().splitlines()

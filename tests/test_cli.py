@@ -241,7 +241,7 @@ def test_a_folder_given_where_a_file_belongs_is_called_a_folder(starter_model, s
     model_folder = starter_model.parent
     cases = [
         (["predict", "--model", str(model_folder), duck], f"--model {model_folder} is a folder, not a model file; give the .tflite file, e.g. {starter_model}."),
-        (["predict", "--model", str(starter_model), "--labels", str(tmp_path), duck], "Is a directory"),
+        (["predict", "--model", str(starter_model), "--labels", str(tmp_path), duck], f"--labels {tmp_path} is a folder; give the label file (one label per line)."),
         (["bench", "--model", str(starter_model), "--source", str(tmp_path)], f"bench source {tmp_path} is a folder; give an image or video file."),
     ]
     for argv, message in cases:
