@@ -27,18 +27,10 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", metavar="TFLITE|none", help=DETECTOR_HELP)
 
 
-def _quiet_opencv() -> None:
-    """OpenCV's warnings about a device it cannot open repeat, in worse words, the one line birdcam shows."""
-    import cv2.utils.logging
-
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-
-
 def run_window(args: argparse.Namespace) -> int:
     """Opens the window."""
     from birdcam.gui.window import run_app
 
-    _quiet_opencv()
     return run_app(source=args.source, model=args.model, detector=args.detector)
 
 
@@ -78,7 +70,6 @@ def run_live(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise BirdcamError(f"--threshold must be between 0 and 1, not {args.threshold}")
     lists = species_lists(args)
-    _quiet_opencv()
     if not args.headless:
         from birdcam.gui.window import run_app
 

@@ -6,14 +6,26 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from birdcam import __version__, app_commands, sightings_commands
 from birdcam.errors import BirdcamError
+from birdcam.native import quiet_native_logs
 from birdcam.training import commands as training_commands
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line like every other bad input: `birdcam: error: ...`, exit code 2.
+
+    Subcommand parsers are made of the same class (add_subparsers uses the parent's), so every command answers alike.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"birdcam: error: {message}; see `{self.prog} --help`.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="birdcam",
         description="Names bird species live from a camera, a video or the screen. "
         "Without a command, opens the window.",
@@ -39,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 2
+    if not args.verbose:
+        quiet_native_logs()
     try:
         return int(args.handler(args) or 0)
     except BirdcamError as error:

@@ -155,10 +155,6 @@ class Detector:
         self._invoke_once()
 
     @classmethod
-    def from_options(cls, options: DetectorOptions) -> Detector:
-        return cls(options)
-
-    @classmethod
     def from_path(cls, model_path: str | os.PathLike, **options) -> Detector:
         """`Detector.from_path("yolox.tflite", score_threshold=0.4)`: options are DetectorOptions fields."""
         return cls(DetectorOptions(model_path=Path(model_path), **options))

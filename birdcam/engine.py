@@ -5,7 +5,6 @@ Qt-free and TensorFlow-free, so the app, the CLI and the trainer's checks all sh
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -19,6 +18,7 @@ import numpy as np
 from birdcam.errors import BirdcamError, LabelError, ModelError, first_line
 from birdcam.labels import Label, Labels, default_labels, embedded_labels, read_labels, sidecar_labels_path
 from birdcam.species import SpeciesFilterReport, species_mask
+from birdcam.native import stderr_silenced
 
 DEFAULT_THRESHOLD = 0.3
 RESIZE_MODES = ("crop", "letterbox", "stretch")
@@ -158,10 +158,6 @@ class Classifier:
         self.species_filter: SpeciesFilterReport = self.set_species_filter(options.allow, options.deny)
         """What the species lists in force do: the last set_species_filter's report."""
         self._invoke_once()
-
-    @classmethod
-    def from_options(cls, options: ClassifierOptions) -> Classifier:
-        return cls(options)
 
     @classmethod
     def from_path(cls, model_path: str | os.PathLike, **options) -> Classifier:
@@ -489,7 +485,7 @@ def load_interpreter(model_path: Path, num_threads: int):
     from ai_edge_litert.interpreter import Interpreter
 
     check_tflite_file(model_path)
-    with _native_stderr_silenced():
+    with stderr_silenced():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" line
         try:
             interpreter = Interpreter(model_path=str(model_path), num_threads=max(1, int(num_threads)))
         except ValueError as error:
@@ -503,23 +499,6 @@ def load_interpreter(model_path: Path, num_threads: int):
                 f"LiteRT cannot run {model_path.name}: {first_line(error)}. Choose another model."
             ) from None
     return interpreter
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Hides LiteRT's native "INFO: Created TensorFlow Lite XNNPACK delegate" line; errors still raise."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _image_io(interpreter, model_path: Path) -> tuple[dict, dict]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from birdcam.errors import BirdcamError, ModelError, SourceError
+from birdcam.errors import BirdcamError, LabelError, ModelError, SourceError
 from birdcam.progress import Progress
-from birdcam.sources import IMAGE_SUFFIXES
+from birdcam.sources import IMAGE_SUFFIXES, read_image
 
 
 
@@ -95,14 +95,20 @@ def warn_unknown_species(report) -> None:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
     return value
 
 
 def _fraction(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, not {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
     return value
@@ -115,6 +121,8 @@ def open_classifier(args: argparse.Namespace, **options):
 
     lists = species_lists(args)  # before the model: a bad list file fails fast
     resolved = resolve_model(args.model, progress=_print_progress if sys.stderr.isatty() else None)
+    if args.labels is not None and args.labels.is_dir():
+        raise LabelError(f"--labels {args.labels} is a folder; give the label file (one label per line).")
     labels = args.labels or resolved.labels_path
     if args.threads:
         options["num_threads"] = args.threads
@@ -150,20 +158,6 @@ def image_paths(paths: list[Path]) -> Iterator[tuple[Path, str | None]]:
             yield path, None
         else:
             yield path, "no such file or folder"
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Decodes an image file to BGR (works with non-ASCII paths, unlike cv2.imread on Windows)."""
-    import cv2
-
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as error:
-        raise SourceError(f"cannot read {path}: {error.strerror}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise SourceError(f"{path} is not an image OpenCV can decode")
-    return image
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -234,6 +228,8 @@ def bench_frames(source: Path | None, count: int) -> list[np.ndarray]:
         gradient = np.linspace(0, 255, 1280, dtype=np.float32)[np.newaxis, :, np.newaxis]
         frame = (gradient + rng.normal(0, 20, (720, 1280, 3))).clip(0, 255).astype(np.uint8)
         return [frame]
+    if source.is_dir():
+        raise SourceError(f"bench source {source} is a folder; give an image or video file.")
     if not source.is_file():
         raise SourceError(f"bench source not found: {source}. Give an image or video file.")
     if source.suffix.lower() in IMAGE_SUFFIXES:
@@ -295,8 +291,8 @@ def run_models(args: argparse.Namespace) -> int:
     try:
         resolved = resolve_model(args.model, download=args.download, progress=_print_progress if sys.stderr.isatty() else None)
     except ModelError as error:
-        if args.model is not None or args.download:
-            raise
+        if args.model is not None or args.download or os.environ.get("BIRDCAM_MODEL"):
+            raise  # a wrong path or a failed download: "none yet" would hide it
         info = {
             "model": None,
             "reason": str(error),

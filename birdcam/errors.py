@@ -29,6 +29,10 @@ class SightingsError(BirdcamError):
     """The sightings database cannot be read or written as asked (damaged, read-only, locked, no such visit)."""
 
 
+class OutputError(BirdcamError):
+    """An output file or folder cannot be written: a file where a folder is wanted, no permission, disk full."""
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message (no trailing full stop), or its type name when it has none."""
     lines = str(error).strip().splitlines()

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from birdcam.errors import BirdcamError, ModelError, SourceError
+from birdcam.errors import ModelError, SourceError
+from birdcam.fileio import check_output_file, write_error
 from birdcam.inference import InferenceOptions, LiveSettings, SceneFactory, build_scene_pass
 from birdcam.live import LivePipeline, LiveResult
 from birdcam.scene import Bird
@@ -250,13 +251,12 @@ def _check_model(info, options: HeadlessOptions, warn: Callable[[str], None]) ->
 
 def _open_log(path: Path):
     """The log file, opened before anything starts; a path that cannot be written is one line."""
-    if path.is_dir():
-        raise BirdcamError(f"--log {path} is a folder; give a file name, e.g. {path / 'live.jsonl'}")
+    path = check_output_file(path, "--log", example="live.jsonl")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path.open("w", encoding="utf-8")
     except OSError as error:
-        raise BirdcamError(f"cannot write the log {path}: {error.strerror or error}; pick a writable place") from None
+        raise write_error(error, "pick a writable place for --log", path) from None
 
 
 def _wait_for_model(pipeline: LivePipeline, model: str | None, events: _Events, stop: threading.Event):

@@ -171,12 +171,16 @@ def resolve_model(
     starter = starter or starter_model(environ)
     if explicit:
         path = Path(explicit).expanduser()
+        if path.is_dir():
+            raise ModelError(f"--model {path} is a folder, not a model file; give the .tflite file{_models_in(path)}.")
         if not path.is_file():
             raise ModelError(f"model file not found: {path}. Check the --model path.")
         return ResolvedModel(path, None, "--model", f"given with --model: {path}")
     from_env = environ.get("BIRDCAM_MODEL")
     if from_env:
         path = Path(from_env).expanduser()
+        if path.is_dir():
+            raise ModelError(f"BIRDCAM_MODEL points to the folder {path}, not a model file; set it to the .tflite file{_models_in(path)}, or unset it.")
         if not path.is_file():
             raise ModelError(f"BIRDCAM_MODEL points to {path}, which does not exist. Fix or unset it.")
         return ResolvedModel(path, None, "BIRDCAM_MODEL", f"set by BIRDCAM_MODEL: {path}")
@@ -232,6 +236,15 @@ def _cached_or_downloaded(starter: StarterModel, download: bool, progress: Progr
     fetch_starter(starter, progress=progress)
     labels = labels_path if labels_path.is_file() else None
     return ResolvedModel(model_path, labels, "starter (downloaded)", f"{starter.description}, downloaded to {model_path.parent}")
+
+
+def _models_in(folder: Path) -> str:
+    """", e.g. FOLDER/x.tflite" when the folder holds a model, for the message about a folder given as a model."""
+    try:
+        found = sorted(folder.glob("*.tflite"))
+    except OSError:
+        return ""
+    return f", e.g. {found[0]}" if found else ""
 
 
 def fetch_starter(starter: StarterModel = AIY_BIRDS_V1, *, progress: Progress | None = None) -> Path:

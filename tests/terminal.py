@@ -44,22 +44,36 @@ def _open_terminal() -> tuple[int, int]:
     return controller, terminal
 
 
+_END = b"\x00end of run\x00"
+"""Written to the terminal after the last real output: reading until it arrives gets everything. (Closing the
+terminal side instead can make Linux answer EIO before all it holds has been read.)"""
+
+
 def _drain(controller: int, chunks: list[bytes]) -> threading.Thread:
-    """Reads the pty until every writer has closed it (so writers never block on a full pty)."""
+    """Reads the pty until the end marker arrives (so writers never block on a full pty)."""
 
     def read() -> None:
-        while True:
+        seen = b""
+        while not seen.endswith(_END):
             try:
                 data = os.read(controller, 65536)
             except OSError:  # EIO: the terminal side is closed
-                return
+                break
             if not data:
-                return
-            chunks.append(data)
+                break
+            seen += data
+        chunks.append(seen.removesuffix(_END))
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     return reader
+
+
+def _finish(terminal: int, reader: threading.Thread) -> None:
+    """Marks the end on the terminal, waits until the reader has everything, closes the terminal side."""
+    os.write(terminal, _END)
+    reader.join(timeout=10)
+    os.close(terminal)
 
 
 def run_in_terminal(args: list[str], *, stdout: bool, stderr: bool, timeout: float = 300) -> TerminalRun:
@@ -77,14 +91,10 @@ def run_in_terminal(args: list[str], *, stdout: bool, stderr: bool, timeout: flo
             cwd=REPO,
             env=env,
         )
-        os.close(terminal)
-        terminal = -1
         out, err = child.communicate(timeout=timeout)
         run.code = child.returncode
     finally:
-        if terminal >= 0:
-            os.close(terminal)
-        reader.join(timeout=10)
+        _finish(terminal, reader)  # this process kept the terminal open: nothing is lost when the child ends
         os.close(controller)
     run.stdout = (out or b"").decode("utf-8", "replace")
     run.stderr = (err or b"").decode("utf-8", "replace")
@@ -98,7 +108,7 @@ def terminal_streams(*, stdout: bool, stderr: bool) -> Iterator[TerminalRun]:
     controller, terminal = _open_terminal()
     run = TerminalRun()
     reader = _drain(controller, run._chunks)
-    on_terminal = open(terminal, "w", encoding="utf-8", buffering=1)  # closes the fd when closed
+    on_terminal = open(terminal, "w", encoding="utf-8", buffering=1, closefd=False)
     buffers = {"stdout": io.StringIO(), "stderr": io.StringIO()}
     saved = sys.stdout, sys.stderr
     sys.stdout = on_terminal if stdout else buffers["stdout"]
@@ -108,7 +118,7 @@ def terminal_streams(*, stdout: bool, stderr: bool) -> Iterator[TerminalRun]:
     finally:
         sys.stdout, sys.stderr = saved
         on_terminal.close()
-        reader.join(timeout=10)
+        _finish(terminal, reader)
         os.close(controller)
         run.stdout, run.stderr = buffers["stdout"].getvalue(), buffers["stderr"].getvalue()
         run.terminal = b"".join(run._chunks).decode("utf-8", "replace")

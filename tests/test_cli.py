@@ -261,3 +261,132 @@ def test_model_given_before_the_command_is_kept(starter_model, shared_dir, capsy
     assert json.loads(capsys.readouterr().out)["top"][0]["common_name"] == "Mandarin Duck"
     assert main(["--model", str(starter_model), "models", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["origin"] == "--model"
+
+
+# -- one line for every kind of bad input ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "--top-k", "0", "x.jpg"], "argument --top-k: must be 1 or more, not 0; see `birdcam predict --help`."),
+        (["predict", "--top-k", "two", "x.jpg"], "argument --top-k: must be a whole number, not 'two'; see `birdcam predict --help`."),
+        (["predict"], "the following arguments are required: PATH; see `birdcam predict --help`."),
+        (["bench", "--threads", "0"], "argument --threads: must be 1 or more, not 0; see `birdcam bench --help`."),
+        (["models", "--frames", "3"], "unrecognized arguments: --frames 3; see `birdcam --help`."),
+        (["live", "--max-frames", "many"], "argument --max-frames: invalid int value: 'many'; see `birdcam live --help`."),
+        (["sightings", "--limit"], "argument --limit: expected one argument; see `birdcam sightings --help`."),
+        (["train", "--quantize", "int4"], "argument --quantize: invalid choice: 'int4'"),  # then the choices, quoted by Python's version
+        (["evaluate", "--data", "d"], "the following arguments are required: --model; see `birdcam evaluate --help`."),
+        (["compare"], "the following arguments are required: RUN_DIR; see `birdcam compare --help`."),
+        (["no-such-command"], "argument COMMAND: invalid choice: 'no-such-command'"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_code_2(argv, message, capsys):
+    code = main(argv)
+
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("birdcam: error: ") and message in err
+    assert err.endswith("--help`.\n")
+
+
+def test_help_still_prints_usage(capsys):
+    for argv in (["predict", "--help"], ["train", "--help"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: birdcam {argv[0]} ") and "--help" in out
+
+
+def test_a_folder_given_where_a_file_belongs_is_called_a_folder(starter_model, shared_dir, tmp_path, monkeypatch, capsys):
+    duck = str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    model_folder = starter_model.parent
+    cases = [
+        (["predict", "--model", str(model_folder), duck], f"--model {model_folder} is a folder, not a model file; give the .tflite file, e.g. {starter_model}."),
+        (["predict", "--model", str(starter_model), "--labels", str(tmp_path), duck], f"--labels {tmp_path} is a folder; give the label file (one label per line)."),
+        (["bench", "--model", str(starter_model), "--source", str(tmp_path)], f"bench source {tmp_path} is a folder; give an image or video file."),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and message in err, err
+
+    monkeypatch.setenv("BIRDCAM_MODEL", str(model_folder))
+    assert main(["models"]) == 2
+    assert f"BIRDCAM_MODEL points to the folder {model_folder}, not a model file" in capsys.readouterr().err
+
+
+def test_models_says_when_birdcam_model_points_nowhere(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BIRDCAM_MODEL", str(tmp_path / "gone.tflite"))
+
+    code = main(["models"])
+
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err == f"birdcam: error: BIRDCAM_MODEL points to {tmp_path / 'gone.tflite'}, which does not exist. Fix or unset it.\n"
+
+
+# -- no native noise before birdcam's line --------------------------------------------------------
+
+
+def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """`python -m birdcam ARGS` in a child process: what a user sees on the console, native output included."""
+    return subprocess.run([sys.executable, "-m", "birdcam", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_a_truncated_video_is_one_line_without_ffmpeg_noise(starter_model, shared_dir, tmp_path):
+    import cv2
+
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30, (320, 240))
+    duck = cv2.resize(cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")), (320, 240))
+    for _ in range(30):
+        writer.write(duck)
+    writer.release()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(video.read_bytes()[: video.stat().st_size // 2])  # the index (moov atom) is at the end
+
+    done = _cli("bench", "--model", str(starter_model), "--source", str(truncated))
+
+    assert done.returncode == 2
+    assert done.stderr == f"birdcam: error: {truncated} is neither an image nor a video OpenCV can read.\n"
+
+
+def test_a_damaged_jpeg_gives_a_result_or_one_line_without_libjpeg_noise(starter_model, shared_dir, tmp_path):
+    photo = (shared_dir / "images" / "birds" / "mandarin_duck.jpg").read_bytes()
+    cut_short = tmp_path / "cut_short.jpg"  # decodes, grey at the bottom; libjpeg warns "Corrupt JPEG data"
+    cut_short.write_bytes(photo[: len(photo) // 2] + b"\xff\xd9")
+    header_only = tmp_path / "header_only.jpg"
+    header_only.write_bytes(photo[:600])
+
+    done = _cli("predict", "--model", str(starter_model), str(cut_short), str(header_only))
+
+    assert done.returncode == 2
+    assert done.stdout.startswith(f"{cut_short}: Mandarin Duck")
+    assert done.stderr == f"birdcam: error: {header_only} is not an image OpenCV can decode\n"
+
+
+def test_naming_a_huge_jpeg_keeps_memory_bounded(starter_model, shared_dir, tmp_path):
+    from huge_jpeg import write_grey_jpeg
+
+    huge = write_grey_jpeg(tmp_path / "huge.jpg", 20000, 20000)
+    full_decode_bytes = 20000 * 20000 * 3
+    script = (
+        "import resource, sys\n"
+        "from birdcam.cli import main\n"
+        f"code = main(['predict', '--model', {str(starter_model)!r}, '--json', sys.argv[1]])\n"
+        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, code)\n"
+    )
+
+    def peak_rss(image: Path) -> int:
+        done = subprocess.run([sys.executable, "-c", script, str(image)], capture_output=True, text=True, cwd=REPO, timeout=120)
+        peak, code = done.stdout.splitlines()[-1].split()[1:]
+        assert code == "0", done.stderr
+        return int(peak)
+
+    baseline = peak_rss(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    growth = peak_rss(huge) - baseline
+
+    assert growth < full_decode_bytes / 10, f"{growth / 1e6:.0f} MB more than for a 1024x768 photo"

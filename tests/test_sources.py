@@ -258,3 +258,81 @@ def test_list_cameras_reads_names_and_skips_metadata_nodes(tmp_path):
     (tmp_path / "v4l-subdev0").mkdir()
     assert list_cameras(tmp_path) == [CameraInfo(0, "HD Webcam"), CameraInfo(2, "USB Cam")]
     assert list_cameras(tmp_path / "absent") == []
+
+
+# -- decoding image files: bounded memory, no libjpeg noise -------------------------------------
+
+
+def test_a_jpeg_size_is_read_from_its_header(shared_dir, tmp_path):
+    from huge_jpeg import write_grey_jpeg
+
+    from birdcam.sources import jpeg_size
+
+    duck = shared_dir / "images" / "birds" / "mandarin_duck.jpg"
+    photo = cv2.imread(str(duck))
+    progressive = tmp_path / "progressive.jpg"
+    cv2.imwrite(str(progressive), photo[:500, :700], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    png = tmp_path / "duck.png"
+    cv2.imwrite(str(png), photo)
+
+    assert jpeg_size(duck.read_bytes()) == (photo.shape[1], photo.shape[0])
+    assert jpeg_size(np.fromfile(str(progressive), np.uint8)) == (700, 500)
+    assert jpeg_size(write_grey_jpeg(tmp_path / "huge.jpg", 20000, 12000).read_bytes()) == (20000, 12000)
+    assert jpeg_size(png.read_bytes()) is None
+    assert jpeg_size(b"\xff\xd8\xff\xe0\x00") is None  # cut inside the first segment
+
+
+def test_a_large_jpeg_is_decoded_reduced_just_enough(shared_dir, tmp_path):
+    from birdcam.sources import MAX_DECODED_SIDE, read_image
+
+    photo = cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg"))
+    for width, factor in ((MAX_DECODED_SIDE, 1), (4200, 2), (8200, 4), (16800, 8)):
+        height = width * 3 // 4
+        large = cv2.resize(photo, (width, height), interpolation=cv2.INTER_LINEAR)
+        path = tmp_path / f"{width}.jpg"
+        cv2.imwrite(str(path), large, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        del large
+
+        image = read_image(path)
+
+        expected = (-(-height // factor), -(-width // factor))
+        assert image.shape == (*expected, 3), width
+        reference = cv2.resize(photo, expected[::-1], interpolation=cv2.INTER_AREA)
+        assert np.abs(image.astype(np.int16) - reference.astype(np.int16)).mean() < 4, width
+
+
+def test_reading_a_huge_jpeg_takes_a_fraction_of_its_full_size(shared_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from huge_jpeg import GREY, write_grey_jpeg
+
+    huge = write_grey_jpeg(tmp_path / "huge.jpg", 20000, 20000)
+    script = (
+        "import resource, sys\n"
+        "from birdcam.sources import read_image\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "image = read_image(sys.argv[1])\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(image.shape, int(image.min()), int(image.max()), (after - before) * 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(huge)], capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    shape, low, high, growth = done.stdout.rsplit(" ", 3)
+    assert shape == "(2500, 2500, 3)" and int(low) == int(high) == GREY
+    assert int(growth) < 20000 * 20000 * 3 / 20  # the full decode would take 1.2 GB
+
+
+def test_an_image_folder_shows_a_huge_jpeg_reduced_and_a_damaged_one_quietly(shared_dir, tmp_path, capfd):
+    from huge_jpeg import write_grey_jpeg
+
+    write_grey_jpeg(tmp_path / "a_huge.jpg", 20000, 16000)
+    photo = (shared_dir / "images" / "birds" / "mandarin_duck.jpg").read_bytes()
+    (tmp_path / "b_cut_short.jpg").write_bytes(photo[: len(photo) // 2] + b"\xff\xd9")  # libjpeg: "Corrupt JPEG data"
+
+    with ImageFolderSource(tmp_path, seconds_per_image=0.1, fps=10, realtime=False, loop=False) as source:
+        shown = read_all(source, 10)
+
+    assert [image.shape for image in shown] == [(2000, 2500, 3), (768, 1024, 3)]
+    assert capfd.readouterr().err == ""

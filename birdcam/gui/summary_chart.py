@@ -87,7 +87,7 @@ def save_chart(summary: Summary, path: Path) -> None:
     path = Path(path)
     image = render_chart(summary)
     try:
-        with atomic_path(path, suffix=".png") as temporary:
+        with atomic_path(path) as temporary:
             if not image.save(str(temporary), "PNG"):
                 raise OSError(f"Qt could not write {temporary.name}")
     except OSError as error:

@@ -7,8 +7,19 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from birdcam.errors import DatasetError
-from birdcam.training.options import BACKBONES, CACHES, QUANTIZATIONS, STRATEGIES, ModelSpec, TrainOptions
+from birdcam.engine import DEFAULT_THRESHOLD
+from birdcam.errors import DatasetError, OutputError, first_line
+from birdcam.native import stderr_silenced
+from birdcam.training.options import (
+    BACKBONES,
+    CACHES,
+    QUANTIZATIONS,
+    STRATEGIES,
+    ModelSpec,
+    TrainOptions,
+    check_new_run,
+    resumed_options,
+)
 
 _MODEL_FLAGS = [field.name for field in fields(ModelSpec) if field.name not in ("num_classes", "noise")]
 _RUN_FLAGS = [field.name for field in fields(TrainOptions) if field.name not in ("data", "model", "install")]
@@ -76,7 +87,8 @@ def register(commands) -> None:
         description="Draws validation accuracy and loss per epoch of several runs (e.g. ViT vs InceptionV3) on one figure.",
     )
     compare.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="folders made by `birdcam train`")
-    compare.add_argument("--out", type=Path, default=Path("compare.png"), metavar="PNG", help="chart file (compare.png)")
+    compare.add_argument("--out", type=Path, default=Path("compare.png"), metavar="PNG",
+                         help="chart file (compare.png); a folder gets compare.png inside it, a name without ending gets .png")
     compare.set_defaults(handler=run_compare)
 
 
@@ -90,19 +102,29 @@ def train_options(args: argparse.Namespace) -> TrainOptions:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from birdcam.training import run
-
+    # Everything that can be checked without TensorFlow is checked before it loads (seconds).
     if args.resume is not None:
         changed = [name for name in _MODEL_FLAGS + _RUN_FLAGS + ["data", "out"] if name != "epochs" and getattr(args, name) is not None]
         if changed:
             flags = ", ".join("--" + name.replace("_", "-") for name in changed)
             raise DatasetError(f"--resume continues with the run's own settings; drop {flags} (only --epochs may change).")
-        folder, options = run.resume(args.resume, args.epochs)
+        options = resumed_options(args.resume, args.epochs)
     else:
         options = train_options(args)
         out = args.out or Path("runs") / f"{options.model.backbone}-{time.strftime('%Y%m%d-%H%M%S')}"
+        check_new_run(options, out)
+    run = _trainer(args.verbose)
+    if args.resume is not None:
+        folder = run.RunFolder(args.resume)
+    else:
         folder, options = run.start(options, out)
-    card = run.train(folder, options)
+    try:
+        card = run.train(folder, options)
+    except OSError as error:  # a write in the run folder: every file there is written atomically, so it resumes
+        where = f"{error.filename}: " if error.filename else ""
+        raise OutputError(
+            f"{where}{error.strerror or first_line(error)}. Fix that (free some space?), then run `birdcam train --resume {folder.root}`."
+        ) from None
     if not card:
         return 0
     metrics = card["metrics"]
@@ -110,11 +132,30 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"test accuracy {metrics['test_accuracy']:.4f}, top-5 {metrics['test_top5_accuracy']:.4f}, loss {metrics['test_loss']:.4f}")
     print(
         f"model: {folder.model} ({card['quantization']}, {card['size_bytes'] / 1e6:.1f} MB), "
-        f"agrees with Keras on {card['keras_agreement']:.1%}, threshold {card['threshold']}"
+        f"agrees with Keras on {card['keras_agreement']:.1%}, {describe_threshold(card['threshold'])}"
     )
     if card.get("installed"):
-        print(f"installed: {card['installed']}")
+        installed = Path(card["installed"])
+        taken = f" ({folder.root.name}.tflite there is another run's)" if installed.stem != folder.root.name else ""
+        print(f"installed: {installed}{taken}")
     return 0 if card["keras_agreement"] >= run.export.MIN_AGREEMENT else 1
+
+
+def _trainer(verbose: bool):
+    """birdcam.training.run, which loads TensorFlow; the lines TensorFlow prints while it loads are hidden unless --verbose."""
+    if verbose:
+        from birdcam.training import run
+    else:
+        with stderr_silenced():
+            from birdcam.training import run
+    return run
+
+
+def describe_threshold(threshold: float | None) -> str:
+    """The calibrated no-bird threshold as the trainer prints it."""
+    if threshold is None:
+        return f"threshold not calibrated (no validation image was named correctly; the app uses {DEFAULT_THRESHOLD:.2f})"
+    return f"threshold {threshold:.2f}"
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -136,8 +177,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from birdcam.training.report import plot_comparison
+    from birdcam.training.report import chart_path, plot_comparison
 
-    plot_comparison(args.out, args.runs)
-    print(f"chart: {args.out}")
+    chart = chart_path(args.out)
+    plot_comparison(chart, args.runs)
+    print(f"chart: {chart}")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.errors import DatasetError, SourceError
+from birdcam.fileio import check_output_folder
 from birdcam.progress import Progress
 from birdcam.species import name_key
 from birdcam.training import report
@@ -36,11 +37,14 @@ def match_classes(class_names: Sequence[str], scientific_names: Sequence[str], l
 def evaluate_folder(model_path: Path, data: Path, out: Path, *, resize: str = "stretch", num_threads: int = 2) -> dict:
     """Classifies every image of the matched classes, writes report.json / report.md / confusion.png to `out`."""
     from birdcam.engine import Classifier
-    from birdcam.engine_commands import read_image
+    from birdcam.sources import read_image
 
     data = Path(data).expanduser()
+    if data.exists() and not data.is_dir():
+        raise DatasetError(f"--data {data} is a file; give a folder with one folder per class (e.g. DATA/test).")
     if not data.is_dir():
         raise DatasetError(f"evaluation folder not found: {data}. Pass --data DIR with one folder per class.")
+    check_output_folder(out, "--out")
     per_class = class_folders(data)
     if not per_class:
         raise DatasetError(f"{data} holds no class folders. Point --data at a folder of class folders (e.g. DATA/test).")

@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from birdcam import paths
-from birdcam.fileio import atomic_path, write_text_atomically
 from birdcam.errors import ModelError, first_line
+from birdcam.fileio import atomic_path, check_free_space, write_error, write_text_atomically
 
 MIN_AGREEMENT = 0.99
+NEAR_TIE = 0.01
+"""Keras top-1 and top-2 closer than this are a near-tie: a TFLite model naming either one agrees with Keras."""
 THRESHOLD_PASS_RATE = 0.95
 REPRESENTATIVE_IMAGES = 100
 
@@ -57,7 +59,15 @@ def convert(saved_model_dir: Path, quantization: str, representative: np.ndarray
     try:
         return converter.convert()
     except Exception as error:  # the converter raises ConverterError / RuntimeError with pages of MLIR
-        raise ModelError(f"TFLite conversion ({quantization}) failed: {first_line(error)}. Try --quantize dynamic.") from None
+        raise ModelError(f"TFLite conversion ({quantization}) failed: {first_line(error)}. {fallback_advice(quantization)}.") from None
+
+
+def fallback_advice(quantization: str) -> str:
+    """What to try when the `quantization` export fails or disagrees with Keras: a quantization that changes less."""
+    less_quantized = {"int8": "dynamic (int8 weights only) or none", "dynamic": "float16 or none", "float16": "none"}
+    if quantization in less_quantized:
+        return f"Try --quantize {less_quantized[quantization]}"
+    return "Nothing was quantized, so TFLite itself computes differently; check report.md and copy model.tflite into models/ yourself if it is good enough"
 
 
 def with_embedded_labels(flatbuffer: bytes, label_lines: Sequence[str]) -> bytes:
@@ -76,11 +86,20 @@ def engine_probabilities(model_path: Path, images: Iterable[np.ndarray]) -> np.n
         return np.stack([classifier.classify(image, color="rgb").probabilities for image in images])
 
 
-def agreement(keras_probabilities: np.ndarray, tflite_probabilities: np.ndarray) -> float:
-    """Fraction of images on which both name the same top-1 class."""
+def agreement(keras_probabilities: np.ndarray, tflite_probabilities: np.ndarray, near_tie: float = NEAR_TIE) -> float:
+    """Fraction of images on which TFLite names Keras's top-1 class, or a class Keras scored within `near_tie` of it.
+
+    Between two classes Keras scores 0.501 and 0.499 it has no real preference, and the few thousandths
+    quantization moves (an int8 output has steps of 1/256) decide the order: naming either is agreeing.
+    Any class further behind counts as a disagreement, as before.
+    """
     if not len(keras_probabilities):
         return 0.0
-    return float((np.argmax(keras_probabilities, 1) == np.argmax(tflite_probabilities, 1)).mean())
+    keras_probabilities = np.asarray(keras_probabilities, np.float64)
+    named = np.argmax(tflite_probabilities, 1)
+    best = keras_probabilities.max(axis=1)
+    keras_score_of_named = keras_probabilities[np.arange(len(named)), named]
+    return float((keras_score_of_named >= best - near_tie).mean())
 
 
 def calibrated_threshold(probabilities: np.ndarray, targets: Sequence[int], pass_rate: float = THRESHOLD_PASS_RATE) -> float | None:
@@ -97,14 +116,52 @@ def write_card(path: Path, card: dict) -> None:
     write_text_atomically(path, json.dumps(card, indent=2, ensure_ascii=False) + "\n")
 
 
+_INSTALLED_SUFFIXES = (".tflite", ".json", ".labels.txt")
+
+
 def install(run_dir: Path, name: str, folder: Path | None = None) -> Path:
-    """Copies model.tflite / model.json / labels.txt to models/<name>.*; the .tflite is renamed into place last."""
+    """Copies model.tflite / model.json / labels.txt to models/<name>.*; the .tflite is renamed into place last.
+
+    A model installed from another run folder is never replaced: this run gets `name-2`, `name-3`, ...;
+    this run's own earlier install is. The installed card gets `run`, the run folder it came from.
+    A full disk or a write error is an OutputError that leaves models/ as it was.
+    """
     folder = folder or paths.models_dir()
-    with contextlib.ExitStack() as staged:  # leaves in reverse order: the .tflite is renamed last
-        for source, target in (
-            (run_dir / "model.tflite", folder / f"{name}.tflite"),
-            (run_dir / "model.json", folder / f"{name}.json"),
-            (run_dir / "labels.txt", folder / f"{name}.labels.txt"),
-        ):
-            shutil.copyfile(source, staged.enter_context(atomic_path(target)))
+    name = install_name(run_dir, name, folder)
+    card = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
+    card["run"] = str(Path(run_dir).resolve())
+    card_text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"
+    then = f"run `birdcam train --resume {run_dir}` to install the model (the installed models are unchanged)"
+    needed = (run_dir / "model.tflite").stat().st_size + (run_dir / "labels.txt").stat().st_size + len(card_text.encode("utf-8"))
+    check_free_space(folder, needed, then)
+    try:
+        with contextlib.ExitStack() as staged:  # leaves in reverse order: the .tflite is renamed last
+            shutil.copyfile(run_dir / "model.tflite", staged.enter_context(atomic_path(folder / f"{name}.tflite")))
+            staged.enter_context(atomic_path(folder / f"{name}.json")).write_text(card_text, encoding="utf-8")
+            shutil.copyfile(run_dir / "labels.txt", staged.enter_context(atomic_path(folder / f"{name}.labels.txt")))
+    except OSError as error:
+        raise write_error(error, then, folder / f"{name}.tflite") from None
     return folder / f"{name}.tflite"
+
+
+def install_name(run_dir: Path, name: str, folder: Path) -> str:
+    """The name under which a run's model goes into `folder`: the one it was installed under before, else the
+    first of `name`, `name-2`, `name-3`, ... that no other model uses."""
+    run_id = str(Path(run_dir).resolve())
+    for card in sorted(folder.glob("*.json")):
+        if card.with_suffix(".tflite").is_file() and _card_run(card) == run_id:
+            return card.stem
+    candidate, number = name, 1
+    while any((folder / f"{candidate}{suffix}").exists() for suffix in _INSTALLED_SUFFIXES):
+        number += 1
+        candidate = f"{name}-{number}"
+    return candidate
+
+
+def _card_run(card: Path) -> str | None:
+    """The run folder a model card says its model came from (None for cards without one, or unreadable ones)."""
+    try:
+        run = json.loads(card.read_text(encoding="utf-8")).get("run")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return run if isinstance(run, str) else None

@@ -12,7 +12,7 @@ import keras
 
 from birdcam import paths
 from birdcam.errors import ModelError, first_line
-from birdcam.training.options import BACKBONES, VIT_PRESETS, ModelSpec
+from birdcam.training.options import BACKBONES, VIT_PRESETS, ModelSpec, check_weights_file
 
 VIT_WEIGHTS = "imagenet21k+imagenet2012"
 WEIGHTS_URL = "https://github.com/faustomorales/vit-keras/releases/download/dl/ViT-{size}_{weights}.npz"
@@ -62,8 +62,7 @@ def local_weights(spec: ModelSpec) -> Path | None:
     """The weights file the backbone starts from: --weights, else the ImageNet download (cached), else None."""
     if spec.weights:
         path = Path(spec.weights).expanduser()
-        if not path.is_file():
-            raise ModelError(f"weights file not found: {path}. Check --weights.")
+        check_weights_file(path)
         return path
     if not spec.pretrained:
         return None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from birdcam.errors import DatasetError
-from birdcam.fileio import write_text_atomically
+from birdcam.errors import BirdcamError, DatasetError, ModelError
+from birdcam.fileio import check_output_folder, write_text_atomically
 
 VIT_PRESETS = {
     # backbone: (vit-keras weights name, patch size, "B" or "L" config)
@@ -142,3 +143,42 @@ class TrainOptions:
 
     def with_epochs(self, epochs: int) -> TrainOptions:
         return replace(self, epochs=epochs)
+
+
+def check_new_run(options: TrainOptions, out: Path) -> None:
+    """Every check of a new run that needs no TensorFlow: the CLI calls it before TensorFlow's seconds of
+    start-up, so a mistyped flag or folder is answered at once. Raises a BirdcamError."""
+    options.check()
+    if options.distribute == "multiworker" and not os.environ.get("TF_CONFIG"):
+        raise BirdcamError("--distribute multiworker needs TF_CONFIG (cluster and task) set on every host.")
+    data = Path(options.data).expanduser()
+    if data.exists() and not data.is_dir():
+        raise DatasetError(f"--data {data} is a file; give the dataset folder (train/ valid/ test/ or class folders).")
+    if not data.is_dir():
+        raise DatasetError(f"dataset folder not found: {data}. Pass --data DIR with train/ valid/ test/ or class folders.")
+    if options.model.weights:
+        check_weights_file(Path(options.model.weights).expanduser())
+    check_output_folder(out, "--out")
+    if (out / "run.json").exists():
+        raise DatasetError(f"{out} already holds a run; continue it with --resume {out} or pick another --out.")
+
+
+def resumed_options(out: Path, epochs: int | None = None) -> TrainOptions:
+    """The options of the run in `out`, read without TensorFlow; `epochs` raises (or lowers) its last epoch."""
+    if Path(out).is_file():
+        raise DatasetError(f"--resume {out} is a file; give the run folder (the --out of `birdcam train`).")
+    options = TrainOptions.from_path(Path(out) / "run.json")
+    check_output_folder(out, "--resume")
+    if epochs is not None:
+        options = options.with_epochs(epochs)
+        options.check()
+        options.save(Path(out) / "run.json")
+    return options
+
+
+def check_weights_file(path: Path) -> None:
+    """Raises ModelError unless --weights names a file."""
+    if path.is_dir():
+        raise ModelError(f"--weights {path} is a folder; give the weights file (ViT .npz or InceptionV3 .h5).")
+    if not path.is_file():
+        raise ModelError(f"weights file not found: {path}. Check --weights.")

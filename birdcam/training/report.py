@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from birdcam.errors import DatasetError
-from birdcam.fileio import write_text_atomically
+from birdcam.errors import DatasetError, OutputError
+from birdcam.fileio import atomic_path, check_output_file, write_text_atomically
 
 WORST_SHOWN = 10
 PAIRS_SHOWN = 20
@@ -115,7 +115,7 @@ def plot_confusion(path: Path, probabilities: np.ndarray, targets: Sequence[int]
         grid.set_ylabel("true")
         grid.set_title("Confusion matrix")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    _save(figure, path)
 
 
 def plot_curves(path: Path, history: Sequence[dict]) -> None:
@@ -133,7 +133,7 @@ def plot_curves(path: Path, history: Sequence[dict]) -> None:
         axis.legend()
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    _save(figure, path)
 
 
 def read_history(run_dir: Path) -> list[dict]:
@@ -148,12 +148,26 @@ def read_history(run_dir: Path) -> list[dict]:
 def write_history(run_dir: Path, history: Sequence[dict]) -> None:
     """log.csv: one row per finished epoch (rewritten whole, so a killed run never leaves half a row)."""
     keys = ["epoch"] + sorted({key for row in history for key in row} - {"epoch"})
-    temporary = run_dir / "log.csv.tmp"
-    with temporary.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(run_dir / "log.csv") as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history)
-    temporary.replace(run_dir / "log.csv")
+
+
+def chart_path(out: Path) -> Path:
+    """Where `compare --out` writes: OUT itself, OUT/compare.png for a folder, OUT.png without a file ending.
+
+    Raises OutputError, before any drawing, for a place that cannot be written or an ending matplotlib cannot draw.
+    """
+    out = Path(out).expanduser()
+    if out.is_dir():
+        out = out / "compare.png"
+    elif not out.suffix:
+        out = out.with_suffix(".png")
+    formats = _figure((1, 1)).canvas.get_supported_filetypes()
+    if out.suffix[1:].lower() not in formats:
+        raise OutputError(f"--out {out}: matplotlib cannot write {out.suffix} files; end the name with .png, .svg or .pdf.")
+    return check_output_file(out, "--out")
 
 
 def plot_comparison(path: Path, runs: Sequence[Path]) -> None:
@@ -173,8 +187,7 @@ def plot_comparison(path: Path, runs: Sequence[Path]) -> None:
         axis.legend()
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    _save(figure, path)
 
 
 def _run_name(run_dir: Path) -> str:
@@ -183,6 +196,12 @@ def _run_name(run_dir: Path) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         return run_dir.name
     return f"{run_dir.name} ({backbone})"
+
+
+def _save(figure, path: Path) -> None:
+    """Draws the figure into a temporary file beside `path`, then renames it (the file ending picks the format)."""
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format=path.suffix[1:].lower() or "png", dpi=110)
 
 
 def _figure(size: tuple[float, float]):

@@ -3,16 +3,21 @@
 Everything a run needs to continue after being killed lives in its folder:
 run.json (options), dataset.json (the exact split), checkpoints/ (best and last weights, optimizer
 state, state.json with the finished epochs and early-stopping counters), log.csv, tensorboard/.
+Checkpoints are .npz files written by NumPy, not Keras's HDF5: HDF5 crashes the whole process when
+the disk fills up mid-write, NumPy raises an OSError that becomes one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,13 +25,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from birdcam.errors import BirdcamError, DatasetError, ModelError
-from birdcam.fileio import atomic_path, write_atomically, write_text_atomically
+from birdcam.errors import BirdcamError, DatasetError, ModelError, OutputError, first_line
+from birdcam.fileio import atomic_path, check_free_space, write_atomically, write_text_atomically
 from birdcam.progress import Progress
 from birdcam.training import export, report
 from birdcam.training.dataset import ImageFolderDataset, Split, decoded_images, image_pipeline, resized_images
 from birdcam.training.model import build_model, local_weights
-from birdcam.training.options import TrainOptions
+from birdcam.training.options import TrainOptions, check_new_run
 
 
 MEMORY_CACHE_BYTES = 2 * 1024**3
@@ -53,11 +58,11 @@ class RunFolder:
 
     @property
     def best_weights(self) -> Path:
-        return self.checkpoints / "best.weights.h5"
+        return self.checkpoints / "best.weights.npz"
 
     @property
     def last_weights(self) -> Path:
-        return self.checkpoints / "last.weights.h5"
+        return self.checkpoints / "last.weights.npz"
 
     @property
     def optimizer_state(self) -> Path:
@@ -91,12 +96,8 @@ def new_state() -> dict:
 
 def start(options: TrainOptions, out: Path) -> tuple[RunFolder, TrainOptions]:
     """Creates a run folder: checks the options and the data before any training starts."""
-    options.check()
-    if options.distribute == "multiworker" and not os.environ.get("TF_CONFIG"):
-        raise BirdcamError("--distribute multiworker needs TF_CONFIG (cluster and task) set on every host.")
+    check_new_run(options, out)
     run = RunFolder(out)
-    if run.options.exists():
-        raise DatasetError(f"{out} already holds a run; continue it with --resume {out} or pick another --out.")
     weights = local_weights(options.model)
     dataset = ImageFolderDataset.from_path(options.data, val_split=options.val_split, test_split=options.test_split, seed=options.seed)
     spec = replace(options.model, num_classes=len(dataset.classes), weights=str(weights.resolve()) if weights else None)
@@ -113,17 +114,6 @@ def start(options: TrainOptions, out: Path) -> tuple[RunFolder, TrainOptions]:
     return run, options
 
 
-def resume(out: Path, epochs: int | None = None) -> tuple[RunFolder, TrainOptions]:
-    """Opens a run folder to continue; `epochs` raises (or lowers) its last epoch."""
-    run = RunFolder(out)
-    options = TrainOptions.from_path(run.options)
-    if epochs is not None:
-        options = options.with_epochs(epochs)
-        options.check()
-        options.save(run.options)
-    return run, options
-
-
 def train(run: RunFolder, options: TrainOptions) -> dict:
     """Trains (or continues), evaluates on the test split and exports. Returns the model card."""
     dataset = ImageFolderDataset.load(run.dataset)
@@ -131,10 +121,10 @@ def train(run: RunFolder, options: TrainOptions) -> dict:
     spec = options.model
     if spec.num_classes != len(dataset.classes):
         raise ModelError(f"run.json says {spec.num_classes} classes but the dataset has {len(dataset.classes)}; start a new run.")
+    keras.utils.set_random_seed(options.seed)  # first: the pipelines' shuffles take TensorFlow's global seed too
     cache = _cache_target(run, _cache_mode(options.cache, len(dataset.train) + len(dataset.valid), spec.image_size))
     train_data = image_pipeline(dataset.train, spec.image_size, options.batch_size, training=True, cache=cache("train"), seed=options.seed)
     valid_data = image_pipeline(dataset.valid, spec.image_size, options.batch_size, training=False, cache=cache("valid"))
-    keras.utils.set_random_seed(options.seed)
     with strategy.scope():
         model = build_model(spec)
         model.compile(
@@ -168,7 +158,7 @@ def train(run: RunFolder, options: TrainOptions) -> dict:
         )
     if not is_chief:
         return {}
-    model.load_weights(str(run.best_weights))
+    load_weights(model, run.best_weights)
     return finish(run, options, dataset, model, strategy.num_replicas_in_sync)
 
 
@@ -182,7 +172,9 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
     report.plot_confusion(run.root / "confusion.png", test_probabilities, dataset.test.targets, dataset.classes)
 
     keras_valid = model.predict(_in_order(dataset.valid, spec.image_size, options.batch_size), verbose=0)
-    representative = _representative(dataset, spec.image_size, options.seed) if options.quantize == "int8" else None
+    representative = representative_images(dataset, spec.image_size, options.seed) if options.quantize == "int8" else None
+    # The SavedModel and the flatbuffer each take about the weights' size; TensorFlow's writers fail a full disk badly.
+    check_free_space(run.root, 2 * _saved_bytes(model.weights), f"run `birdcam train --resume {run.root}` to export the model")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".export-", dir=run.root) as scratch:
         flatbuffer = export.convert(export.saved_model(model, Path(scratch) / "saved_model"), options.quantize, representative)
@@ -230,7 +222,7 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
         card["installed"] = None
         print(
             f"the {options.quantize} TFLite model agrees with Keras on {card['keras_agreement']:.1%} of validation images "
-            f"(< {export.MIN_AGREEMENT:.0%}); kept in {run.root}, not copied to models/. Try --quantize dynamic or none.",
+            f"(< {export.MIN_AGREEMENT:.0%}); kept in {run.root}, not copied to models/. {export.fallback_advice(options.quantize)}.",
             file=sys.stderr,
         )
     elif options.install:
@@ -266,12 +258,25 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
         if not self.write:
             return
-        if improved:
-            _save_weights(self.model, self.run.best_weights)
-        _save_weights(self.model, self.run.last_weights)
-        _save_optimizer(self.model.optimizer, self.run.optimizer_state)
-        write_text_atomically(self.run.state, json.dumps(state, indent=1))
-        report.write_history(self.run.root, state["history"])
+        weights, optimizer = self.model.weights, self.model.optimizer.variables
+        then = f"run `birdcam train --resume {self.run.root}`; it continues with epoch {epoch + 1}"
+        check_free_space(self.run.checkpoints, (2 if improved else 1) * _saved_bytes(weights) + _saved_bytes(optimizer) + 2**16, then)
+        # Every file is written under a temporary name first; none replaces the previous epoch's
+        # unless all were written, and state.json, which says which epoch they hold, goes in last.
+        try:
+            with contextlib.ExitStack() as staged:
+                state_file = staged.enter_context(atomic_path(self.run.state))
+                if improved:
+                    write_arrays(staged.enter_context(atomic_path(self.run.best_weights)), weights)
+                write_arrays(staged.enter_context(atomic_path(self.run.last_weights)), weights)
+                write_arrays(staged.enter_context(atomic_path(self.run.optimizer_state)), optimizer)
+                state_file.write_text(json.dumps(state, indent=1), encoding="utf-8")
+            report.write_history(self.run.root, state["history"])
+        except OSError as error:
+            raise OutputError(
+                f"cannot save the checkpoint of epoch {epoch + 1} in {self.run.checkpoints}: {error.strerror or first_line(error)}. "
+                f"Free some space, then {then}."
+            ) from None
 
 
 class BatchProgress(keras.callbacks.Callback):
@@ -329,30 +334,45 @@ def _tensorboard(folder: Path) -> list:
     return [keras.callbacks.TensorBoard(str(folder))]
 
 
-def _save_weights(model, path: Path) -> None:
-    with atomic_path(path, suffix=".weights.h5") as temporary:
-        model.save_weights(str(temporary))
+def write_arrays(path: Path, variables: Sequence) -> None:
+    """Writes the variables' values to an .npz that np.load reads (arr_0, arr_1, ...), one at a time,
+    so the model is never held twice in memory."""
+    with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
+        for index, variable in enumerate(variables):
+            with archive.open(f"arr_{index}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(keras.ops.convert_to_numpy(variable)), allow_pickle=False)
 
 
-def _save_optimizer(optimizer, path: Path) -> None:
-    with atomic_path(path, suffix=".npz") as temporary:
-        np.savez(temporary, *[keras.ops.convert_to_numpy(variable) for variable in optimizer.variables])
+def read_arrays(path: Path, variables: Sequence) -> None:
+    """Assigns the arrays written by write_arrays to the same variables; ModelError if they do not match."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            if len(saved.files) != len(variables):
+                raise ModelError(f"{path} holds {len(saved.files)} arrays, this model {len(variables)}; start a new run with --out.")
+            for index, variable in enumerate(variables):
+                value = saved[f"arr_{index}"]
+                if tuple(variable.shape) != value.shape:
+                    raise ModelError(f"{path} does not match this model (array {index}: {value.shape}, not {tuple(variable.shape)}); start a new run with --out.")
+                variable.assign(value)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ModelError(f"cannot read {path} ({first_line(error)}); start a new run with --out.") from None
+
+
+def load_weights(model, path: Path) -> None:
+    """Loads a checkpoint's weights (best.weights.npz or last.weights.npz) into a model built from the run's spec."""
+    read_arrays(path, model.weights)
+
+
+def _saved_bytes(variables: Sequence) -> int:
+    """Size of the .npz that write_arrays makes of these variables (headers included), without converting them."""
+    return sum(int(np.prod(variable.shape)) * np.dtype(variable.dtype).itemsize + 256 for variable in variables)
 
 
 def _restore_last(model, run: RunFolder) -> None:
     """Loads the last epoch's weights and Adam's moments and step count."""
-    try:
-        model.load_weights(str(run.last_weights))
-        model.optimizer.build(model.trainable_variables)
-        with np.load(run.optimizer_state, allow_pickle=False) as saved:
-            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    except (OSError, ValueError, KeyError) as error:
-        raise ModelError(f"cannot resume from {run.checkpoints} ({error}); start a new run with --out.") from None
-    variables = model.optimizer.variables
-    if len(values) != len(variables) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values)):
-        raise ModelError(f"the optimizer state in {run.checkpoints} does not match this model; start a new run with --out.")
-    for variable, value in zip(variables, values):
-        variable.assign(value)
+    load_weights(model, run.last_weights)
+    model.optimizer.build(model.trainable_variables)
+    read_arrays(run.optimizer_state, model.optimizer.variables)
 
 
 def _cache_mode(mode: str, images: int, image_size: int) -> str:
@@ -377,8 +397,8 @@ def _in_order(split: Split, image_size: int, batch_size: int):
     return image_pipeline(split, image_size, batch_size, training=False, cache=None)
 
 
-def _representative(dataset: ImageFolderDataset, image_size: int, seed: int) -> np.ndarray:
-    """Up to 100 training images, spread over the classes, for int8 calibration."""
+def representative_images(dataset: ImageFolderDataset, image_size: int, seed: int) -> np.ndarray:
+    """Up to 100 training images drawn across the classes (seeded), for int8 calibration."""
     order = np.random.default_rng(seed).permutation(len(dataset.train))[: export.REPRESENTATIVE_IMAGES]
     subset = Split("train", tuple(dataset.train.files[i] for i in order), tuple(dataset.train.targets[i] for i in order))
     return resized_images(subset, image_size)

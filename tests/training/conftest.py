@@ -25,9 +25,15 @@ def shapes_run(shapes_dataset, tmp_path_factory) -> dict:
     """`birdcam train` once on the shapes: {"code", "run", "card", "models", "terminal", "log"}; models/ is a folder of its own.
 
     It runs as `birdcam train > log` would in a terminal: stdout ("log") is not a terminal, stderr is
-    ("terminal": what a person there saw).
+    ("terminal": what a person there saw). TensorFlow's CPU kernels sum in a thread-dependent order, so two
+    runs with the same seed end with slightly different models; with op determinism on, this run gives the
+    same model every time, and the tests that check its exports (int8 agreement on near-ties) cannot flake.
     """
+    import tensorflow as tf
+
     from birdcam.cli import main
+
+    tf.config.experimental.enable_op_determinism()
 
     folder = tmp_path_factory.mktemp("shapes-run")
     models = folder / "models"

@@ -51,16 +51,17 @@ def test_every_quantization_mode_of_the_real_sample_model_stays_close_to_keras(s
     import numpy as np
 
     from birdcam.engine import Classifier
-    from birdcam.engine_commands import read_image
+    from birdcam.sources import read_image
     from birdcam.training import export
     from birdcam.training.dataset import ImageFolderDataset, resized_images
     from birdcam.training.model import build_model
     from birdcam.training.options import TrainOptions
+    from birdcam.training.run import load_weights
 
     run = sample_run["run"]
     dataset = ImageFolderDataset.load(run / "dataset.json")
     model = build_model(TrainOptions.from_path(run / "run.json").model)
-    model.load_weights(str(run / "checkpoints" / "best.weights.h5"))
+    load_weights(model, run / "checkpoints" / "best.weights.npz")
     images = resized_images(dataset.valid, 32)
     keras_probabilities = model.predict(images.astype(np.float32), verbose=0)
     saved = export.saved_model(model, tmp_path / "saved")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,6 +21,7 @@ from terminal import terminal_streams
 from training_data import SHAPE_CLASSES, TINY_VIT, make_shapes_dataset
 
 from birdcam.cli import main
+from birdcam.errors import OutputError
 from birdcam.fileio import write_atomically
 
 CLASSES = sorted(SHAPE_CLASSES)
@@ -84,8 +87,8 @@ def test_the_run_folder_holds_classes_labels_and_plots(shapes_run):
         image = cv2.imread(str(run / picture))
         assert image is not None and image.shape[0] > 300 and image.shape[1] > 600
         assert image.std() > 10  # something was drawn
-    assert (run / "checkpoints" / "best.weights.h5").is_file()
-    assert (run / "checkpoints" / "last.weights.h5").is_file()
+    assert (run / "checkpoints" / "best.weights.npz").is_file()
+    assert (run / "checkpoints" / "last.weights.npz").is_file()
 
 
 def test_the_card_describes_the_exported_model(shapes_run):
@@ -162,19 +165,21 @@ def test_every_quantization_mode_exports_and_agrees_with_keras(shapes_run, tmp_p
     from birdcam.training.dataset import ImageFolderDataset, resized_images
     from birdcam.training.model import build_model
     from birdcam.training.options import TrainOptions
+    from birdcam.training.run import load_weights, representative_images
 
     run = shapes_run["run"]
     options = TrainOptions.from_path(run / "run.json")
     dataset = ImageFolderDataset.load(run / "dataset.json")
     model = build_model(options.model)
-    model.load_weights(str(run / "checkpoints" / "best.weights.h5"))
+    load_weights(model, run / "checkpoints" / "best.weights.npz")
     images = resized_images(dataset.valid, 32)
     keras_probabilities = model.predict(images.astype(np.float32), verbose=0)
     saved = export.saved_model(model, tmp_path / "saved")
+    calibration = representative_images(dataset, 32, options.seed)  # what `train --quantize int8` calibrates on
     sizes = {}
     for mode in ("none", "dynamic", "float16", "int8"):
         path = tmp_path / mode / "model.tflite"
-        flatbuffer = export.convert(saved, mode, resized_images(dataset.train, 32)[:40])
+        flatbuffer = export.convert(saved, mode, calibration)
         write_atomically(path, export.with_embedded_labels(flatbuffer, dataset.label_lines()))
         export.write_card(path.with_suffix(".json"), {**shapes_run["card"], "quantization": mode})
         tflite_probabilities = export.engine_probabilities(path, images)
@@ -187,8 +192,6 @@ def test_every_quantization_mode_exports_and_agrees_with_keras(shapes_run, tmp_p
 
 
 def test_a_failed_install_keeps_the_previous_model(shapes_run, tmp_path, monkeypatch):
-    import shutil
-
     from birdcam.training import export
 
     models = tmp_path / "models"
@@ -198,14 +201,50 @@ def test_a_failed_install_keeps_the_previous_model(shapes_run, tmp_path, monkeyp
 
     def failing_copy(source, target):
         if Path(target).name.startswith(".birds.tflite.") and str(target).endswith(".partial"):
-            raise OSError(28, "No space left on device")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
         return copy(source, target)
 
     monkeypatch.setattr(shutil, "copyfile", failing_copy)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError) as raised:
         export.install(shapes_run["run"], "birds", models)
 
+    assert str(raised.value) == (
+        f"cannot write {models / 'birds.tflite'}: No space left on device. Run `birdcam train --resume {shapes_run['run']}` "
+        "to install the model (the installed models are unchanged)."
+    )
     assert {p.name: p.read_bytes() for p in models.iterdir()} == before
+
+
+def test_installing_never_replaces_another_runs_model(shapes_run, tmp_path):
+    from birdcam.training import export
+
+    models = tmp_path / "models"
+    runs = []
+    for parent in ("garden", "feeder"):  # two run folders, both named "birds"
+        run = tmp_path / parent / "birds"
+        run.mkdir(parents=True)
+        for name in ("model.tflite", "model.json", "labels.txt"):
+            shutil.copyfile(shapes_run["run"] / name, run / name)
+        (run / "labels.txt").write_text(f"labels of {parent}\n")
+        runs.append(run)
+    garden, feeder = runs
+
+    assert export.install(garden, "birds", models) == models / "birds.tflite"
+    garden_files = {p.name: p.read_bytes() for p in models.iterdir()}
+    assert export.install(feeder, "birds", models) == models / "birds-2.tflite"
+
+    assert {p.name: p.read_bytes() for p in models.iterdir() if p.name.startswith("birds.")} == garden_files
+    assert (models / "birds-2.labels.txt").read_text() == "labels of feeder\n"
+    assert json.loads((models / "birds.json").read_text())["run"] == str(garden.resolve())
+    assert json.loads((models / "birds-2.json").read_text())["run"] == str(feeder.resolve())
+    # A re-export replaces the run's own model, under the name it has.
+    (garden / "labels.txt").write_text("labels of garden, again\n")
+    (feeder / "labels.txt").write_text("labels of feeder, again\n")
+    assert export.install(garden, "birds", models) == models / "birds.tflite"
+    assert export.install(feeder, "birds", models) == models / "birds-2.tflite"
+    assert sorted(p.name for p in models.iterdir()) == sorted(f"birds{n}{s}" for n in ("", "-2") for s in (".tflite", ".json", ".labels.txt"))
+    assert (models / "birds.labels.txt").read_text() == "labels of garden, again\n"
+    assert (models / "birds-2.labels.txt").read_text() == "labels of feeder, again\n"
 
 
 def test_compare_draws_several_runs_on_one_chart(shapes_run, tmp_path, capsys):
@@ -219,6 +258,41 @@ def test_compare_draws_several_runs_on_one_chart(shapes_run, tmp_path, capsys):
     assert "has no log.csv" in capsys.readouterr().err
 
 
+def test_compare_into_a_folder_or_without_a_file_ending_says_where_the_chart_went(shapes_run, tmp_path, capsys):
+    folder = tmp_path / "charts"
+    folder.mkdir()
+
+    assert main(["compare", str(shapes_run["run"]), "--out", str(folder)]) == 0
+    assert capsys.readouterr().out == f"chart: {folder / 'compare.png'}\n"
+    assert main(["compare", str(shapes_run["run"]), "--out", str(tmp_path / "vit-vs-inception")]) == 0
+    assert capsys.readouterr().out == f"chart: {tmp_path / 'vit-vs-inception.png'}\n"
+
+    assert cv2.imread(str(folder / "compare.png")) is not None
+    assert cv2.imread(str(tmp_path / "vit-vs-inception.png")) is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["charts", "vit-vs-inception.png"]
+
+
+def test_outputs_that_cannot_be_written_are_refused_in_one_line_before_the_work(shapes_run, starter_model, shared_dir, tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    cases = [
+        (["evaluate", "--model", str(starter_model), "--data", str(shared_dir / "birds525-sample" / "valid"), "--out", str(a_file)],
+         f"--out {a_file} is a file, not a folder; give a folder (it may not exist yet)."),
+        (["compare", str(shapes_run["run"]), "--out", str(a_file / "chart.png")],
+         f"cannot write --out {a_file / 'chart.png'}: {a_file} is a file, not a folder."),
+        (["compare", str(shapes_run["run"]), "--out", str(tmp_path / "chart.txt")],
+         f"--out {tmp_path / 'chart.txt'}: matplotlib cannot write .txt files; end the name with .png, .svg or .pdf."),
+        (["train", "--data", str(shared_dir / "birds525-sample"), "--out", str(a_file)],
+         f"--out {a_file} is a file, not a folder; give a folder (it may not exist yet)."),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        out, err = capsys.readouterr()
+        assert err == f"birdcam: error: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert a_file.read_text() == "keep me"
+
+
 def test_an_export_that_disagrees_with_keras_is_kept_out_of_models(tmp_path, monkeypatch, capsys):
     from birdcam.training import export
 
@@ -227,10 +301,71 @@ def test_an_export_that_disagrees_with_keras_is_kept_out_of_models(tmp_path, mon
 
     code = main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY_VIT, "--epochs", "1"])
 
+    out, err = capsys.readouterr()
     assert code == 1
-    assert "not copied to models/" in capsys.readouterr().err
+    assert "not copied to models/" in err
+    assert "Try --quantize float16 or none." in err and "--quantize dynamic" not in err  # dynamic was used
+    assert re.search(r"agrees with Keras on \d+\.\d%, threshold (\d\.\d\d|not calibrated \(.*\))\n", out), out
     assert (tmp_path / "run" / "model.tflite").is_file()
     assert list(Path(os.environ["BIRDCAM_MODELS_DIR"]).iterdir()) == []
+
+
+def test_the_advice_after_a_failed_export_never_names_the_mode_that_failed():
+    from birdcam.training import export
+    from birdcam.training.commands import describe_threshold
+
+    for mode in ("int8", "dynamic", "float16", "none"):
+        assert f"--quantize {mode}" not in export.fallback_advice(mode)
+    assert describe_threshold(0.3156939744949341) == "threshold 0.32"
+    assert describe_threshold(None) == "threshold not calibrated (no validation image was named correctly; the app uses 0.30)"
+
+
+def test_train_checks_its_arguments_before_loading_tensorflow(shapes_dataset, tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("")
+    script = (
+        "import json, sys\n"
+        "from birdcam.cli import main\n"
+        "codes = [main(json.loads(argv)) for argv in sys.argv[1:]]\n"
+        "print(json.dumps({'codes': codes, 'tensorflow': 'tensorflow' in sys.modules}))\n"
+    )
+    cases = [
+        ["train", "--data", str(tmp_path / "missing")],
+        ["train", "--data", str(a_file)],
+        ["train", "--data", str(shapes_dataset), "--epochs", "0"],
+        ["train", "--data", str(shapes_dataset), "--out", str(a_file)],
+        ["train", "--data", str(shapes_dataset), "--weights", str(tmp_path)],
+        ["train", "--resume", str(tmp_path)],
+        ["train", "--resume", str(a_file)],
+    ]
+
+    done = subprocess.run([sys.executable, "-c", script, *map(json.dumps, cases)], capture_output=True, text=True, timeout=120)
+
+    assert json.loads(done.stdout.splitlines()[-1]) == {"codes": [2] * len(cases), "tensorflow": False}
+    assert done.stderr.splitlines() == [
+        f"birdcam: error: dataset folder not found: {tmp_path / 'missing'}. Pass --data DIR with train/ valid/ test/ or class folders.",
+        f"birdcam: error: --data {a_file} is a file; give the dataset folder (train/ valid/ test/ or class folders).",
+        "birdcam: error: --epochs must be at least 1.",
+        f"birdcam: error: --out {a_file} is a file, not a folder; give a folder (it may not exist yet).",
+        f"birdcam: error: --weights {tmp_path} is a folder; give the weights file (ViT .npz or InceptionV3 .h5).",
+        f"birdcam: error: {tmp_path / 'run.json'} not found: --resume needs a folder made by `birdcam train`.",
+        f"birdcam: error: --resume {a_file} is a file; give the run folder (the --out of `birdcam train`).",
+    ]
+
+
+def test_a_training_error_after_tensorflow_loads_is_still_one_line(tmp_path):
+    data = make_shapes_dataset(tmp_path / "data", sizes={"train": 3, "valid": 1, "test": 1})
+    for name in sorted((data / "train").iterdir())[1:]:  # leave one class: found only once the run starts
+        for split in ("train", "valid", "test"):
+            shutil.rmtree(data / split / name.name)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "birdcam", "train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY_VIT],
+        capture_output=True, text=True, timeout=300,
+    )
+
+    assert done.returncode == 2
+    assert done.stderr == f"birdcam: error: {data} holds one class ('AMERICAN ROBIN'); a classifier needs at least two class folders.\n"
 
 
 def test_the_cli_and_evaluate_never_import_tensorflow(starter_model, shared_dir, tmp_path):
