@@ -17,7 +17,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from birdcam.engine import as_three_channels, clip_roi, default_threads, load_interpreter, quantization, resize_image
+from birdcam.engine import (
+    Timings,
+    as_three_channels,
+    clip_roi,
+    default_threads,
+    load_interpreter,
+    quantization,
+    resize_image,
+)
 from birdcam.errors import LabelError, ModelError, first_line
 from birdcam.labels import embedded_labels
 
@@ -84,22 +92,6 @@ class Detection:
 
 
 @dataclass(frozen=True)
-class DetectorTimings:
-    """Milliseconds spent in each stage of one detect() call."""
-
-    preprocess_ms: float
-    """Crop, resize, letterbox and input conversion."""
-    invoke_ms: float
-    """The model itself."""
-    postprocess_ms: float
-    """Decoding, mapping to frame pixels and non-maximum suppression."""
-
-    @property
-    def total_ms(self) -> float:
-        return self.preprocess_ms + self.invoke_ms + self.postprocess_ms
-
-
-@dataclass(frozen=True)
 class Detections:
     """What the detector found in one frame."""
 
@@ -107,7 +99,7 @@ class Detections:
     """Bird detections, best first, after NMS."""
     others: tuple[Detection, ...]
     """Every other class above the threshold (a cat, a person), best first, after NMS."""
-    timings: DetectorTimings
+    timings: Timings
     """Where the time went."""
 
 
@@ -192,7 +184,7 @@ class Detector:
             boxes, scores, classes = self._decode_ssd(outputs, (w, h))
         birds, others = self._select(boxes, scores, classes, region)
         done = time.perf_counter()
-        timings = DetectorTimings((prepared - start) * 1e3, (invoked - prepared) * 1e3, (done - invoked) * 1e3)
+        timings = Timings((prepared - start) * 1e3, (invoked - prepared) * 1e3, (done - invoked) * 1e3)
         return Detections(birds, others, timings)
 
     def _preprocess(self, image: np.ndarray, color: str) -> tuple[np.ndarray, tuple[float, float]]:
@@ -555,7 +547,6 @@ __all__ = [
     "Detections",
     "Detector",
     "DetectorOptions",
-    "DetectorTimings",
     "decode_yolox",
     "read_class_names",
     "yolox_anchors",

@@ -74,14 +74,14 @@ class Category:
 
 @dataclass(frozen=True)
 class Timings:
-    """Milliseconds spent in each stage of one classify() call."""
+    """Milliseconds spent in each stage of one classify() or detect() call."""
 
     preprocess_ms: float
     """Crop, resize, colour conversion and input conversion."""
     invoke_ms: float
     """The model itself."""
     postprocess_ms: float
-    """Dequantization, softmax, top-k."""
+    """Dequantization and softmax, top-k (classifier); decoding, mapping to frame pixels, NMS (detector)."""
 
     @property
     def total_ms(self) -> float:

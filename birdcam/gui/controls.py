@@ -8,7 +8,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -20,6 +19,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from birdcam.gui.widgets import ok_cancel_buttons
 
 MAX_TOP_K = 6
 """The most labels the overlay names (the shown one and the runners-up)."""
@@ -124,9 +125,7 @@ class SpeciesListDialog(QDialog):
             row.addWidget(browse)
             form.addRow(title, row)
             self._fields[key] = field
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel_buttons(self)
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
         layout.addLayout(form)

@@ -9,7 +9,6 @@ from PySide6.QtCore import QObject, QPoint, QRect, QSize, Qt, QThread, QTimer, S
 from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QPushButton,
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from birdcam.errors import SourceError
 from birdcam.gui.overlay import qimage_to_bgr
+from birdcam.gui.widgets import ok_cancel_buttons
 from birdcam.sources import Region
 
 _GRAB_TIMEOUT_S = 1.0
@@ -118,9 +118,7 @@ class RegionDialog(QDialog):
         hint.setWordWrap(True)
         drag = QPushButton("Drag on screen\u2026")
         drag.clicked.connect(self._drag)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel_buttons(self)
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
         layout.addLayout(form)

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
     QDialog,
-    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -40,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from birdcam.gui.sightings_log import SightingsLog
 from birdcam.gui.summary_chart import render_chart
+from birdcam.gui.widgets import ok_cancel_buttons
 from birdcam.labels import Label
 from birdcam.sightings import UNKNOWN_DESCRIPTION, Overview, Visit
 
@@ -288,9 +288,7 @@ class RenameDialog(QDialog):
         self.combo.setCompleter(completer)
         self.combo.setEditText(visit.display_name if visit.known else "")
         self.combo.lineEdit().selectAll()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel_buttons(self)
         column = QVBoxLayout(self)
         column.addWidget(QLabel(f"The bird seen at {when}, named <b>{visit.display_name}</b>"
                                 + (f" (first named {visit.original_display_name})" if visit.renamed else "")
