@@ -21,6 +21,9 @@ from birdcam.species import SpeciesFilterReport, species_mask
 from birdcam.native import stderr_silenced
 
 DEFAULT_THRESHOLD = 0.3
+"""The top score a bird needs when neither the user nor the model card gives one."""
+DEFAULT_TOP_K = 3
+"""How many categories a result names (the best and two runners-up) unless asked for another number."""
 RESIZE_MODES = ("crop", "letterbox", "stretch")
 # Float models with no card: the common MobileNet/EfficientNet convention, pixels scaled to [-1, 1].
 DEFAULT_FLOAT_NORMALIZATION = (127.5, 127.5)
@@ -42,7 +45,7 @@ class ClassifierOptions:
     """A label file that overrides the sidecar and embedded ones."""
     num_threads: int = default_threads()
     """CPU threads LiteRT may use."""
-    top_k: int = 3
+    top_k: int = DEFAULT_TOP_K
     """How many categories each Result lists."""
     threshold: float | None = None
     """Top score a bird needs to count as one; None: the model card's calibrated value, else 0.3."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from birdcam.engine import DEFAULT_TOP_K
 from birdcam.errors import BirdcamError, LabelError, ModelError, SourceError
 from birdcam.progress import Progress
 from birdcam.sources import IMAGE_SUFFIXES, read_image
@@ -27,7 +28,8 @@ def register(commands) -> None:
     )
     _add_model_options(predict)
     add_species_list_options(predict)
-    predict.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="categories per image (3)")
+    predict.add_argument("--top-k", type=_positive_int, default=DEFAULT_TOP_K, metavar="K",
+                         help=f"categories per image ({DEFAULT_TOP_K})")
     predict.add_argument("--threshold", type=_fraction, metavar="T", help="no-bird threshold (model card's, else 0.3)")
     predict.add_argument("--json", action="store_true", help="one JSON object per image, one per line")
     predict.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")

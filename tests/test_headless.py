@@ -130,7 +130,7 @@ def test_sigterm_ends_the_run_with_its_summary(duck_video, starter_model, tmp_pa
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (not log.exists() or log.read_text().count("\n") < 20):
+        while time.monotonic() < deadline and (not log.exists() or log.read_text().count("\n") < 40):
             time.sleep(0.1)
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=10)
@@ -139,7 +139,13 @@ def test_sigterm_ends_the_run_with_its_summary(duck_video, starter_model, tmp_pa
     assert process.returncode == 0, err
     summary = json.loads(log.read_text().splitlines()[-1])
     assert summary["summary"] is True and summary["stopped_by"] == "SIGTERM"
-    assert summary["frames_shown"] >= 20 and "shown" in out
+    assert summary["frames_shown"] >= 40 and "shown" in out
+    from birdcam.sightings import SightingsDB, default_path
+
+    with SightingsDB.open(default_path(), read_only=True) as db:
+        visits = db.visits()
+    assert [v.common_name for v in visits] == ["Mandarin Duck"], "the visit in progress was written before the end"
+    assert visits[0].end - visits[0].start >= 1.0
 
 
 @pytest.mark.parametrize("log_name", ["folder", "file_as_parent"])

@@ -100,10 +100,6 @@ class Pipeline(QObject):
         self._live.stop_source()
 
     @property
-    def source_description(self) -> str:
-        return self._live.feed.description
-
-    @property
     def frames_captured(self) -> int:
         """Frames captured from every source so far."""
         return self._live.feed.frames_captured

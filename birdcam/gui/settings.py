@@ -6,10 +6,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from birdcam.engine import DEFAULT_TOP_K
 from birdcam.inference import LiveSettings
 
-DEFAULT_TOP_K = 3
-"""Labels the overlay names (the shown one and the runners-up) until the user picks another number."""
 
 
 class WindowSettings:
