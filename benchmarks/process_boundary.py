@@ -59,7 +59,7 @@ def main() -> int:
 
     from birdcam.inference import InferenceOptions, InferenceProcess, build_scene_pass
 
-    options = InferenceOptions(model=str(STARTER), **({"detector": args.detector} if args.detector else {}))
+    options = InferenceOptions(model=str(STARTER), detector=args.detector)
     images = frames()
     local, _ = build_scene_pass(options, lambda text: None)
     remote = InferenceProcess(options)

@@ -174,6 +174,8 @@ class InferenceProcess:
 
     def __init__(self, options: InferenceOptions = InferenceOptions(), *, factory: SceneFactory = build_scene_pass):
         self.options = options
+        self.factory = factory
+        """What builds the scene pass in the child (a restart uses it again)."""
         self.info: ModelInfo | None = None
         self._conn, child_conn = _CONTEXT.Pipe(duplex=True)
         self._process = _CONTEXT.Process(target=_serve, args=(child_conn, options, factory),

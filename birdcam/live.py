@@ -163,13 +163,12 @@ class InferenceDriver:
 
     def __init__(self, frames: LatestFrame, *, on_result: Callable[[LiveResult], None],
                  on_error: Callable[[str], None], on_failed: Callable[[str], None],
-                 first_index: Callable[[], int] = lambda: 0, factory: SceneFactory = build_scene_pass):
+                 first_index: Callable[[], int] = lambda: 0):
         self._frames = frames
         self._on_result = on_result
         self._on_error = on_error
         self._on_failed = on_failed
         self._first_index = first_index
-        self._factory = factory
         self._lock = threading.Lock()
         self._process: InferenceProcess | None = None
         self._pending: InferenceProcess | None = None
@@ -283,7 +282,7 @@ class InferenceDriver:
             return
         self._on_error(f"{reason}; restarting it")
         options = dataclasses.replace(crashed.options, settings=settings)
-        process = InferenceProcess(options, factory=self._factory)
+        process = InferenceProcess(options, factory=crashed.factory)
         try:
             process.wait_ready(cancelled=lambda: self._stop.is_set() or self._pending is not None)
         except LoadCancelled:
@@ -445,8 +444,7 @@ class LivePipeline:
         self.info: ModelInfo | None = None
         """The models running now (None before the first load)."""
         self.driver = InferenceDriver(self.feed.frames, on_result=self._result, on_error=on_error,
-                                      on_failed=self._failed, first_index=lambda: self.feed.first_index,
-                                      factory=factory)
+                                      on_failed=self._failed, first_index=lambda: self.feed.first_index)
         self.driver.configure(settings)
         self._driver_thread = threading.Thread(target=self.driver.run, name="birdcam inference driver", daemon=True)
         self._driver_thread.start()

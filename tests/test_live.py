@@ -48,7 +48,7 @@ def fake_frame(index: int, value: int | None = None) -> Frame:
 
 def start_driver(events: Collector, frames: LatestFrame) -> tuple[InferenceDriver, threading.Thread]:
     driver = InferenceDriver(frames, on_result=events.results.append, on_error=events.errors.append,
-                             on_failed=events.failed.append, factory=fake_models.fake_scene)
+                             on_failed=events.failed.append)
     thread = threading.Thread(target=driver.run, name="test driver")
     thread.start()
     return driver, thread
