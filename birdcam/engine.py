@@ -112,7 +112,7 @@ class Classifier:
         self.resize = options.resize or self.card.get("resize") or "crop"
         if self.resize not in RESIZE_MODES:
             raise ModelError(f"unknown resize mode {self.resize!r}; use one of {', '.join(RESIZE_MODES)}.")
-        self._interpreter = _load_interpreter(self.model_path, options.num_threads)
+        self._interpreter = load_interpreter(self.model_path, options.num_threads)
         self._input, self._output = _image_io(self._interpreter, self.model_path)
         self.input_size: tuple[int, int] = (int(self._input["shape"][1]), int(self._input["shape"][2]))
         self.input_dtype = np.dtype(self._input["dtype"])
@@ -131,7 +131,7 @@ class Classifier:
         threshold = options.threshold if options.threshold is not None else self.card.get("threshold")
         self.threshold = float(threshold if threshold is not None else DEFAULT_THRESHOLD)
         self._pixel_lut = self._input_lut()
-        self._output_scale, self._output_zero = _quantization(self._output)
+        self._output_scale, self._output_zero = quantization(self._output)
         self._outputs_probabilities = self._declares_probabilities()
         self._invoke_once()
 
@@ -170,9 +170,9 @@ class Classifier:
 
     def preprocess(self, frame: np.ndarray, *, color: str = "bgr", roi: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """The model's input tensor [1, H, W, 3] for a BGR (or RGB) uint8 frame."""
-        image = _as_three_channels(frame, color)
+        image = as_three_channels(frame, color)
         if roi is not None:
-            image = _crop_roi(image, roi)
+            image = crop_roi(image, roi)
         fitted = fit_to_size(image, self.input_size, self.resize)
         if color == "bgr":
             fitted = cv2.cvtColor(fitted, cv2.COLOR_BGR2RGB)
@@ -269,14 +269,14 @@ class Classifier:
         real = (pixels - mean) / std
         if dtype == np.float32:
             return real.astype(np.float32).reshape(1, 256, 3)
-        scale, zero = _quantization(self._input)
+        scale, zero = quantization(self._input)
         info = np.iinfo(dtype)
         quantized = np.round(real / scale + zero) if scale else np.round(real)
         return np.clip(quantized, info.min, info.max).astype(dtype).reshape(1, 256, 3)
 
     def _inferred_int8_normalization(self) -> tuple[np.ndarray, np.ndarray]:
         """For an int8 input with no card: the range its quantization covers says what it expects."""
-        scale, zero = _quantization(self._input)
+        scale, zero = quantization(self._input)
         low, high = (-128 - zero) * scale, (127 - zero) * scale
         if high <= 1.5 and low >= -0.1:
             mean, std = 0.0, 255.0  # [0, 1]
@@ -313,14 +313,14 @@ def fit_to_size(image: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarr
     height, width = image.shape[:2]
     if mode == "crop":
         x, y, crop_w, crop_h = center_crop_region((height, width), size)
-        return _resize(image[y : y + crop_h, x : x + crop_w], (target_w, target_h))
+        return resize_image(image[y : y + crop_h, x : x + crop_w], (target_w, target_h))
     if mode == "stretch":
-        return _resize(image, (target_w, target_h))
+        return resize_image(image, (target_w, target_h))
     scale = min(target_w / width, target_h / height)
     inner_w, inner_h = max(1, round(width * scale)), max(1, round(height * scale))
     canvas = np.zeros((target_h, target_w, 3), np.uint8)
     x, y = (target_w - inner_w) // 2, (target_h - inner_h) // 2
-    canvas[y : y + inner_h, x : x + inner_w] = _resize(image, (inner_w, inner_h))
+    canvas[y : y + inner_h, x : x + inner_w] = resize_image(image, (inner_w, inner_h))
     return canvas
 
 
@@ -333,7 +333,7 @@ def center_crop_region(shape: tuple[int, ...], size: tuple[int, int]) -> tuple[i
     return (width - crop_w) // 2, (height - crop_h) // 2, crop_w, crop_h
 
 
-def _resize(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
+def resize_image(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     """Area averaging when shrinking (no aliasing), linear when enlarging.
 
     OpenCV's area resize is fast for exact halvings (~0.1 ms for a 720x720 crop) and slow for
@@ -361,7 +361,8 @@ def _halve(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image[:height, :width], (width // 2, height // 2), interpolation=cv2.INTER_AREA)
 
 
-def _as_three_channels(frame: np.ndarray, color: str) -> np.ndarray:
+def as_three_channels(frame: np.ndarray, color: str) -> np.ndarray:
+    """A uint8 HxWx3 view of a grey, 3- or 4-channel frame; BirdcamError for anything that is not an image."""
     if color not in ("bgr", "rgb"):
         raise BirdcamError(f"unknown colour order {color!r}; use 'bgr' or 'rgb'.")
     if not isinstance(frame, np.ndarray) or frame.size == 0:
@@ -377,22 +378,28 @@ def _as_three_channels(frame: np.ndarray, color: str) -> np.ndarray:
     raise BirdcamError(f"a frame of shape {frame.shape} is not an image; give HxW, HxWx3 or HxWx4 pixels.")
 
 
-def _crop_roi(image: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray:
+def clip_roi(shape: tuple[int, ...], roi: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of a region of interest clipped to a frame of `shape`; BirdcamError when none of it is inside."""
     x, y, w, h = (int(v) for v in roi)
     x0, y0 = max(0, x), max(0, y)
-    x1, y1 = min(image.shape[1], x + w), min(image.shape[0], y + h)
+    x1, y1 = min(shape[1], x + w), min(shape[0], y + h)
     if x1 <= x0 or y1 <= y0:
-        raise BirdcamError(
-            f"the region of interest {x},{y} {w}x{h} lies outside the {image.shape[1]}x{image.shape[0]} frame."
-        )
-    return image[y0:y1, x0:x1]
+        raise BirdcamError(f"the region of interest {x},{y} {w}x{h} lies outside the {shape[1]}x{shape[0]} frame.")
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def crop_roi(image: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray:
+    """The part of an image inside a region of interest (clipped to the image)."""
+    x, y, w, h = clip_roi(image.shape, roi)
+    return image[y : y + h, x : x + w]
 
 
 def _category(index: int, label: Label, score: float) -> Category:
     return Category(index, label.text, label.common_name, label.scientific_name, score)
 
 
-def _quantization(details: dict) -> tuple[float, int]:
+def quantization(details: dict) -> tuple[float, int]:
+    """(scale, zero point) of a tensor; scale 0.0 when it is not quantized."""
     scale, zero = details.get("quantization", (0.0, 0))
     return float(scale), int(zero)
 
@@ -425,7 +432,8 @@ def check_tflite_file(model_path: Path) -> None:
         raise ModelError(f"{model_path} is not a TFLite model (no TFL3 header); give a .tflite file.")
 
 
-def _load_interpreter(model_path: Path, num_threads: int):
+def load_interpreter(model_path: Path, num_threads: int):
+    """A LiteRT interpreter with its tensors allocated; ModelError, one line, for a file LiteRT cannot load."""
     from ai_edge_litert.interpreter import Interpreter
 
     check_tflite_file(model_path)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -46,7 +48,10 @@ def register(commands) -> None:
         description="Shows the model birdcam would run, why, its input, its labels and where it came from.",
     )
     models.add_argument("--model", type=Path, default=argparse.SUPPRESS, metavar="PATH", help="a .tflite model (overrides everything)")
-    models.add_argument("--download", action="store_true", help="download the starter model if it is needed and missing")
+    models.add_argument(
+        "--detector", default=argparse.SUPPRESS, metavar="PATH", help="a .tflite bird detector, or `none` for whole-frame mode"
+    )
+    models.add_argument("--download", action="store_true", help="download the starter model and detector if they are needed and missing")
     models.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     models.set_defaults(handler=run_models)
 
@@ -95,9 +100,9 @@ def open_classifier(args: argparse.Namespace, **options):
     return Classifier.from_path(resolved.path, labels_path=labels, resize=args.resize, **options)
 
 
-def _print_progress(done: int, total: int | None) -> None:
+def _print_progress(done: int, total: int | None, what: str = "the starter model") -> None:
     if total:
-        print(f"\rdownloading the starter model: {done * 100 // total:3d}% of {total / 1e6:.1f} MB", end="", file=sys.stderr)
+        print(f"\rdownloading {what}: {done * 100 // total:3d}% of {total / 1e6:.1f} MB", end="", file=sys.stderr)
         if done >= total:
             print(file=sys.stderr)
 
@@ -270,6 +275,7 @@ def run_models(args: argparse.Namespace) -> int:
             "would_download": list(AIY_BIRDS_V1.model.urls[:1]),
             "cache": str(AIY_BIRDS_V1.path().parent),
             "models_dir": str(paths.models_dir()),
+            "detector": _detector_info(args),
         }
         if args.json:
             print(json.dumps(info))
@@ -278,6 +284,7 @@ def run_models(args: argparse.Namespace) -> int:
             print(f"next       the app downloads the starter model (AIY birds_V1) from {info['would_download'][0]}")
             print(f"           into {info['cache']} (or run `birdcam models --download` now)")
             print(f"trained    models exported by `birdcam train` go to {info['models_dir']}")
+            _print_detector_info(info["detector"])
         return 0
     with Classifier.from_path(resolved.path, labels_path=resolved.labels_path) as classifier:
         info = {
@@ -295,6 +302,7 @@ def run_models(args: argparse.Namespace) -> int:
             "size_bytes": resolved.path.stat().st_size,
             "models_dir": str(paths.models_dir()),
         }
+    info["detector"] = _detector_info(args)
     if args.json:
         print(json.dumps(info))
     else:
@@ -306,4 +314,56 @@ def run_models(args: argparse.Namespace) -> int:
         print(f"threshold  {info['threshold']:.2f}{' (calibrated, from the model card)' if 'threshold' in classifier.card else ''}")
         print(f"size       {info['size_bytes'] / 1e6:.1f} MB")
         print(f"trained    models exported by `birdcam train` go to {info['models_dir']}")
+        _print_detector_info(info["detector"])
     return 0
+
+
+def _detector_info(args: argparse.Namespace) -> dict:
+    """Which detector would run and why, for `birdcam models`: "path" is None in whole-frame mode."""
+    from birdcam.detector import Detector
+    from birdcam.model_store import STARTER_DETECTOR, resolve_detector
+
+    explicit = getattr(args, "detector", None)
+    progress = functools.partial(_print_progress, what="the starter detector") if sys.stderr.isatty() else None
+    try:
+        resolved = resolve_detector(explicit, download=args.download, progress=progress)
+    except ModelError as error:
+        if explicit is not None or os.environ.get("BIRDCAM_DETECTOR") or args.download:
+            raise
+        if os.environ.get("BIRDCAM_OFFLINE"):
+            return {"path": None, "reason": str(error)}
+        return {
+            "path": None,
+            "reason": f"no {STARTER_DETECTOR.description} in the cache yet",
+            "would_download": STARTER_DETECTOR.model.urls[0],
+            "cache": str(STARTER_DETECTOR.path().parent),
+        }
+    if resolved is None:
+        given = "--detector none" if explicit is not None else "BIRDCAM_DETECTOR=none"
+        return {"path": None, "reason": f"{given}: whole-frame mode"}
+    with Detector.from_path(resolved.path, labels_path=resolved.labels_path) as detector:
+        return {
+            "path": str(resolved.path),
+            "origin": resolved.origin,
+            "reason": resolved.reason,
+            "kind": detector.kind,
+            "input": detector.describe_input(),
+            "classes": len(detector.labels),
+            "bird_classes": [detector.labels[i] for i in detector.bird_classes],
+            "labels": detector.labels_source,
+            "score_threshold": detector.options.score_threshold,
+        }
+
+
+def _print_detector_info(info: dict) -> None:
+    if info["path"] is None:
+        print(f"detector   none: {info['reason']}")
+        if "would_download" in info:
+            print(f"next       the app downloads it from {info['would_download']}")
+            print(f"           into {info['cache']} (or run `birdcam models --download` now)")
+        return
+    print(f"detector   {info['path']}")
+    print(f"why        {info['reason']}")
+    birds = ", ".join(info["bird_classes"])
+    print(f"           {info['kind']}, input {info['input']}, {info['classes']} classes, birds: {birds}, score >= {info['score_threshold']:.2f}")
+    print(f"           labels {info['labels']}")

@@ -1,7 +1,12 @@
-"""Which model runs, and why: --model > $BIRDCAM_MODEL > newest trained model > cached starter > download."""
+"""Which model and detector run, and why.
+
+Classifier: --model > $BIRDCAM_MODEL > newest trained model > cached starter > download.
+Detector: --detector (or "none") > $BIRDCAM_DETECTOR > cached starter detector > download.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.client
 import os
@@ -34,20 +39,35 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class StarterModel:
-    """The model birdcam runs before the user has trained one."""
+    """A model birdcam downloads itself when the user has given none: the starter classifier or detector."""
 
     model: RemoteFile
     """The .tflite file."""
     labels: RemoteFile
-    """`Scientific (Common)` labels aligned with the outputs."""
+    """Its labels (`Scientific (Common)` for the classifier, class names for the detector)."""
     folder: str = "aiy_birds_v1"
     """Sub-folder of the cache it lives in."""
+    kind: str = "model"
+    """"model" (the classifier) or "detector": the command-line option that replaces it is `--{kind}`."""
+    title: str = "AIY birds_V1"
+    """Its name in messages."""
+    instead: str = ""
+    """A last piece of advice when it cannot be had (the detector: run without one)."""
 
     def path(self, cache: Path | None = None) -> Path:
         return (cache or paths.cache_dir()) / self.folder / self.model.filename
 
     def labels_path(self, cache: Path | None = None) -> Path:
         return (cache or paths.cache_dir()) / self.folder / self.labels.filename
+
+    @property
+    def option(self) -> str:
+        return f"--{self.kind}"
+
+    @property
+    def description(self) -> str:
+        """E.g. "starter model (AIY birds_V1)"."""
+        return f"starter {self.kind} ({self.title})"
 
 
 AIY_BIRDS_V1 = StarterModel(
@@ -66,20 +86,48 @@ AIY_BIRDS_V1 = StarterModel(
     ),
 )
 
+_YOLOX_SAMPLE = "https://raw.githubusercontent.com/Kazuhito00/YOLOX-ONNX-TFLite-Sample/3d4f1119d0694200671c08069ecb847aa0d8495a"
+STARTER_DETECTOR = StarterModel(
+    model=RemoteFile(
+        filename="yolox_nano_float16_quantize.tflite",
+        urls=(f"{_YOLOX_SAMPLE}/model/yolox_nano_float16_quantize.tflite",),
+        sha256="6518faf758f5827fb8412c38d2240b7722027c299596518e1f94e678af1e6e29",
+    ),
+    labels=RemoteFile(
+        filename="coco_classes.txt",
+        urls=(f"{_YOLOX_SAMPLE}/coco_classes.txt",),
+        sha256="634a1132eb33f8091d60f2c346ababe8b905ae08387037aed883953b7329af84",
+    ),
+    folder="yolox_nano",
+    kind="detector",
+    title="YOLOX-nano",
+    instead="Or pass --detector none for whole-frame mode.",
+)
+"""Megvii's YOLOX-nano (COCO, Apache-2.0) as float16 TFLite, from Kazuhito00/YOLOX-ONNX-TFLite-Sample at a pinned commit."""
+WHOLE_FRAME_DETECTOR = "none"
+"""What `--detector` / `$BIRDCAM_DETECTOR` say for no detector: the whole-frame pass only."""
+
 
 def starter_model(environ: Mapping[str, str] = os.environ) -> StarterModel:
-    """The starter model; `$BIRDCAM_STARTER_MIRROR` (a folder URL holding both files) is tried first.
+    """The starter classifier; `$BIRDCAM_STARTER_MIRROR` (a folder URL holding the starter files) is tried first."""
+    return _mirrored(AIY_BIRDS_V1, environ)
 
-    A mirror cannot change what is installed: the SHA-256 of each file still decides.
-    """
+
+def starter_detector(environ: Mapping[str, str] = os.environ) -> StarterModel:
+    """The starter detector, with `$BIRDCAM_STARTER_MIRROR` tried first like the classifier's."""
+    return _mirrored(STARTER_DETECTOR, environ)
+
+
+def _mirrored(starter: StarterModel, environ: Mapping[str, str]) -> StarterModel:
+    """A mirror cannot change what is installed: the SHA-256 of each file still decides."""
     mirror = environ.get("BIRDCAM_STARTER_MIRROR", "").rstrip("/")
     if not mirror:
-        return AIY_BIRDS_V1
+        return starter
 
     def mirrored(remote: RemoteFile) -> RemoteFile:
         return RemoteFile(remote.filename, (f"{mirror}/{remote.filename}", *remote.urls), remote.sha256)
 
-    return StarterModel(mirrored(AIY_BIRDS_V1.model), mirrored(AIY_BIRDS_V1.labels), AIY_BIRDS_V1.folder)
+    return dataclasses.replace(starter, model=mirrored(starter.model), labels=mirrored(starter.labels))
 
 
 @dataclass(frozen=True)
@@ -91,7 +139,7 @@ class ResolvedModel:
     labels_path: Path | None
     """A label file to use instead of the engine's own search (the starter's labels), or None."""
     origin: str
-    """Short tag: "--model", "BIRDCAM_MODEL", "trained", "starter", "starter (downloaded)"."""
+    """Short tag: "--model" / "--detector", "BIRDCAM_MODEL" / "BIRDCAM_DETECTOR", "trained", "starter", "starter (downloaded)"."""
     reason: str
     """One sentence for `birdcam models` and the window's status."""
 
@@ -135,33 +183,70 @@ def resolve_model(
     trained = newest_trained_model()
     if trained is not None:
         return ResolvedModel(trained, None, "trained", f"newest model exported by `birdcam train` into {trained.parent}")
+    return _cached_or_downloaded(starter, download, progress)
+
+
+def resolve_detector(
+    explicit: str | os.PathLike | None = None,
+    *,
+    download: bool | None = None,
+    progress: Progress | None = None,
+    environ: Mapping[str, str] = os.environ,
+    starter: StarterModel | None = None,
+) -> ResolvedModel | None:
+    """Chooses the detector: --detector > $BIRDCAM_DETECTOR > cached starter detector > its download.
+
+    None when "none" is asked for (whole-frame mode). Raises ModelError, with what to do, when no
+    detector can be had; the app then runs in whole-frame mode. `download` as for resolve_model.
+    """
+    if download is None:
+        download = not environ.get("BIRDCAM_OFFLINE")
+    starter = starter or starter_detector(environ)
+    for given, origin, fix in (
+        (explicit, "--detector", "Check the --detector path"),
+        (environ.get("BIRDCAM_DETECTOR"), "BIRDCAM_DETECTOR", "Fix or unset BIRDCAM_DETECTOR"),
+    ):
+        if given is None or not str(given).strip():
+            continue
+        if str(given).strip().lower() == WHOLE_FRAME_DETECTOR:
+            return None
+        path = Path(given).expanduser()
+        if not path.exists():
+            raise ModelError(f"detector file not found: {path} ({origin}). {fix}, or pass --detector none for whole-frame mode.")
+        return ResolvedModel(path, None, origin, f"{'given with' if origin.startswith('--') else 'set by'} {origin}: {path}")
+    return _cached_or_downloaded(starter, download, progress)
+
+
+def _cached_or_downloaded(starter: StarterModel, download: bool, progress: Progress | None) -> ResolvedModel:
+    """The starter from the cache, else downloaded into it; ModelError saying what to do when neither works."""
     model_path, labels_path = starter.path(), starter.labels_path()
-    labels = labels_path if labels_path.is_file() else None
     if model_path.is_file():
-        return ResolvedModel(model_path, labels, "starter", f"starter model (AIY birds_V1) from the cache {model_path.parent}")
+        labels = labels_path if labels_path.is_file() else None
+        return ResolvedModel(model_path, labels, "starter", f"{starter.description} from the cache {model_path.parent}")
     if not download:
+        advice = f"Pass {starter.option} PATH, save {starter.model.filename} into that folder, or run once online."
         raise ModelError(
-            f"no model yet: the starter model is not in {model_path.parent} and downloading is off "
-            "(BIRDCAM_OFFLINE). Pass --model PATH, or run once online."
+            f"no {starter.kind} yet: the {starter.description} is not in {model_path.parent} and downloading is off "
+            f"(BIRDCAM_OFFLINE). {advice} {starter.instead}".rstrip()
         )
     fetch_starter(starter, progress=progress)
     labels = labels_path if labels_path.is_file() else None
-    return ResolvedModel(model_path, labels, "starter (downloaded)", f"starter model (AIY birds_V1), downloaded to {model_path.parent}")
+    return ResolvedModel(model_path, labels, "starter (downloaded)", f"{starter.description}, downloaded to {model_path.parent}")
 
 
 def fetch_starter(starter: StarterModel = AIY_BIRDS_V1, *, progress: Progress | None = None) -> Path:
-    """Downloads the starter model and its labels into the cache.
+    """Downloads a starter model and its labels into the cache.
 
-    The labels are best effort: without them the engine falls back to the scientific names embedded
-    in the model file.
+    The labels are best effort: without them the classifier falls back to the scientific names
+    embedded in its model file, the detector to COCO's class names.
     """
     model_path = starter.path()
     try:
         download(starter.model, model_path, progress=progress)
     except ModelError as error:
         raise ModelError(
-            f"{error} Connect to the internet and retry, pass --model PATH, or save "
-            f"{starter.model.filename} (SHA-256 {starter.model.sha256[:12]}...) into {model_path.parent}."
+            f"{error} Connect to the internet and retry, pass {starter.option} PATH, or save "
+            f"{starter.model.filename} (SHA-256 {starter.model.sha256[:12]}...) into {model_path.parent}. {starter.instead}".rstrip()
         ) from None
     try:
         download(starter.labels, starter.labels_path())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import os
@@ -177,3 +178,130 @@ def test_offline_setting_and_mirror(server, starter_model, monkeypatch):
     resolved = resolve_model()
     assert resolved.origin == "starter (downloaded)" and _sha(resolved.path) == AIY_BIRDS_V1.model.sha256
     assert resolved.labels_path is not None and _sha(resolved.labels_path) == AIY_BIRDS_V1.labels.sha256
+
+
+# -- the detector ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def yolox_files(shared_dir) -> dict[str, bytes]:
+    """What the local server offers: the shared YOLOX-nano and its labels."""
+    folder = shared_dir / "models" / "yolox_nano"
+    return {
+        "/yolox.tflite": (folder / "yolox_nano_float16_quantize.tflite").read_bytes(),
+        "/coco_classes.txt": (folder / "coco_classes.txt").read_bytes(),
+    }
+
+
+def _detector_starter(base: str, files: dict[str, bytes], model_sha: str | None = None) -> StarterModel:
+    """The real starter detector's record, its files fetched from `base`."""
+    from birdcam.model_store import STARTER_DETECTOR
+
+    return dataclasses.replace(
+        STARTER_DETECTOR,
+        model=RemoteFile("yolox.tflite", (base + "/yolox.tflite",), model_sha or hashlib.sha256(files["/yolox.tflite"]).hexdigest()),
+        labels=RemoteFile("coco_classes.txt", (base + "/coco_classes.txt",), hashlib.sha256(files["/coco_classes.txt"]).hexdigest()),
+    )
+
+
+def test_the_pinned_starter_detector_is_the_shared_one(shared_dir):
+    from birdcam.model_store import STARTER_DETECTOR
+
+    folder = shared_dir / "models" / "yolox_nano"
+    assert _sha(folder / "yolox_nano_float16_quantize.tflite") == STARTER_DETECTOR.model.sha256
+    assert _sha(folder / "coco_classes.txt") == STARTER_DETECTOR.labels.sha256
+    pinned = "https://raw.githubusercontent.com/Kazuhito00/YOLOX-ONNX-TFLite-Sample/3d4f1119d0694200671c08069ecb847aa0d8495a/"
+    assert STARTER_DETECTOR.model.urls == (pinned + "model/yolox_nano_float16_quantize.tflite",)
+    assert STARTER_DETECTOR.labels.urls == (pinned + "coco_classes.txt",)
+    assert STARTER_DETECTOR.path() == paths.cache_dir() / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
+
+
+def test_detector_download_verifies_and_lands_a_working_detector(server, yolox_files):
+    from birdcam.detector import Detector
+    from birdcam.model_store import resolve_detector
+
+    _Handler.files = dict(yolox_files)
+    starter = _detector_starter(server, yolox_files)
+    seen = []
+    resolved = resolve_detector(download=True, progress=lambda done, total: seen.append((done, total)), starter=starter)
+    assert resolved.origin == "starter (downloaded)" and "YOLOX-nano" in resolved.reason
+    assert resolved.path == paths.cache_dir() / "yolox_nano" / "yolox.tflite"
+    assert resolved.path.read_bytes() == yolox_files["/yolox.tflite"]
+    assert resolved.labels_path is not None and resolved.labels_path.read_bytes() == yolox_files["/coco_classes.txt"]
+    size = len(yolox_files["/yolox.tflite"])
+    assert seen[-1] == (size, size) and len(seen) > 5
+    with Detector.from_path(resolved.path, labels_path=resolved.labels_path) as detector:
+        assert detector.kind == "yolox" and detector.bird_classes == (14,)
+    _Handler.files = {}
+    again = resolve_detector(starter=starter)
+    assert again.origin == "starter" and again.path == resolved.path
+
+
+def test_detector_with_a_wrong_checksum_leaves_nothing_and_says_what_to_do(server, yolox_files):
+    from birdcam.model_store import resolve_detector
+
+    _Handler.files = dict(yolox_files)
+    with pytest.raises(ModelError) as error:
+        resolve_detector(download=True, starter=_detector_starter(server, yolox_files, model_sha="0" * 64))
+    message = str(error.value)
+    assert "SHA-256" in message and "--detector PATH" in message and "--detector none" in message and "\n" not in message
+    folder = paths.cache_dir() / "yolox_nano"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_detector_offline_or_unreachable_is_one_line_saying_what_to_do(yolox_files):
+    from birdcam.model_store import STARTER_DETECTOR, resolve_detector
+
+    with pytest.raises(ModelError) as error:
+        resolve_detector()  # BIRDCAM_OFFLINE is set for every test
+    message = str(error.value)
+    assert "downloading is off" in message and "--detector PATH" in message and "--detector none" in message
+    assert STARTER_DETECTOR.model.filename in message and str(paths.cache_dir() / "yolox_nano") in message
+    assert "\n" not in message
+    down = _detector_starter(f"http://127.0.0.1:{_free_port()}", yolox_files)
+    with pytest.raises(ModelError, match="could not be reached.*--detector none"):
+        resolve_detector(download=True, starter=down)
+
+
+def test_detector_resolution_order(tmp_path, monkeypatch, yolox_files):
+    from birdcam.model_store import resolve_detector
+
+    starter = _detector_starter("http://127.0.0.1:9", yolox_files)
+    cached = starter.path()
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(yolox_files["/yolox.tflite"])
+    assert resolve_detector(download=False, starter=starter).origin == "starter"
+    from_env, given = tmp_path / "env.tflite", tmp_path / "given.tflite"
+    from_env.write_bytes(b"x")
+    given.write_bytes(b"x")
+    monkeypatch.setenv("BIRDCAM_DETECTOR", str(from_env))
+    assert resolve_detector(starter=starter).path == from_env
+    assert resolve_detector(starter=starter).origin == "BIRDCAM_DETECTOR"
+    assert resolve_detector(given, starter=starter).origin == "--detector"
+    assert resolve_detector("none", starter=starter) is None
+    assert resolve_detector(Path("NONE"), starter=starter) is None
+    monkeypatch.setenv("BIRDCAM_DETECTOR", "none")
+    assert resolve_detector(starter=starter) is None
+    assert resolve_detector(str(given), starter=starter).path == given
+    monkeypatch.setenv("BIRDCAM_DETECTOR", str(tmp_path / "gone.tflite"))
+    with pytest.raises(ModelError, match="BIRDCAM_DETECTOR"):
+        resolve_detector(starter=starter)
+    with pytest.raises(ModelError, match="detector file not found.*--detector none"):
+        resolve_detector(str(tmp_path / "nope.tflite"), starter=starter)
+
+
+def test_detector_mirror_with_the_real_pinned_checksums(server, shared_dir, monkeypatch):
+    from birdcam.model_store import STARTER_DETECTOR, resolve_detector, starter_detector
+
+    folder = shared_dir / "models" / "yolox_nano"
+    _Handler.files = {
+        f"/{STARTER_DETECTOR.model.filename}": (folder / STARTER_DETECTOR.model.filename).read_bytes(),
+        f"/{STARTER_DETECTOR.labels.filename}": (folder / STARTER_DETECTOR.labels.filename).read_bytes(),
+    }
+    monkeypatch.delenv("BIRDCAM_OFFLINE")
+    monkeypatch.setenv("BIRDCAM_STARTER_MIRROR", server)
+    assert starter_detector().model.urls[0] == f"{server}/{STARTER_DETECTOR.model.filename}"
+    resolved = resolve_detector()
+    assert resolved.origin == "starter (downloaded)" and resolved.path == STARTER_DETECTOR.path()
+    assert _sha(resolved.path) == STARTER_DETECTOR.model.sha256
+    assert resolved.labels_path is not None and _sha(resolved.labels_path) == STARTER_DETECTOR.labels.sha256
