@@ -38,6 +38,8 @@ class TrackerOptions:
     """A track looked for and not found for this long is deleted, and so is one the detector has missed for this long."""
     forget_after_s: float = 4.0
     """A track not even looked for this long is deleted (its prediction means little by then)."""
+    max_size_change: float = 2.5
+    """A detection whose area differs from the track's by more than this factor is not its bird (a group, a part)."""
     box_gain: float = 0.6
     """How far a hit moves the box from the prediction to the detection (0-1)."""
     velocity_gain: float = 0.4
@@ -113,11 +115,12 @@ class Tracker:
         return track_id
 
     def update(self, boxes: Sequence[BoxF], scores: Sequence[float], t: float,
-               looked: Sequence[BoxF] | None = None) -> tuple[Track, ...]:
+               looked: Sequence[BoxF] | None = None, *, start_confirmed: bool = False) -> tuple[Track, ...]:
         """Takes one frame's detections (boxes and scores) at time t; returns the live tracks.
 
         `looked`: the regions the detector searched (None: the whole frame). A track whose predicted box
         lies mostly outside them is carried forward on its prediction, neither hit nor missed.
+        `start_confirmed`: new tracks are confirmed at once (a still photo, which cannot be seen again).
         """
         options = self.options
         for track in self._tracks:
@@ -137,10 +140,11 @@ class Tracker:
                 track.misses += 1
                 track.detector_misses += 1
         for box, score in unmatched_sure:
-            if any(_covered(box, predictions.get(track.id, track.box)) for track in self._tracks):
+            if any(_same_bird(box, predictions.get(track.id, track.box), options.match_iou) for track in self._tracks):
                 continue  # a second box on a bird already followed (a tile's cut, a different scale): not a new bird
             self._tracks.append(Track(self.new_id(), box, t, t, t, last_hit=t, score=score, best_score=score, last_looked=t,
-                                      confirmed=options.confirm_hits <= 1, matched_now=True, detected=box))
+                                      confirmed=start_confirmed or options.confirm_hits <= 1, matched_now=True,
+                                      detected=box))
         self._tracks = [track for track in self._tracks if not self._expired(track, t)]
         return self.tracks
 
@@ -154,6 +158,17 @@ class Tracker:
         track.misses = 0
         track.last_seen = t
         track.matched_now = True
+
+    def restart(self, track_id: int) -> None:
+        """The bird the detector just boxed on this track is another bird (it looks different): the track
+        starts over as a new one there, under a new id, to be confirmed again."""
+        track = self._find(track_id)
+        if track is None:
+            return
+        track.id = self.new_id()
+        track.hits, track.confirmed, track.velocity = 1, False, (0.0, 0.0)
+        track.first_seen = track.last_seen = track.last_hit = track.t
+        track.best_score = track.score
 
     def missed(self, track_id: int, t: float) -> None:
         """The bird of this track was looked for by other means at t and not found."""
@@ -170,8 +185,9 @@ class Tracker:
         pairs = []
         for d, (box, _) in enumerate(detections):
             for track in tracks:
-                overlap = iou(box, predictions[track.id])
-                if overlap >= self.options.match_iou:
+                predicted = predictions[track.id]
+                overlap = iou(box, predicted)
+                if overlap >= self.options.match_iou and _similar_size(box, predicted, self.options.max_size_change):
                     pairs.append((overlap, d, track))
         pairs.sort(key=lambda pair: -pair[0])
         used: set[int] = set()
@@ -242,7 +258,12 @@ def _mostly_inside(box: BoxF, regions: Sequence[BoxF]) -> bool:
     return area > 0 and any(_intersection(box, region) >= 0.6 * area for region in regions)
 
 
-def _covered(a: BoxF, b: BoxF) -> bool:
-    """Most (60%) of the smaller of two boxes lies inside the other."""
+def _similar_size(a: BoxF, b: BoxF, factor: float) -> bool:
+    area_a, area_b = a[2] * a[3], b[2] * b[3]
+    return area_a > 0 and area_b > 0 and max(area_a, area_b) <= factor * min(area_a, area_b)
+
+
+def _same_bird(a: BoxF, b: BoxF, match_iou: float) -> bool:
+    """Two boxes overlap as much as a match, or most (60%) of the smaller lies inside the other."""
     smaller = min(a[2] * a[3], b[2] * b[3])
-    return smaller > 0 and _intersection(a, b) >= 0.6 * smaller
+    return iou(a, b) >= match_iou or (smaller > 0 and _intersection(a, b) >= 0.6 * smaller)
