@@ -194,24 +194,20 @@ class ScenePass:
         birds = [d for d in found.birds if d.score >= self.options.tracking.keep_score]
         usable = [d for d in birds if self._usable(d.box, region, frame.shape)]
         if searching:
-            self._probe_later([d for d in birds if d not in usable or d.score < self.options.tracking.start_score], frame.shape, t)
+            doubtful = [d for d in birds if d not in usable or d.score < self.options.tracking.start_score]
+            self._probe_later(doubtful, frame.shape, t)
         tracks = self._tracker.update([d.box for d in usable], [d.score for d in usable], t, looked=(region,))
         self._follow(frame, tracks, t)
         tracks = self._tracker.tracks
         live = {track.id for track in tracks}
         self._evidence = {key: value for key, value in self._evidence.items() if key in live}
         self._appearance = {key: value for key, value in self._appearance.items() if key in live}
-        classifier_ms = 0.0
-        if self._frames % WHOLE_FRAME_EVERY == 0 or self._whole is None:
-            result = self.classifier.classify(frame)
-            self._whole = (self._smoother.update(result.probabilities, t), result.probabilities)
-            classifier_ms += result.timings.total_ms
-        classifier_ms += self._look_at(frame, self._to_look_at(tracks, t), t)
-        self._frames += 1
-        shown, probabilities = self._whole
+        whole = self.classifier.classify(frame)
+        shown = self._smoother.update(whole.probabilities, t)
+        classifier_ms = whole.timings.total_ms + self._look_at(frame, self._to_look_at(tracks, t), t)
         birds_shown = self._birds(frame.shape, tracks, shown, t)
         total_ms = (time.perf_counter() - start) * 1e3
-        return SceneResult(birds_shown, shown, probabilities, SceneTimings(found.timings.total_ms, classifier_ms, total_ms))
+        return SceneResult(birds_shown, shown, whole.probabilities, SceneTimings(found.timings.total_ms, classifier_ms, total_ms))
 
     def process_still(self, frame: np.ndarray) -> SceneResult:
         """Finds and names the birds in one photo on its own (`birdcam predict`); forgets the past.
@@ -286,10 +282,8 @@ class ScenePass:
         """Track id -> the id its bird is shown with (that of the whole-frame bird it took over from)."""
         self._plan: SearchPlan | None = None
         self._last_t: float | None = None
-        self._frames = 0
         self._refreshed = False
         self._probes: list[tuple[Box, float]] = []
-        self._whole: tuple[Shown, np.ndarray] | None = None
 
     def _usable(self, box: tuple[float, float, float, float], region: Box, shape: tuple[int, ...]) -> bool:
         """A box big enough to name a bird in, and not cut by an edge of the searched region inside the frame
@@ -481,12 +475,10 @@ def open_detector(path, *, labels_path=None, num_threads: int | None = None,
                                                  score_threshold=options.tracking.keep_score, **threads))
 
 
-WHOLE_FRAME_EVERY = 1
 MAX_PROBES = 4
 """Second looks queued at most (boxes a search found cut or doubtful)."""
 PROBE_WITHIN_S = 0.5
 """A second look not taken within this time is dropped (the bird has moved on)."""
-"""With a detector, the whole-frame pass runs on every n-th frame."""
 
 
 class SearchPlan:
@@ -590,6 +582,8 @@ class CutDetector:
         thumb = frame[::step, ::step].astype(np.float32)
         thumb = thumb.mean(axis=2) if thumb.ndim == 3 else thumb
         previous, self._previous = self._previous, thumb
-        if previous is None or previous.shape != thumb.shape:
+        if previous is None:
             return False
+        if previous.shape != thumb.shape:
+            return True  # another source
         return float(np.mean(np.abs(thumb - previous) > self.level)) >= self.changed_fraction
