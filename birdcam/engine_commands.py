@@ -24,10 +24,11 @@ def register(commands) -> None:
     predict = commands.add_parser(
         "predict",
         help="name the birds in images or folders",
-        description="Classifies images (folders are searched recursively) and prints the top species.",
+        description="Finds and names the birds in images (folders are searched recursively).",
     )
     _add_model_options(predict)
     add_species_list_options(predict)
+    _add_detector_option(predict)
     predict.add_argument("--top-k", type=_positive_int, default=DEFAULT_TOP_K, metavar="K",
                          help=f"categories per image ({DEFAULT_TOP_K})")
     predict.add_argument("--threshold", type=_fraction, metavar="T", help="no-bird threshold (model card's, else 0.3)")
@@ -38,10 +39,11 @@ def register(commands) -> None:
     bench = commands.add_parser(
         "bench",
         help="measure inference speed",
-        description="Times invoke-only and end-to-end (frame in -> Result) latency of a model.",
+        description="Times the classifier (invoke only and frame in -> Result), the detector and the whole scene pass.",
     )
     _add_model_options(bench)
     add_species_list_options(bench)
+    _add_detector_option(bench)
     bench.add_argument("--source", type=Path, metavar="IMAGE_OR_VIDEO", help="frames to use (default: a synthetic 1280x720 frame)")
     bench.add_argument("--frames", type=_positive_int, default=200, metavar="N", help="timed frames (200)")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -53,9 +55,7 @@ def register(commands) -> None:
         description="Shows the model birdcam would run, why, its input, its labels and where it came from.",
     )
     models.add_argument("--model", type=Path, default=argparse.SUPPRESS, metavar="PATH", help="a .tflite model (overrides everything)")
-    models.add_argument(
-        "--detector", default=argparse.SUPPRESS, metavar="PATH", help="a .tflite bird detector, or `none` for whole-frame mode"
-    )
+    _add_detector_option(models)
     models.add_argument("--download", action="store_true", help="download the starter model and detector if they are needed and missing")
     models.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     models.set_defaults(handler=run_models)
@@ -94,6 +94,12 @@ def warn_unknown_species(report) -> None:
     """Prints the species lists' warning line (names the model does not know) on stderr, if any."""
     if report.warning:
         print(f"birdcam: warning: {report.warning}", file=sys.stderr)
+
+
+def _add_detector_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--detector", default=argparse.SUPPRESS, metavar="PATH", help="a .tflite bird detector, or `none` for whole-frame mode"
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -137,6 +143,30 @@ def open_classifier(args: argparse.Namespace, **options):
     return classifier
 
 
+def open_scene(args: argparse.Namespace, top_k: int = DEFAULT_TOP_K, **options):
+    """The scene pass the command's --model/--detector ask for. With no --detector (nor $BIRDCAM_DETECTOR)
+    and no detector to be had (offline, not cached), one warning line and the whole-frame pass."""
+    from birdcam.model_store import resolve_detector
+    from birdcam.scene import SceneOptions, ScenePass, open_detector
+    from birdcam.smoothing import SmoothingOptions
+
+    classifier = open_classifier(args, top_k=top_k, **options)
+    scene_options = SceneOptions(smoothing=SmoothingOptions(top_k=top_k))
+    explicit = getattr(args, "detector", None)
+    progress = functools.partial(_print_progress, what="the starter detector") if sys.stderr.isatty() else None
+    try:
+        resolved = resolve_detector(explicit, progress=progress)
+        detector = None if resolved is None else open_detector(
+            resolved.path, labels_path=resolved.labels_path, num_threads=args.threads, options=scene_options)
+    except ModelError as error:
+        if explicit is not None or os.environ.get("BIRDCAM_DETECTOR"):
+            classifier.close()
+            raise
+        print(f"birdcam: warning: {error} Going on in whole-frame mode.", file=sys.stderr)
+        detector = None
+    return ScenePass(classifier, detector, scene_options)
+
+
 def _print_progress(done: int, total: int | None, what: str = "the starter model") -> None:
     if total:
         print(f"\rdownloading {what}: {done * 100 // total:3d}% of {total / 1e6:.1f} MB", end="", file=sys.stderr)
@@ -163,18 +193,16 @@ def image_paths(paths: list[Path]) -> Iterator[tuple[Path, str | None]]:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    kwargs = {"top_k": args.top_k}
-    if args.threshold is not None:
-        kwargs["threshold"] = args.threshold
+    options = {} if args.threshold is None else {"threshold": args.threshold}
     failed = 0
     images = list(image_paths(args.paths))
-    with open_classifier(args, **kwargs) as classifier, Progress(len(images), "predict", "images") as progress:
+    with open_scene(args, top_k=args.top_k, **options) as scene, Progress(len(images), "predict", "images") as progress:
         for path, problem in progress.track(images):
             try:
                 if problem:
                     raise SourceError(f"{path}: {problem}")
                 start = time.perf_counter()
-                result = classifier.classify(read_image(path))
+                result = scene.process_still(read_image(path))
                 elapsed_ms = (time.perf_counter() - start) * 1e3
             except BirdcamError as error:
                 failed += 1
@@ -183,39 +211,62 @@ def run_predict(args: argparse.Namespace) -> int:
                 progress.print(f"birdcam: error: {error}", file=sys.stderr)
                 continue
             if args.json:
-                progress.print(json.dumps(prediction_record(path, result, elapsed_ms), ensure_ascii=False))
+                progress.print(json.dumps(prediction_record(path, result, scene.labels, elapsed_ms), ensure_ascii=False))
             else:
-                progress.print(format_prediction(path, result))
+                progress.print(format_prediction(path, result, scene.labels))
     return 2 if failed else 0
 
 
-def prediction_record(path: Path, result, elapsed_ms: float) -> dict:
+def prediction_record(path: Path, result, labels, elapsed_ms: float) -> dict:
+    """One image as JSON: `top` and `is_bird` describe the most confident bird (the whole frame when there
+    is none); `birds` lists every bird, a bird of a species the model does not know as label "bird"."""
+    ranked = result.top.top if result.top is not None else result.whole.top
     return {
         "path": str(path),
         "is_bird": result.is_bird,
         "top": [
             {
-                "index": c.index,
-                "label": c.label,
-                "common_name": c.common_name,
-                "scientific_name": c.scientific_name,
-                "score": round(c.score, 4),
+                "index": index,
+                "label": labels[index].text,
+                "common_name": labels[index].common_name,
+                "scientific_name": labels[index].scientific_name,
+                "score": round(score, 4),
             }
-            for c in result.categories
+            for index, score in ranked
+        ],
+        "birds": [
+            {
+                "box": list(bird.box),
+                "label": bird.label.text if bird.known else "bird",
+                "common_name": bird.label.common_name if bird.known else None,
+                "scientific_name": bird.label.scientific_name if bird.known else None,
+                "score": round(bird.score, 4),
+            }
+            for bird in result.birds
         ],
         "ms": round(elapsed_ms, 2),
     }
 
 
-def format_prediction(path: Path, result) -> str:
-    def name(category) -> str:
-        if category.common_name and category.scientific_name:
-            return f"{category.common_name} ({category.scientific_name})"
-        return category.common_name or category.scientific_name or category.label
+def format_prediction(path: Path, result, labels) -> str:
+    """The most confident bird and its runners-up, then each other bird, with where it is."""
 
-    head = f"{path}: {name(result.top)} {result.top.score:.1%}" if result.is_bird else f"{path}: no bird (best: {name(result.top)} {result.top.score:.1%})"
-    rest = [f"    {name(c)} {c.score:.1%}" for c in result.categories[1:]]
-    return "\n".join([head, *rest])
+    def name(label) -> str:
+        if label.common_name and label.scientific_name:
+            return f"{label.common_name} ({label.scientific_name})"
+        return label.common_name or label.scientific_name or label.text
+
+    if not result.birds:
+        index, score = result.whole.top[0]
+        return f"{path}: no bird (best: {name(labels[index])} {score:.1%})"
+    lines = []
+    for n, bird in enumerate(result.birds):
+        x, y, w, h = bird.box
+        what = name(bird.label) if bird.known else "bird (species not in this model)"
+        lines.append(f"{f'{path}:' if n == 0 else '  +'} {what} {bird.score:.1%} at {x},{y} {w}x{h}")
+        if n == 0:
+            lines += [f"    {name(labels[index])} {score:.1%}" for index, score in bird.top if index != bird.index]
+    return "\n".join(lines)
 
 
 # -- bench -----------------------------------------------------------------------------------
@@ -251,7 +302,8 @@ def bench_frames(source: Path | None, count: int) -> list[np.ndarray]:
 
 def run_bench(args: argparse.Namespace) -> int:
     frames = bench_frames(args.source, args.frames)
-    with open_classifier(args) as classifier:
+    with open_scene(args) as scene:
+        classifier = scene.classifier
         for frame in frames[:5]:
             classifier.classify(frame)
         invoke_ms, end_to_end_ms = [], []
@@ -261,15 +313,27 @@ def run_bench(args: argparse.Namespace) -> int:
             result = classifier.classify(frame)
             end_to_end_ms.append((time.perf_counter() - start) * 1e3)
             invoke_ms.append(result.timings.invoke_ms)
+        # The scene pass as live: the frames in turn at 30 frames/s of capture time (a still: the same frame).
+        for i in range(5):
+            scene.process(frames[i % len(frames)], i / 30)
+        scene.reset()
+        timings = [scene.process(frames[i % len(frames)], i / 30).timings for i in range(args.frames)]
+        scene_ms = [t.total_ms for t in timings]
         figures = {
             "model": str(classifier.model_path),
+            "detector": None if scene.detector is None else str(scene.detector.model_path),
             "threads": classifier.options.num_threads,
             "frames": args.frames,
-            "invoke_ms_median": round(float(np.median(invoke_ms)), 3),
-            "invoke_ms_p95": round(float(np.percentile(invoke_ms, 95)), 3),
-            "end_to_end_ms_median": round(float(np.median(end_to_end_ms)), 3),
-            "end_to_end_ms_p95": round(float(np.percentile(end_to_end_ms, 95)), 3),
+            "invoke_ms_median": _median(invoke_ms),
+            "invoke_ms_p95": _p95(invoke_ms),
+            "end_to_end_ms_median": _median(end_to_end_ms),
+            "end_to_end_ms_p95": _p95(end_to_end_ms),
             "fps": round(1000.0 / float(np.mean(end_to_end_ms)), 1),
+            "detector_ms_median": _median([t.detector_ms for t in timings]),
+            "classifier_ms_median": _median([t.classifier_ms for t in timings]),
+            "scene_ms_median": _median(scene_ms),
+            "scene_ms_p95": _p95(scene_ms),
+            "scene_fps": round(1000.0 / float(np.mean(scene_ms)), 1),
         }
     if args.json:
         print(json.dumps(figures))
@@ -279,7 +343,19 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"invoke     median {figures['invoke_ms_median']:.2f} ms   p95 {figures['invoke_ms_p95']:.2f} ms")
         print(f"end to end median {figures['end_to_end_ms_median']:.2f} ms   p95 {figures['end_to_end_ms_p95']:.2f} ms")
         print(f"throughput {figures['fps']:.1f} frames/s")
+        print(f"detector   {figures['detector'] or 'none (whole-frame mode)'}")
+        print(f"scene pass median {figures['scene_ms_median']:.2f} ms   p95 {figures['scene_ms_p95']:.2f} ms a frame "
+              f"(detector {figures['detector_ms_median']:.2f} ms, classifier {figures['classifier_ms_median']:.2f} ms)")
+        print(f"           {figures['scene_fps']:.1f} frames/s")
     return 0
+
+
+def _median(values: list[float]) -> float:
+    return round(float(np.median(values)), 3)
+
+
+def _p95(values: list[float]) -> float:
+    return round(float(np.percentile(values, 95)), 3)
 
 
 # -- models ----------------------------------------------------------------------------------

@@ -123,10 +123,9 @@ SceneFactory = Callable[[InferenceOptions, Callable[[str], None]], tuple[object,
 
 def build_scene_pass(options: InferenceOptions, progress: Callable[[str], None]):
     """The default factory: the model `birdcam models` names, run by the scene pass."""
-    from birdcam.detector import Detector
     from birdcam.engine import Classifier
     from birdcam.model_store import resolve_detector, resolve_model
-    from birdcam.scene import ScenePass
+    from birdcam.scene import ScenePass, open_detector
 
     resolved = resolve_model(options.model, progress=_percent_reporter(progress, "the starter model"))
     labels = Path(options.labels) if options.labels else resolved.labels_path
@@ -141,7 +140,7 @@ def build_scene_pass(options: InferenceOptions, progress: Callable[[str], None])
         found, note = None, f"{error} Birds are named on the whole frame meanwhile."
     try:
         if found is not None:
-            detector = Detector.from_path(found.path, labels_path=found.labels_path, num_threads=options.num_threads)
+            detector = open_detector(found.path, labels_path=found.labels_path, num_threads=options.num_threads)
     except BirdcamError:
         classifier.close()
         raise

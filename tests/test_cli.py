@@ -30,23 +30,87 @@ def test_predict_json_on_files_and_folders(starter_model, shared_dir, tmp_path, 
     shutil.copy(shared_dir / "images" / "not-birds" / "cat.jpg", tmp_path / "photos" / "cat.jpg")
     (tmp_path / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (tmp_path / "photos" / "notes.txt").write_text("ignored: not an image suffix")
-    code = main(["predict", "--model", str(starter_model), "--json", "--top-k", "2", str(tmp_path / "photos")])
+    code = main(["predict", "--model", str(starter_model), "--detector", str(_detector(shared_dir)), "--json", "--top-k", "2",
+                 str(tmp_path / "photos")])
     out, err = capsys.readouterr()
     records = {Path(r["path"]).name: r for r in map(json.loads, _lines(out))}
     assert set(records) == {"broken.jpg", "cat.jpg", "duck.JPG"}
     duck = records["duck.JPG"]
     assert duck["is_bird"] is True
-    assert set(duck) == {"path", "is_bird", "top", "ms"}
+    assert set(duck) == {"path", "is_bird", "top", "birds", "ms"}
+    # The top-level fields describe the most confident bird: the Mandarin Duck, boxed by the detector.
+    mandarin = duck["birds"][0]
+    assert mandarin["scientific_name"] == "Aix galericulata" and mandarin["score"] == duck["top"][0]["score"]
+    assert set(mandarin) == {"box", "label", "common_name", "scientific_name", "score"}
+    x, y, w, h = mandarin["box"]
+    assert 200 < x + w / 2 < 700 and 250 < y + h / 2 < 700 and w * h < 1024 * 768 / 2
     assert duck["top"][0]["scientific_name"] == "Aix galericulata"
     assert duck["top"][0]["common_name"] == "Mandarin Duck"
     assert set(duck["top"][0]) == {"index", "label", "common_name", "scientific_name", "score"}
     assert len(duck["top"]) == 2 and duck["ms"] > 0
     assert records["cat.jpg"]["is_bird"] is False and records["cat.jpg"]["top"][0]["label"] == "background"
+    assert records["cat.jpg"]["birds"] == []
     assert "error" in records["broken.jpg"]
     # The unreadable image is reported on one line, the rest went on, and the exit code says so.
     assert code == 2
     assert _lines(err) == [line for line in _lines(err) if line.startswith("birdcam: error:")]
     assert "broken.jpg" in err and "Traceback" not in err
+
+
+def _detector(shared_dir: Path) -> Path:
+    return shared_dir / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
+
+
+def _two_bird_photo(shared_dir: Path, path: Path) -> Path:
+    """A Cedar Waxwing and an Asian Dollarbird (a species the starter model does not know) on a real bedroom photo."""
+    import cv2
+
+    import bird_scenes
+
+    photos = {f"{p.species}/{p.path.name}": p for p in bird_scenes.sample_photos(shared_dir, set())}
+    room = next(p for p in bird_scenes.background_photos(shared_dir) if p.stem == "000000006213")
+    shot = bird_scenes.make_shot(np.random.default_rng(0), room, [photos["CEDAR WAXWING/3.jpg"], photos["ASIAN DOLLARD BIRD/1.jpg"]],
+                                 heights=(220, 220), positions=[(0.25, 0.5), (0.72, 0.5)], noise=0)
+    frame, truth = shot.frame(0)
+    cv2.imwrite(str(path), frame)
+    return path
+
+
+def test_predict_json_lists_every_bird_in_image_pixels(starter_model, shared_dir, tmp_path, capsys):
+    photo = _two_bird_photo(shared_dir, tmp_path / "two birds.png")
+    assert main(["predict", "--model", str(starter_model), "--detector", str(_detector(shared_dir)), "--json", str(photo)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["is_bird"] is True
+    left, right = sorted(record["birds"], key=lambda bird: bird["box"][0])
+    assert left["scientific_name"] == "Bombycilla cedrorum" and left["common_name"] == "Cedar Waxwing"
+    # Eurystomus orientalis is not among the model's species: a bird, of a species it does not know.
+    assert right["label"] == "bird" and right["scientific_name"] is None and right["common_name"] is None
+    assert 0 < right["score"] <= 1
+    for bird, centre in ((left, (0.25 * 1280, 360)), (right, (0.72 * 1280, 360))):
+        x, y, w, h = bird["box"]
+        assert abs(x + w / 2 - centre[0]) < 110 and abs(y + h / 2 - centre[1]) < 110 and 50 < w < 300
+    # Most confident first, and the top-level fields are the first bird's.
+    assert record["birds"][0] == left
+    assert record["top"][0]["scientific_name"] == "Bombycilla cedrorum"
+    assert main(["predict", "--model", str(starter_model), "--detector", str(_detector(shared_dir)), str(photo)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{photo}: Cedar Waxwing (Bombycilla cedrorum) ")
+    assert [line for line in lines if line.startswith("  + ")] == [
+        line for line in lines if line.startswith("  + bird (species not in this model) ")]
+
+
+def test_predict_without_a_detector_to_be_had_warns_once_and_goes_on(starter_model, shared_dir, capsys, monkeypatch):
+    monkeypatch.delenv("BIRDCAM_DETECTOR")  # the default detector: not cached, and downloads are off
+    duck = str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    assert main(["predict", "--model", str(starter_model), "--json", duck]) == 0
+    out, err = capsys.readouterr()
+    assert _lines(err) == [line for line in _lines(err) if line.startswith("birdcam: warning: no detector yet")]
+    assert len(_lines(err)) == 1 and "whole-frame mode" in err
+    (bird,) = json.loads(out)["birds"]
+    assert bird["scientific_name"] == "Aix galericulata"
+    assert bird["box"] == [128, 0, 768, 768]  # the whole-frame pass: the centre crop the classifier saw
+    assert main(["predict", "--model", str(starter_model), "--detector", "none", duck]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_predict_text_output_and_threshold(starter_model, shared_dir, capsys):
@@ -66,6 +130,9 @@ def test_predict_text_output_and_threshold(starter_model, shared_dir, capsys):
         (["predict", "--model", "{text}", "{duck}"], "not a TFLite model"),
         (["predict", "--model", "{starter}", "--labels", "{text}", "{duck}"], "1 classes but the model has 965 outputs"),
         (["bench", "--model", "{starter}", "--source", "{missing}"], "bench source not found"),
+        (["predict", "--model", "{starter}", "--detector", "{text}", "{duck}"], "not a TFLite model"),
+        (["predict", "--model", "{starter}", "--detector", "{missing}", "{duck}"], "detector file not found"),
+        (["bench", "--model", "{starter}", "--detector", "{starter}"], "not a detector birdcam can read"),
         (["predict", "--top-k", "0", "{duck}"], "must be 1 or more"),
         (["predict", "--threshold", "1.5", "{duck}"], "between 0 and 1"),
         (["predict", "--model", "{starter}", "--allow", "{missing}", "{duck}"], "species list not found"),
@@ -155,13 +222,25 @@ def test_verbose_shows_the_traceback(tmp_path, capsys):
 
 
 def test_bench_json(starter_model, shared_dir, capsys):
-    assert main(["bench", "--model", str(starter_model), "--frames", "20", "--threads", "1", "--json"]) == 0
+    assert main(["bench", "--model", str(starter_model), "--detector", str(_detector(shared_dir)), "--frames", "20",
+                 "--threads", "1", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
-    assert set(figures) == {"model", "threads", "frames", "invoke_ms_median", "invoke_ms_p95", "end_to_end_ms_median", "end_to_end_ms_p95", "fps"}
+    assert set(figures) == {
+        "model", "detector", "threads", "frames", "invoke_ms_median", "invoke_ms_p95", "end_to_end_ms_median",
+        "end_to_end_ms_p95", "fps", "detector_ms_median", "classifier_ms_median", "scene_ms_median", "scene_ms_p95",
+        "scene_fps"}
     assert figures["threads"] == 1 and figures["frames"] == 20
+    assert figures["detector"] == str(_detector(shared_dir))
     assert 0 < figures["invoke_ms_median"] <= figures["invoke_ms_p95"]
     assert figures["invoke_ms_median"] < figures["end_to_end_ms_median"] <= figures["end_to_end_ms_p95"]
     assert 1000 / figures["end_to_end_ms_p95"] <= figures["fps"]
+    # The whole pass: a detector pass and the whole-frame classifier on each frame, at least.
+    assert figures["detector_ms_median"] > 0 and figures["classifier_ms_median"] > 0
+    assert figures["detector_ms_median"] + figures["classifier_ms_median"] <= figures["scene_ms_median"] * 1.05
+    assert figures["scene_ms_median"] <= figures["scene_ms_p95"] and figures["scene_fps"] < figures["fps"]
+    assert main(["bench", "--model", str(starter_model), "--detector", "none", "--frames", "10", "--json"]) == 0
+    whole_frame = json.loads(capsys.readouterr().out)
+    assert whole_frame["detector"] is None and whole_frame["detector_ms_median"] == 0
 
 
 def test_bench_on_a_video(starter_model, shared_dir, tmp_path, capsys):

@@ -1,0 +1,218 @@
+"""Scenes with small birds, built from shared/ photos: for the scene pass's tests and benchmarks/scene_quality.py.
+
+A bird is a birds525 sample photo cut out with a feathered ellipse and pasted, 150-300 px tall, on a
+real bird-free photo (images/scenes/, images/not-birds/) filled to 1280x720. A shot is 2 s at 30 fps:
+the birds drift in straight lines, the camera pans a little and the sensor adds noise, so no two
+frames are equal. Each frame comes with its truth: where each bird is and what species it is.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+FRAME_SIZE = (1280, 720)
+"""(width, height) of every frame."""
+FPS = 30.0
+SHOT_FRAMES = 60
+"""2 s at 30 fps."""
+BIRD_HEIGHTS = (150, 300)
+"""Pasted height of a bird photo in pixels, drawn uniformly."""
+
+
+@dataclass(frozen=True)
+class BirdPhoto:
+    """One birds525 sample photo."""
+
+    path: Path
+    scientific_name: str
+    """Lower case, as in birds.csv."""
+    species: str
+    """The data set's class name ("AMERICAN ROBIN")."""
+    known: bool
+    """The model names this species: its labels hold the scientific name (or, for a genus-only truth, a species of the genus)."""
+
+
+@dataclass(frozen=True)
+class TrueBird:
+    """A bird in one frame, as pasted."""
+
+    box: tuple[int, int, int, int]
+    """(x, y, w, h) of the pasted cut-out in frame pixels (the clipped ellipse's bounding box)."""
+    scientific_name: str
+    known: bool
+    key: int
+    """Which bird of the shot this is (stable over the shot's frames)."""
+
+
+@dataclass(frozen=True)
+class MovingBird:
+    photo: BirdPhoto
+    patch: np.ndarray
+    """The cut-out's BGR pixels."""
+    alpha: np.ndarray
+    """float32 HxWx1 in [0, 1]: the feathered ellipse."""
+    start: tuple[float, float]
+    """Top-left corner at the first frame."""
+    velocity: tuple[float, float]
+    """Pixels per frame."""
+
+
+def sample_photos(shared: Path, model_scientific_names: set[str]) -> list[BirdPhoto]:
+    """Every birds525 sample photo, known or not to a model with these scientific names (lower case)."""
+    photos = []
+    root = shared / "birds525-sample"
+    with open(root / "birds.csv", newline="", encoding="utf-8") as table:
+        for row in csv.DictReader(table):
+            scientific = row["scientific name"].strip().lower()
+            known = any(names_match(name, scientific) for name in model_scientific_names)
+            photos.append(BirdPhoto(root / row["filepaths"], scientific, row["labels"], known))
+    return sorted(photos, key=lambda p: str(p.path))
+
+
+def names_match(named: str, truth: str) -> bool:
+    """A scientific name (lower case) is the truth's. birds.csv gives only the genus of some species
+    ("GEOCOCCYX" for the roadrunner): any species of a genus-only truth is its right name."""
+    return named == truth or (" " not in truth and named.split(" ")[0] == truth)
+
+
+def background_photos(shared: Path) -> list[Path]:
+    """The bird-free real photos scenes are built on."""
+    return sorted([*(shared / "images" / "scenes").glob("*.jpg"), *(shared / "images" / "not-birds").glob("*.jpg")])
+
+
+def fill_frame(photo: np.ndarray, size: tuple[int, int] = FRAME_SIZE, margin: int = 0) -> np.ndarray:
+    """The photo scaled to cover (width + 2 margin) x (height + 2 margin) and centre-cropped (room to pan)."""
+    width, height = size[0] + 2 * margin, size[1] + 2 * margin
+    scale = max(width / photo.shape[1], height / photo.shape[0])
+    resized = cv2.resize(photo, (max(width, round(photo.shape[1] * scale)), max(height, round(photo.shape[0] * scale))),
+                         interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
+    y, x = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
+    return resized[y : y + height, x : x + width]
+
+
+def cut_out(photo: np.ndarray, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The photo scaled to `height` px tall and a feathered elliptical alpha (HxWx1 float32) that hides its corners."""
+    scale = height / photo.shape[0]
+    width = max(8, round(photo.shape[1] * scale))
+    patch = cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    mask = np.zeros((height, width), np.float32)
+    cv2.ellipse(mask, (width // 2, height // 2), (int(width * 0.42), int(height * 0.42)), 0, 0, 360, 1.0, -1)
+    feather = max(1.0, 0.05 * height)
+    return patch, cv2.GaussianBlur(mask, (0, 0), feather)[..., np.newaxis]
+
+
+def paste(frame: np.ndarray, patch: np.ndarray, alpha: np.ndarray, x: int, y: int) -> tuple[int, int, int, int] | None:
+    """Blends a cut-out into the frame with its top-left corner at (x, y); returns the visible box, None if outside."""
+    height, width = patch.shape[:2]
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(frame.shape[1], x + width), min(frame.shape[0], y + height)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    region = frame[y0:y1, x0:x1].astype(np.float32)
+    part = patch[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32)
+    weight = alpha[y0 - y : y1 - y, x0 - x : x1 - x]
+    frame[y0:y1, x0:x1] = (region + weight * (part - region)).round().astype(np.uint8)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+@dataclass(frozen=True)
+class Shot:
+    """2 s of footage: a background, a slow camera pan, and 0-3 drifting birds."""
+
+    name: str
+    """Background and birds, for reports."""
+    background: np.ndarray
+    """The background with `pan_margin` spare pixels on each side."""
+    pan: tuple[float, float]
+    """Camera pan over the shot, pixels (x, y)."""
+    birds: tuple[MovingBird, ...]
+    noise: float
+    """Sensor noise (standard deviation, grey levels)."""
+    seed: int
+    frames: int = SHOT_FRAMES
+    pan_margin: int = 16
+
+    def frame(self, n: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, tuple[TrueBird, ...]]:
+        """Frame n (BGR 1280x720) and the birds in it."""
+        width, height = FRAME_SIZE
+        f = n / max(1, self.frames - 1)
+        ox = round(self.pan_margin + (f - 0.5) * self.pan[0])
+        oy = round(self.pan_margin + (f - 0.5) * self.pan[1])
+        frame = self.background[oy : oy + height, ox : ox + width].copy()
+        truth = []
+        for key, bird in enumerate(self.birds):
+            x = round(bird.start[0] + n * bird.velocity[0])
+            y = round(bird.start[1] + n * bird.velocity[1])
+            box = paste(frame, bird.patch, bird.alpha, x, y)
+            if box is not None:
+                truth.append(TrueBird(box, bird.photo.scientific_name, bird.photo.known, key))
+        if self.noise > 0:
+            rng = rng or np.random.default_rng((self.seed, n))
+            noise = rng.standard_normal(frame.shape, dtype=np.float32) * self.noise
+            frame = np.clip(frame + noise, 0, 255).astype(np.uint8)
+        return frame, tuple(truth)
+
+    def play(self) -> Iterator[tuple[int, np.ndarray, tuple[TrueBird, ...]]]:
+        for n in range(self.frames):
+            yield (n, *self.frame(n))
+
+
+def make_shot(rng: np.random.Generator, background: Path, photos: Sequence[BirdPhoto], *,
+              heights: tuple[int, int] = BIRD_HEIGHTS, noise: float = 4.0, pan: float = 12.0,
+              positions: Sequence[tuple[float, float]] | None = None, speed: float = 1.5) -> Shot:
+    """A shot of these birds on this background: random sizes, places that do not overlap, random drifts.
+
+    `positions` (fractions of the frame, each bird's centre) places the birds instead; `speed` is the
+    largest drift in pixels per frame.
+    """
+    width, height = FRAME_SIZE
+    margin = 16
+    back = fill_frame(cv2.imread(str(background)), FRAME_SIZE, margin)
+    birds: list[MovingBird] = []
+    boxes: list[tuple[float, float, float, float]] = []
+    for i, photo in enumerate(photos):
+        patch, alpha = cut_out(cv2.imread(str(photo.path)), int(rng.integers(heights[0], heights[1] + 1)))
+        h, w = patch.shape[:2]
+        velocity = tuple(float(v) for v in rng.uniform(-speed, speed, 2))
+        travel_x, travel_y = velocity[0] * SHOT_FRAMES, velocity[1] * SHOT_FRAMES
+        for _ in range(200):
+            if positions is not None:
+                cx, cy = positions[i][0] * width, positions[i][1] * height
+                x, y = cx - w / 2 - travel_x / 2, cy - h / 2 - travel_y / 2
+            else:
+                # The whole drift stays in the frame.
+                x = rng.uniform(max(0.0, -travel_x), width - w - max(0.0, travel_x))
+                y = rng.uniform(max(0.0, -travel_y), height - h - max(0.0, travel_y))
+            swept = (min(x, x + travel_x), min(y, y + travel_y), w + abs(travel_x), h + abs(travel_y))
+            if positions is not None or not any(_overlap(swept, other) for other in boxes):
+                break
+        boxes.append(swept)
+        birds.append(MovingBird(photo, patch, alpha, (x, y), velocity))
+    names = "+".join(p.species.title() for p in photos) or "no bird"
+    return Shot(f"{names} on {background.stem}", back, tuple(float(v) for v in rng.uniform(-pan, pan, 2)),
+                tuple(birds), noise, int(rng.integers(1 << 31)), pan_margin=margin)
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def random_shots(shared: Path, model_scientific_names: set[str], count: int, seed: int = 0,
+                 bird_free: float = 0.2) -> Iterator[Shot]:
+    """`count` shots: about `bird_free` of them without a bird, the others with 1-3 birds of any of the 25 species."""
+    rng = np.random.default_rng(seed)
+    photos = sample_photos(shared, model_scientific_names)
+    backgrounds = background_photos(shared)
+    for _ in range(count):
+        background = backgrounds[int(rng.integers(len(backgrounds)))]
+        if rng.random() < bird_free:
+            yield make_shot(rng, background, ())
+            continue
+        chosen = rng.choice(len(photos), size=int(rng.integers(1, 4)), replace=False)
+        yield make_shot(rng, background, [photos[i] for i in chosen])
