@@ -101,11 +101,24 @@ class BirdcamPass:
 
     def __init__(self, scene):
         self.scene = scene
+        self.last: list[Shown] = []
 
     def process(self, frame: np.ndarray, t: float) -> list[Shown]:
         result = self.scene.process(frame, t)
-        return [Shown(bird.box, bird.label.scientific_name.lower() if bird.label else None, bird.whole_frame)
-                for bird in result.birds]
+        self.last = [Shown(bird.box, bird.label.scientific_name.lower() if bird.label else None, bird.whole_frame)
+                     for bird in result.birds]
+        return self.last
+
+
+class TracksOnly:
+    """The scene pass's birds of its last frame without its whole-frame bird: what the detector's tracks
+    alone show (no time of its own: the scene pass ran just before, on the same frame)."""
+
+    def __init__(self, scene_pass: BirdcamPass):
+        self.scene_pass = scene_pass
+
+    def process(self, frame: np.ndarray, t: float) -> list[Shown]:
+        return [shown for shown in self.scene_pass.last if not shown.whole_frame]
 
 
 def _inside_fraction(box, truth) -> float:
@@ -226,8 +239,8 @@ def main(argv=None) -> int:
     parser.add_argument("--shots", type=int, default=40, help="2-s shots (about a fifth bird-free)")
     parser.add_argument("--seed", type=int, default=0, help="draws other footage (birds, places, drifts, backgrounds)")
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads per model (2)")
-    parser.add_argument("--passes", default="whole,frigate,tiles,scene",
-                        help="comma-separated subset of whole, frigate, tiles, scene")
+    parser.add_argument("--passes", default="whole,frigate,tiles,scene,tracks",
+                        help="comma-separated subset of whole, frigate, tiles, scene, tracks (tracks needs scene before it)")
     args = parser.parse_args(argv)
 
     from birdcam.detector import Detector
@@ -242,11 +255,13 @@ def main(argv=None) -> int:
     detector = Detector.from_path(args.shared / DETECTOR, num_threads=args.threads,
                                   score_threshold=options.tracking.keep_score)
     wanted = args.passes.split(",")
+    scene_pass = BirdcamPass(ScenePass(classifier, detector, options))
     passes = {
         "whole": ("whole frame (today, smoothed)", BirdcamPass(ScenePass(classifier))),
         "frigate": ("detector + classifier, frame by frame", FrameByFrame(classifier, detector, tiles=False)),
         "tiles": ("  same + 4 overlapping tiles", FrameByFrame(classifier, detector, tiles=True)),
-        "scene": ("birdcam scene pass", BirdcamPass(ScenePass(classifier, detector, options))),
+        "scene": ("birdcam scene pass", scene_pass),
+        "tracks": ("  its tracked birds alone (no whole frame)", TracksOnly(scene_pass)),
     }
     passes = {key: passes[key] for key in wanted}
     tallies = {key: Tally() for key in passes}
@@ -266,14 +281,14 @@ def main(argv=None) -> int:
     elapsed = time.perf_counter() - started
     print(f"footage: {shots} shots ({free} bird-free), {frames} frames of 1280x720 at {bird_scenes.FPS:g} fps, "
           f"seed {args.seed}; {args.threads} LiteRT threads; {elapsed:.0f} s in all")
-    header = (f"{'':40}{'birds named':>12}{'(known':>8}{'unknown)':>9}{'frames named':>13}{'wrong/frame':>12}{'(whole)':>8}"
+    header = (f"{'':44}{'birds named':>12}{'(known':>8}{'unknown)':>9}{'frames named':>13}{'wrong/frame':>12}{'(whole)':>8}"
               f"{'false/frame':>12}{'free clean':>11}{'changes':>9}{'ms/frame':>9}{'p95':>7}")
     print(header)
     for key, (title, _) in passes.items():
         f = tallies[key].figures()
-        print(f"{title:40}{f['named']:12.2f}{f['named_known']:8.2f}{f['named_unknown']:9.2f}{f['frames_named']:13.2f}"
+        print(f"{title:44}{f['named']:12.2f}{f['named_known']:8.2f}{f['named_unknown']:9.2f}{f['frames_named']:13.2f}"
               f"{f['wrong_per_frame']:12.3f}{f['wrong_whole_per_frame']:8.3f}{f['false_per_frame']:12.3f}{f['clean']:11.3f}{f['changes']:9.2f}"
-              f"{f['ms_mean']:9.1f}{f['ms_p95']:7.1f}")
+              + (f"{f['ms_mean']:9.1f}{f['ms_p95']:7.1f}" if key != "tracks" else f"{'-':>9}{'-':>7}"))
     if "scene" in tallies:
         f = tallies["scene"].figures()
         met = [f["named"] >= GOALS["named"], f["frames_named"] >= GOALS["frames_named"],
