@@ -145,3 +145,29 @@ def test_close_ends_the_process_within_a_second_even_mid_frame():
     worker.join(2)
     assert time.monotonic() - started < 1.0
     assert not process.alive
+
+
+def test_the_scene_pass_with_a_detector_says_the_same_in_a_process(starter_model, shared_dir):
+    import bird_scenes
+    from birdcam.labels import read_labels
+    from birdcam.scene import open_detector
+
+    detector_path = shared_dir / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
+    names = {label.scientific_name.lower() for label in read_labels(starter_model.parent / "labels.txt")}
+    photos = {f"{p.species}/{p.path.name}": p for p in bird_scenes.sample_photos(shared_dir, names)}
+    background = next(p for p in bird_scenes.background_photos(shared_dir) if p.stem == "000000006213")
+    shot = bird_scenes.make_shot(np.random.default_rng(0), background,
+                                 [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]],
+                                 heights=(220, 220), positions=[(0.25, 0.5), (0.72, 0.5)])
+    closeup = bird_scenes.fill_frame(cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")))
+    frames = [frame for _, frame, _ in shot.play()][:40] + [closeup] * 10
+    classifier = Classifier.from_path(starter_model, top_k=7)
+    with ScenePass(classifier, open_detector(detector_path)) as local:
+        expected = [local.process(frame, n / 30) for n, frame in enumerate(frames)]
+    with InferenceProcess(InferenceOptions(model=str(starter_model), detector=str(detector_path))) as process:
+        assert process.wait_ready().detector_path == str(detector_path)
+        got = [process.process(frame, n / 30) for n, frame in enumerate(frames)]
+
+    assert [r.birds for r in got] == [r.birds for r in expected]
+    assert max(len(r.birds) for r in got) == 2, "both birds of the shot cross the boundary"
+    assert any(bird.closeup for bird in got[-1].birds), "the duck filling the frame is a close-up, on both sides"
