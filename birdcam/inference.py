@@ -18,6 +18,7 @@ import multiprocessing
 import multiprocessing.connection
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -187,6 +188,8 @@ class InferenceProcess:
         self._copier: ThreadPoolExecutor | None = None
         self._pending_reset = False
         self._closed = False
+        self._finish_lock = threading.Lock()  # close() and a crash seen by the sending thread may meet
+        self._finished = False
 
     @property
     def pid(self) -> int | None:
@@ -285,6 +288,12 @@ class InferenceProcess:
         self._finish()
 
     def _finish(self) -> None:
+        with self._finish_lock:
+            if not self._finished:
+                self._end_child()
+                self._finished = True
+
+    def _end_child(self) -> None:
         if self._process.is_alive():
             self._process.terminate()  # in Python (a download), the child cleans up its temporary files
             self._process.join(_TERMINATE_GRACE_S)
