@@ -66,7 +66,7 @@ def write_scene_video(path: Path, seconds: float, seed: int = 0) -> None:
     names = {label.scientific_name.lower() for label in read_labels(STARTER.parent / "labels.txt")}
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, SIZE)
     for shot in random_shots(SHARED, names, max(1, round(seconds / 2)), seed=seed):
-        for frame, _truth in shot.frames():
+        for _n, frame, _truth in shot.play():
             writer.write(frame)
     writer.release()
 

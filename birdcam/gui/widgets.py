@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF, QSize, Qt, Slot
 from PySide6.QtGui import QColor, QIcon, QLinearGradient, QPainter
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
-from birdcam.gui.overlay import OverlayContent, frame_to_qimage, paint_frame, paint_overlay
+from birdcam.gui.overlay import OverlayContent, fitted_frame, paint_overlay
 
 ICON_PATH = Path(__file__).resolve().parents[2] / "assets" / "birdcam.svg"
 
@@ -24,6 +24,7 @@ class VideoView(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.mirror = False
         self._image = None
+        self._fitted: tuple | None = None  # (what it was made from, the image, its pixels, the frame it shows)
         self._content = OverlayContent(title="")
         self._placeholder = ""
 
@@ -58,8 +59,20 @@ class VideoView(QWidget):
             return
         painter.fillRect(self.rect(), QColor(12, 13, 16))
         target = self.image_rect()
-        paint_frame(painter, target, frame_to_qimage(self._image), mirror=self.mirror)
+        painter.drawImage(target.topLeft(), self._fitted_image(target))
         paint_overlay(painter, target, self._content, mirror=self.mirror)
+
+    def _fitted_image(self, target: QRectF) -> QImage:
+        """The frame at the size it is drawn, in device pixels; made once per frame and size (a new result
+        repaints the same frame)."""
+        ratio = self.devicePixelRatioF()
+        width, height = max(1, round(target.width() * ratio)), max(1, round(target.height() * ratio))
+        key = (id(self._image), width, height, self.mirror)
+        if self._fitted is None or self._fitted[0] != key:
+            image, pixels = fitted_frame(self._image, width, height, mirror=self.mirror)
+            image.setDevicePixelRatio(ratio)
+            self._fitted = (key, image, pixels, self._image)
+        return self._fitted[1]
 
     def _paint_placeholder(self, painter: QPainter) -> None:
         gradient = QLinearGradient(0, 0, 0, self.height())
