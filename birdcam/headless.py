@@ -187,7 +187,7 @@ def run_headless(options: HeadlessOptions, *, factory: SceneFactory = build_scen
     records: list[dict] = []
     try:
         with _stopped_by_signals(stop) as stopped_by, log:
-            info = _wait_for_model(pipeline, options.model, events, stop)
+            info = _wait_for_model(pipeline, options.model, inference.detector, events, stop)
             if info is not None:
                 _check_model(info, options, warn)
                 if recorder is not None:
@@ -259,8 +259,9 @@ def _open_log(path: Path):
         raise write_error(error, "pick a writable place for --log", path) from None
 
 
-def _wait_for_model(pipeline: LivePipeline, model: str | None, events: _Events, stop: threading.Event):
-    pipeline.load_model(model)
+def _wait_for_model(pipeline: LivePipeline, model: str | None, detector: str | None, events: _Events,
+                    stop: threading.Event):
+    pipeline.load_model(model, detector)
     while not stop.is_set():
         try:
             kind, value, _ = events.messages.get(timeout=_POLL_S)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from birdcam.cli import main
+from media import read_image, write_video
 from terminal import run_in_terminal
 
 REPO = Path(__file__).resolve().parent.parent
@@ -244,14 +245,8 @@ def test_bench_json(starter_model, shared_dir, capsys):
 
 
 def test_bench_on_a_video(starter_model, shared_dir, tmp_path, capsys):
-    import cv2
-
-    video = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
-    duck = cv2.resize(cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")), (320, 240))
-    for _ in range(12):
-        writer.write(duck)
-    writer.release()
+    duck = read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    video = write_video(tmp_path / "clip.avi", [duck] * 12)
     assert main(["bench", "--model", str(starter_model), "--source", str(video), "--frames", "24"]) == 0
     out = capsys.readouterr().out
     assert "24 frames of 320x240" in out and "frames/s" in out
@@ -416,14 +411,8 @@ def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 
 
 def test_a_truncated_video_is_one_line_without_ffmpeg_noise(starter_model, shared_dir, tmp_path):
-    import cv2
-
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30, (320, 240))
-    duck = cv2.resize(cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")), (320, 240))
-    for _ in range(30):
-        writer.write(duck)
-    writer.release()
+    duck = read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    video = write_video(tmp_path / "clip.mp4", [duck] * 30, codec="mp4v")
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(video.read_bytes()[: video.stat().st_size // 2])  # the index (moov atom) is at the end
 

@@ -122,6 +122,19 @@ def test_yolox_boxes_in_frame_pixels_after_letterbox_nms_and_roi(yolox_model, mo
     assert found.timings.total_ms >= found.timings.invoke_ms >= 0
 
 
+def _write_detector(path: Path, detect, labels: str) -> Path:
+    """Converts a tf.function into a TFLite detector at `path`, its class names beside it."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.detect = detect
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([detect.get_concrete_function()], module)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(converter.convert())
+    path.with_suffix(".labels.txt").write_text(labels)
+    return path
+
+
 def _build_nhwc_yolox(path: Path, *, transposed: bool) -> Path:
     """A YOLOX-layout model with a channels-last 64x64 input and one class ("bird").
 
@@ -138,13 +151,7 @@ def _build_nhwc_yolox(path: Path, *, transposed: bool) -> Path:
         raw = tf.concat([row[tf.newaxis], tf.zeros([83, 6])], axis=0)[tf.newaxis]
         return {"output": tf.transpose(raw, [0, 2, 1]) if transposed else raw}
 
-    module = tf.Module()
-    module.detect = detect
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([detect.get_concrete_function()], module)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(converter.convert())
-    path.with_suffix(".labels.txt").write_text("bird\n")
-    return path
+    return _write_detector(path, detect, "bird\n")
 
 
 @pytest.mark.parametrize("transposed", [False, True])
@@ -363,14 +370,8 @@ def _build_ssd(path: Path, names: dict[str, str], *, float_input: bool = False) 
         }
         return {names[role]: values[role] for role in SSD_ROLES}
 
-    module = tf.Module()
-    module.detect = detect
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([detect.get_concrete_function()], module)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(converter.convert())
     # Coral-style numbered labels: class 20 is a duck, a bird only when bird_labels says so.
-    path.with_suffix(".labels.txt").write_text("14  bird\n15  cat\n20  duck\n")
-    return path
+    return _write_detector(path, detect, "14  bird\n15  cat\n20  duck\n")
 
 
 @pytest.fixture(scope="module")

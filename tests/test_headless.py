@@ -216,3 +216,44 @@ def test_species_lists_mask_the_headless_run(duck_video, starter_model, tmp_path
                         "--allow", str(tmp_path / "nope.txt"), "--log", str(log)])
     err = capsys.readouterr().err
     assert missing == 2 and err.count("\n") == 1 and "nope.txt" in err
+
+
+def test_the_detector_finds_names_and_records_each_of_two_small_birds(shared_dir, starter_model, tmp_path):
+    """`--detector` reaches the headless run: two birds a sixth of the frame tall, each boxed, tracked, named and
+    recorded as its own visit."""
+    import dataclasses
+
+    import numpy as np
+
+    import bird_scenes
+    from birdcam.labels import read_labels
+    from birdcam.sightings import SightingsDB, default_path
+
+    names = {label.scientific_name.lower() for label in read_labels(starter_model.parent / "labels.txt")}
+    photos = {f"{p.species}/{p.path.name}": p for p in bird_scenes.sample_photos(shared_dir, names)}
+    background = next(p for p in bird_scenes.background_photos(shared_dir) if p.stem == "000000006213")
+    shot = bird_scenes.make_shot(np.random.default_rng(0), background,
+                                 [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]],
+                                 heights=(220, 220), positions=[(0.25, 0.5), (0.72, 0.5)], speed=0.5)
+    frames = [frame for _, frame, _ in dataclasses.replace(shot, frames=120).play()]
+    video = write_video(tmp_path / "two-birds.avi", frames, fps=FPS, size=bird_scenes.FRAME_SIZE)
+    detector = shared_dir / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
+    log = tmp_path / "log.jsonl"
+    code = cli.main(["live", "--headless", "--source", str(video), "--model", str(starter_model),
+                     "--detector", str(detector), "--log", str(log)])
+    assert code == 0
+    records = [json.loads(line) for line in log.read_text().splitlines()][:-1]
+
+    both = [r for r in records
+            if {b["common_name"] for b in r["birds"]} >= {"Eastern Bluebird", "Brown Thrasher"}]
+    assert len(both) >= 20, "both birds named together for a good part of the 4 s"
+    for record in both:
+        birds = {b["common_name"]: b for b in record["birds"]}
+        bluebird, thrasher = birds["Eastern Bluebird"], birds["Brown Thrasher"]
+        assert bluebird["track"] != thrasher["track"]
+        assert bluebird["box"][0] + bluebird["box"][2] < 640 < thrasher["box"][0], "each where it is"
+        assert all(b["box"][3] < 360 for b in (bluebird, thrasher)), "boxes of the birds, not of the frame"
+    assert len({b["track"] for r in both for b in r["birds"] if b["common_name"] == "Brown Thrasher"}) == 1
+    with SightingsDB.open(default_path(), read_only=True) as db:
+        visits = db.visits()
+    assert sorted((v.common_name, v.count) for v in visits) == [("Brown Thrasher", 1), ("Eastern Bluebird", 1)]
