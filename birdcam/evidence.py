@@ -61,6 +61,15 @@ class SpeciesEvidence:
         self.index = self._name()
         return self.index
 
+    def set_options(self, options: EvidenceOptions) -> int | None:
+        """New options (a new threshold) for the looks taken so far; returns the name under them. The name is
+        chosen afresh: a threshold the user just raised is not softened by the hysteresis that keeps a name."""
+        self.options = options
+        self.index = None
+        if self.looks:
+            self.index = self._name()
+        return self.index
+
     @property
     def score(self) -> float:
         """The mean score of the named species, or of the best bird species while unknown."""

@@ -171,11 +171,19 @@ class ScenePass:
         return self.options.threshold if self.options.threshold is not None else float(self.classifier.threshold)
 
     def set_options(self, options: SceneOptions) -> None:
-        """New options take effect on the next frame; the smoothed label and the birds start over."""
+        """New options take effect on the next frame. A new threshold or smoothing keeps the birds followed and
+        what is known of their species (a threshold slider must not make them vanish); any other change starts
+        them over. The whole-frame label starts over either way."""
+        keeps_birds = dataclasses.replace(options, threshold=self.options.threshold,
+                                          smoothing=self.options.smoothing) == self.options
         self.options = options
         self._smoother = self._new_smoother()
         self._tracker.options = options.tracking
-        self.reset()
+        if keeps_birds:
+            for evidence in self._evidence.values():
+                evidence.set_options(self._naming_options())
+        else:
+            self.reset()
 
     def set_species(self, allow, deny) -> None:
         """Species lists (allow None: every species); see Classifier.set_species_filter."""
@@ -416,10 +424,14 @@ class ScenePass:
     def _evidence_for(self, track_id: int) -> SpeciesEvidence:
         evidence = self._evidence.get(track_id)
         if evidence is None:
-            naming = self.options.naming
-            naming = dataclasses.replace(naming, threshold=max(naming.threshold, self.threshold))
-            evidence = self._evidence[track_id] = SpeciesEvidence(len(self.labels), self.classifier.background_index, naming)
+            evidence = SpeciesEvidence(len(self.labels), self.classifier.background_index, self._naming_options())
+            self._evidence[track_id] = evidence
         return evidence
+
+    def _naming_options(self) -> EvidenceOptions:
+        """The naming options with their threshold raised to the scene's when that is higher."""
+        naming = self.options.naming
+        return dataclasses.replace(naming, threshold=max(naming.threshold, self.threshold))
 
     def _birds(self, shape: tuple[int, ...], tracks: tuple[Track, ...], whole: Shown, t: float) -> tuple[Bird, ...]:
         """Confirmed tracks seen lately that the classifier does not call background, named by their evidence;

@@ -246,3 +246,37 @@ def test_search_plan_covers_the_frame_with_overlapping_tiles():
     assert [plan.next_region() for _ in range(len(plan.regions) + 1)] == [*plan.regions, plan.regions[0]]
     # A frame no larger than about a tile is searched whole.
     assert SearchPlan((320, 320), (448, 544)).regions == [(0, 0, 320, 320)]
+
+
+def test_a_new_threshold_keeps_the_birds_and_a_new_tracking_starts_them_over(shared_dir, models, photos):
+    """Moving the threshold slider must not make the birds vanish; a higher threshold than a bird's score
+    unnames it at once; other options start the birds over."""
+    import dataclasses
+
+    classifier, detector = models
+    shot = bird_scenes.make_shot(np.random.default_rng(0), background(shared_dir, "000000006213"),
+                                 [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]],
+                                 heights=(220, 220), positions=[(0.25, 0.5), (0.72, 0.5)])
+    frames = [(n, frame) for n, frame, _ in shot.play()]
+    scene = ScenePass(classifier, detector)
+    for n, frame in frames[:40]:
+        before = scene.process(frame, n / FPS)
+    named = {b.track: b for b in before.birds if b.known and not b.whole_frame}
+    assert len(named) == 2, before.birds
+
+    scene.set_options(dataclasses.replace(scene.options, threshold=0.4))
+    n, frame = frames[40]
+    after = scene.process(frame, n / FPS)
+    assert {b.track: b.label for b in after.birds if b.known and not b.whole_frame} == {
+        track: bird.label for track, bird in named.items()}, "the same birds, the same names, at once"
+
+    scene.set_options(dataclasses.replace(scene.options, threshold=0.99))
+    n, frame = frames[41]
+    unsure = scene.process(frame, n / FPS)
+    assert {b.track for b in unsure.birds if not b.whole_frame} == set(named), "still followed"
+    assert not any(b.known for b in unsure.birds if not b.whole_frame), "no crop's evidence reaches 0.99"
+
+    scene.set_options(dataclasses.replace(scene.options, threshold=None, crops_per_frame=1))
+    n, frame = frames[42]
+    restarted = scene.process(frame, n / FPS)
+    assert not {b.track for b in restarted.birds} & set(named), "other options: the birds start over"
