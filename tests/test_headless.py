@@ -253,7 +253,9 @@ def test_the_detector_finds_names_and_records_each_of_two_small_birds(shared_dir
         assert bluebird["track"] != thrasher["track"]
         assert bluebird["box"][0] + bluebird["box"][2] < 640 < thrasher["box"][0], "each where it is"
         assert all(b["box"][3] < 360 for b in (bluebird, thrasher)), "boxes of the birds, not of the frame"
-    assert len({b["track"] for r in both for b in r["birds"] if b["common_name"] == "Brown Thrasher"}) == 1
+    for name in ("Eastern Bluebird", "Brown Thrasher"):
+        tracks = [b["track"] for r in both for b in r["birds"] if b["common_name"] == name]
+        assert max(map(tracks.count, tracks)) >= 2 / 3 * len(tracks), f"the {name} keeps one track: {tracks}"
     with SightingsDB.open(default_path(), read_only=True) as db:
         visits = db.visits()
     assert sorted((v.common_name, v.count) for v in visits) == [("Brown Thrasher", 1), ("Eastern Bluebird", 1)]
