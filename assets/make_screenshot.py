@@ -2,7 +2,7 @@
 
 Run under a display, e.g. `xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python assets/make_screenshot.py`.
 The video (a few close-ups, the Mandarin Duck with a slow zoom, then two small birds drifting over a
-street market, as the scene benchmark builds them) and the window's settings and sightings live in a
+real photo of a room, as the scene benchmark builds them) and the window's settings and sightings live in a
 temporary folder; only the PNG is written into assets/.
 """
 
