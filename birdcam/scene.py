@@ -204,20 +204,10 @@ class ScenePass:
         if (self._last_t is not None and t < self._last_t) or self._cut.changed(frame):
             self._reset_scene()
         self._last_t = t
-        detector_ms = 0.0
         if self._last_detection is None or t - self._last_detection >= self.options.detector_interval_s - _SAME_TIME_S:
-            self._last_detection = t
-            region, searching = self._region(frame.shape, t)
-            found = self.detector.detect(frame, roi=region)
-            detector_ms = found.timings.total_ms
-            birds = [d for d in found.birds if d.score >= self.options.tracking.keep_score]
-            usable = [d for d in birds if self._usable(d.box, region, frame.shape)]
-            if searching:
-                doubtful = [d for d in birds if d not in usable or d.score < self.options.tracking.start_score]
-                self._probe_later(doubtful, frame.shape, t)
-            tracks = self._tracker.update([d.box for d in usable], [d.score for d in usable], t, looked=(region,))
+            tracks, detector_ms = self._detect(frame, t)
         else:
-            tracks = self._tracker.update([], [], t, looked=())  # nothing searched: every bird goes by its look
+            tracks, detector_ms = self._tracker.update([], [], t, looked=()), 0.0  # every bird goes by its look
         self._follow(frame, tracks, t)
         tracks = self._tracker.tracks
         live = {track.id for track in tracks}
@@ -307,6 +297,19 @@ class ScenePass:
         self._last_detection: float | None = None
         self._refreshed = False
         self._probes: list[tuple[Box, float]] = []
+
+    def _detect(self, frame: np.ndarray, t: float) -> tuple[tuple[Track, ...], float]:
+        """One detector pass over the region due; the tracks it updated, and its milliseconds."""
+        self._last_detection = t
+        region, searching = self._region(frame.shape, t)
+        found = self.detector.detect(frame, roi=region)
+        birds = [d for d in found.birds if d.score >= self.options.tracking.keep_score]
+        usable = [d for d in birds if self._usable(d.box, region, frame.shape)]
+        if searching:
+            doubtful = [d for d in birds if d not in usable or d.score < self.options.tracking.start_score]
+            self._probe_later(doubtful, frame.shape, t)
+        tracks = self._tracker.update([d.box for d in usable], [d.score for d in usable], t, looked=(region,))
+        return tracks, found.timings.total_ms
 
     def _usable(self, box: tuple[float, float, float, float], region: Box, shape: tuple[int, ...]) -> bool:
         """A box big enough to name a bird in, and not cut by an edge of the searched region inside the frame
