@@ -8,7 +8,9 @@ bird-free. The same frames go through four passes side by side:
   whole frame           birdcam before issue 9: the classifier on the centre crop, smoothed;
   detector, per frame   the detector on the whole frame, the classifier on each bird box (Frigate's way);
   + 4 tiles             the same with 4 overlapping full-resolution tiles searched as well, every frame;
-  scene pass            birdcam's ScenePass with the detector.
+  scene pass            birdcam's ScenePass with the detector;
+  true boxes            the ceiling of naming: the classifier and the same per-bird evidence on each pasted
+                        bird's own box (a perfect detector and tracker).
 
 Per pass: birds named (of the (frame, bird) pairs: the right species, or "a bird this model does not
 know" for the 5 species it does not know), frames with a bird named, wrong names per frame with birds,
@@ -26,6 +28,7 @@ Goals for the scene pass: birds named >= 0.6, frames with a bird named >= 0.75, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -119,6 +122,42 @@ class TracksOnly:
 
     def process(self, frame: np.ndarray, t: float) -> list[Shown]:
         return [shown for shown in self.scene_pass.last if not shown.whole_frame]
+
+
+class TrueBoxes:
+    """The ceiling of naming: a perfect detector and tracker. The classifier looks at each pasted bird's own box
+    (the same square crop, every `look_interval_s`) and the same per-bird evidence names it; a bird is shown from
+    its first look. What it misses is the classifier's to miss, not the finding's."""
+
+    def __init__(self, classifier, options):
+        self.classifier, self.options = classifier, options
+        self.evidence: dict[tuple[int, int], object] = {}
+        self.looked: dict[tuple[int, int], float] = {}
+        self.shot = -1
+
+    def process(self, frame: np.ndarray, t: float, shot: int, truth) -> list[Shown]:
+        from birdcam.evidence import SpeciesEvidence
+        from birdcam.scene import square_crop
+
+        if shot != self.shot:
+            self.shot, self.evidence, self.looked = shot, {}, {}
+        shown = []
+        for bird in truth:
+            key = (shot, bird.key)
+            evidence = self.evidence.get(key)
+            if evidence is None:
+                naming = self.options.naming
+                evidence = self.evidence[key] = SpeciesEvidence(
+                    len(self.classifier.labels), self.classifier.background_index, naming)
+            if t - self.looked.get(key, -1.0) >= self.options.look_interval_s - 1e-3:
+                crop = square_crop(bird.box, self.options.crop_margin, frame.shape)
+                evidence.add(self.classifier.classify(frame, roi=crop).probabilities)
+                self.looked[key] = t
+            if evidence.background >= evidence.options.background_limit:
+                continue
+            label = self.classifier.labels[evidence.index] if evidence.index is not None else None
+            shown.append(Shown(bird.box, label.scientific_name.lower() if label else None))
+        return shown
 
 
 def _inside_fraction(box, truth) -> float:
@@ -239,8 +278,11 @@ def main(argv=None) -> int:
     parser.add_argument("--shots", type=int, default=40, help="2-s shots (about a fifth bird-free)")
     parser.add_argument("--seed", type=int, default=0, help="draws other footage (birds, places, drifts, backgrounds)")
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads per model (2)")
-    parser.add_argument("--passes", default="whole,frigate,tiles,scene,tracks",
-                        help="comma-separated subset of whole, frigate, tiles, scene, tracks (tracks needs scene before it)")
+    parser.add_argument("--passes", default="whole,frigate,tiles,scene,tracks,truth",
+                        help="comma-separated subset of whole, frigate, tiles, scene, tracks, truth "
+                             "(tracks needs scene before it)")
+    parser.add_argument("--crop-threshold", type=float, default=None,
+                        help="mean score a bird's crops need to name it (default: EvidenceOptions' 0.65)")
     args = parser.parse_args(argv)
 
     from birdcam.detector import Detector
@@ -251,6 +293,8 @@ def main(argv=None) -> int:
     model = args.shared / STARTER
     names = {label.scientific_name.lower() for label in read_labels(model.parent / "labels.txt")}
     options = SceneOptions()
+    if args.crop_threshold is not None:
+        options = dataclasses.replace(options, naming=dataclasses.replace(options.naming, threshold=args.crop_threshold))
     classifier = Classifier.from_path(model, num_threads=args.threads)
     detector = Detector.from_path(args.shared / DETECTOR, num_threads=args.threads,
                                   score_threshold=options.tracking.keep_score)
@@ -262,6 +306,7 @@ def main(argv=None) -> int:
         "tiles": ("  same + 4 overlapping tiles", FrameByFrame(classifier, detector, tiles=True)),
         "scene": ("birdcam scene pass", scene_pass),
         "tracks": ("  its tracked birds alone (no whole frame)", TracksOnly(scene_pass)),
+        "truth": ("ceiling: the classifier on the true boxes", TrueBoxes(classifier, options)),
     }
     passes = {key: passes[key] for key in wanted}
     tallies = {key: Tally() for key in passes}
@@ -274,7 +319,7 @@ def main(argv=None) -> int:
         for _, frame, truth in shot.play():
             for key, (_, way) in passes.items():
                 begun = time.perf_counter()
-                shown = way.process(frame, t)
+                shown = way.process(frame, t, number, truth) if key == "truth" else way.process(frame, t)
                 tallies[key].add(number, truth, shown, (time.perf_counter() - begun) * 1e3)
             frames += 1
             t += 1 / bird_scenes.FPS
@@ -288,7 +333,7 @@ def main(argv=None) -> int:
         f = tallies[key].figures()
         print(f"{title:44}{f['named']:12.2f}{f['named_known']:8.2f}{f['named_unknown']:9.2f}{f['frames_named']:13.2f}"
               f"{f['wrong_per_frame']:12.3f}{f['wrong_whole_per_frame']:8.3f}{f['false_per_frame']:12.3f}{f['clean']:11.3f}{f['changes']:9.2f}"
-              + (f"{f['ms_mean']:9.1f}{f['ms_p95']:7.1f}" if key != "tracks" else f"{'-':>9}{'-':>7}"))
+              + (f"{f['ms_mean']:9.1f}{f['ms_p95']:7.1f}" if key not in ("tracks", "truth") else f"{'-':>9}{'-':>7}"))
     if "scene" in tallies:
         f = tallies["scene"].figures()
         met = [f["named"] >= GOALS["named"], f["frames_named"] >= GOALS["frames_named"],

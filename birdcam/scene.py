@@ -138,6 +138,17 @@ class SceneOptions:
     """A bird not seen for this long is no longer shown."""
     closeup_fraction: float = 0.15
     """A bird whose box covers this fraction of the whole-frame region is the whole-frame pass's bird (a close-up)."""
+    other_object_score: float = 0.5
+    """A detection of another class (apples, a cat) this sure counts against the whole-frame pass's bird."""
+    other_object_cover: float = 0.25
+    """Such detections covering this fraction of the whole-frame region, with no bird box there, mean the view is
+    not a close-up of a bird: the whole-frame pass's bird is not shown on its own."""
+    not_other_objects: tuple[str, ...] = ("person", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
+                                          "giraffe", "teddy bear")
+    """Detector classes that never count against the whole-frame pass's bird: people and animals, which a detector
+    sees in close-ups of birds (YOLOX-nano boxes a firecrest as a cat and an ani as a bear)."""
+    view_memory_s: float = 2.0
+    """What the detector last saw in the whole-frame region holds for this long."""
     detector_interval_s: float = 1 / 15
     """Least time between two detector passes (0: every frame). The detector costs several times the rest of a
     frame (YOLOX-nano: 30 ms on 2 cores); on the frames between, each bird is followed by its look."""
@@ -238,6 +249,7 @@ class ScenePass:
         for region in SearchPlan(frame.shape[:2], self.options.tile_sizes).regions:
             found = self.detector.detect(frame, roi=region)
             detector_ms += found.timings.total_ms
+            self._note_view(found, region, frame.shape, 0.0)
             for bird in found.birds:
                 if bird.score >= self.options.tracking.start_score and self._usable(bird.box, region, frame.shape):
                     boxes.append([float(v) for v in bird.box])
@@ -297,6 +309,8 @@ class ScenePass:
         self._last_detection: float | None = None
         self._refreshed = False
         self._probes: list[tuple[Box, float]] = []
+        self._view_of_other: float | None = None
+        """When the detector last saw the whole-frame region taken by other objects and no bird (None: not lately)."""
 
     def _detect(self, frame: np.ndarray, t: float) -> tuple[tuple[Track, ...], float]:
         """One detector pass over the region due; the tracks it updated, and its milliseconds."""
@@ -309,7 +323,24 @@ class ScenePass:
             doubtful = [d for d in birds if d not in usable or d.score < self.options.tracking.start_score]
             self._probe_later(doubtful, frame.shape, t)
         tracks = self._tracker.update([d.box for d in usable], [d.score for d in usable], t, looked=(region,))
+        self._note_view(found, region, frame.shape, t)
         return tracks, found.timings.total_ms
+
+    def _note_view(self, found, region: Box, shape: tuple[int, ...], t: float) -> None:
+        """Remembers whether the detector, looking at all of the whole-frame region, found it taken by objects of
+        other classes and no bird: apples the classifier calls a parakeet are no close-up of one."""
+        fitted = self.classifier.fitted_region(shape)
+        if _overlap_area(fitted, region) < 0.9 * fitted[2] * fitted[3]:
+            return
+        if any(_overlap_area(d.box, fitted) > 0 for d in found.birds):
+            self._view_of_other = None
+            return
+        others = [d.box for d in found.others
+                  if d.score >= self.options.other_object_score and d.label.lower() not in self.options.not_other_objects]
+        if _union_fraction(others, fitted) >= self.options.other_object_cover:
+            self._view_of_other = t
+        else:
+            self._view_of_other = None
 
     def _usable(self, box: tuple[float, float, float, float], region: Box, shape: tuple[int, ...]) -> bool:
         """A box big enough to name a bird in, and not cut by an edge of the searched region inside the frame
@@ -471,7 +502,7 @@ class ScenePass:
                                   evidence.top(options.smoothing.top_k)))
             else:
                 birds.append(Bird(track_id, box, None, None, track.best_score, evidence.top(options.smoothing.top_k)))
-        if whole.is_bird and not in_view:
+        if whole.is_bird and not in_view and self._may_be_closeup(fitted, t):
             if self._whole_track is None:
                 self._whole_track = self._tracker.new_id()
                 self._whole_index = whole.index
@@ -480,6 +511,18 @@ class ScenePass:
             self._whole_track = None
         birds.sort(key=lambda bird: (not bird.known, not (bird.closeup or bird.whole_frame), -bird.score))
         return tuple(birds)
+
+    def _may_be_closeup(self, fitted: Box, t: float) -> bool:
+        """The whole-frame pass's bird may be shown on its own: no small bird is being followed in its view (the
+        view holds birds the detector sees, and the whole-frame pass blurs them together with their background),
+        and the detector did not lately see the view taken by objects of other classes."""
+        options = self.options
+        for track in self._tracker.tracks:
+            if (_overlap_area(track.box, fitted) >= 0.5 * track.box[2] * track.box[3]
+                    and _covered_fraction(track.box, fitted) < options.closeup_fraction
+                    and track.misses < options.hide_after_misses):
+                return False
+        return self._view_of_other is None or t - self._view_of_other > options.view_memory_s
 
     def _inherit_whole_frame_id(self, shown: list[tuple[Track, SpeciesEvidence]], closeup) -> None:
         """The whole-frame pass named a bird before the detector's track of it was confirmed: the track
@@ -575,6 +618,20 @@ def _covered_fraction(box: tuple[float, float, float, float], region: Box) -> fl
     """How much of the region the box covers."""
     area = region[2] * region[3]
     return _overlap_area(box, region) / area if area > 0 else 0.0
+
+
+def _union_fraction(boxes, region: Box, cells: int = 32) -> float:
+    """How much of the region the boxes cover together (on a cells x cells grid)."""
+    if not boxes or region[2] <= 0 or region[3] <= 0:
+        return 0.0
+    covered = np.zeros((cells, cells), bool)
+    for x, y, w, h in boxes:
+        x0 = int(np.clip(np.floor((x - region[0]) / region[2] * cells), 0, cells))
+        x1 = int(np.clip(np.ceil((x + w - region[0]) / region[2] * cells), 0, cells))
+        y0 = int(np.clip(np.floor((y - region[1]) / region[3] * cells), 0, cells))
+        y1 = int(np.clip(np.ceil((y + h - region[1]) / region[3] * cells), 0, cells))
+        covered[y0:y1, x0:x1] = True
+    return float(covered.mean())
 
 
 def _holds(outer: tuple[float, float, float, float], inner: tuple[float, float, float, float]) -> bool:
