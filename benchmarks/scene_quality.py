@@ -134,7 +134,8 @@ class TrueBoxes:
 
     def __init__(self, classifier, options):
         self.classifier, self.options = classifier, options
-        self.evidence: dict[tuple[int, int], object] = {}
+        self.evidence: dict = {}
+        """(shot, bird) -> SpeciesEvidence."""
         self.looked: dict[tuple[int, int], float] = {}
         self.shot = -1
 
@@ -149,9 +150,8 @@ class TrueBoxes:
             key = (shot, bird.key)
             evidence = self.evidence.get(key)
             if evidence is None:
-                naming = self.options.naming
                 evidence = self.evidence[key] = SpeciesEvidence(
-                    len(self.classifier.labels), self.classifier.background_index, naming)
+                    len(self.classifier.labels), self.classifier.background_index, self.options.naming)
             if t - self.looked.get(key, -1.0) >= self.options.look_interval_s - 1e-3:
                 crop = square_crop(bird.box, TRUE_BOX_MARGIN, frame.shape)
                 evidence.add(self.classifier.classify(frame, roi=crop).probabilities)

@@ -334,15 +334,11 @@ class ScenePass:
         fitted = self.classifier.fitted_region(shape)
         if _overlap_area(fitted, region) < 0.9 * fitted[2] * fitted[3]:
             return
-        if any(_overlap_area(d.box, fitted) > 0 for d in found.birds):
-            self._view_of_other = None
-            return
         others = [d.box for d in found.others
                   if d.score >= self.options.other_object_score and d.label.lower() not in self.options.not_other_objects]
-        if _union_fraction(others, fitted) >= self.options.other_object_cover:
-            self._view_of_other = t
-        else:
-            self._view_of_other = None
+        taken = (not any(_overlap_area(d.box, fitted) > 0 for d in found.birds)
+                 and _union_fraction(others, fitted) >= self.options.other_object_cover)
+        self._view_of_other = t if taken else None
 
     def _usable(self, box: tuple[float, float, float, float], region: Box, shape: tuple[int, ...]) -> bool:
         """A box big enough to name a bird in, and not cut by an edge of the searched region inside the frame
