@@ -3,14 +3,16 @@
 Footage is built from shared/ (tests/bird_scenes.py): the 25 birds525 species' photos cut out with a
 feathered ellipse, 150-300 px tall, 1-3 per frame, drifting, on the bird-free real photos of
 images/scenes/ and images/not-birds/ filled to 1280x720; 2-s shots at 30 fps, about a fifth of them
-bird-free. The same frames go through four passes side by side:
+bird-free. The same frames go through these passes side by side:
 
   whole frame           birdcam before issue 9: the classifier on the centre crop, smoothed;
   detector, per frame   the detector on the whole frame, the classifier on each bird box (Frigate's way);
   + 4 tiles             the same with 4 overlapping full-resolution tiles searched as well, every frame;
   scene pass            birdcam's ScenePass with the detector;
   true boxes            the ceiling of naming: the classifier and the same per-bird evidence on each pasted
-                        bird's own box (a perfect detector and tracker).
+                        bird's own box (a perfect detector and tracker);
+  boxable               the ceiling with this detector: the true boxes, but only of the birds the detector
+                        boxes as a bird in a view of their own when they come in (a perfect tracker).
 
 Per pass: birds named (of the (frame, bird) pairs: the right species, or "a bird this model does not
 know" for the 5 species it does not know), frames with a bird named, wrong names per frame with birds,
@@ -51,6 +53,9 @@ FRIGATE_SCORE = 0.3
 TRUE_BOX_MARGIN = 1.25
 """The crop around a true box: the box is the whole pasted photo, roomier than a detector's box of the bird, and
 1.25 names the most of them (1.0-1.8 measured; the scene pass's 1.5 is for the detector's boxes)."""
+BOXED_IOU = 0.3
+"""Overlap of a detector's box with a pasted photo that counts as boxing that bird (the box hugs the bird, the
+photo has room around it)."""
 GOALS = {"named": 0.6, "frames_named": 0.75, "wrong_per_frame": 0.05, "clean": 0.99, "changes": 1.0}
 
 
@@ -161,6 +166,35 @@ class TrueBoxes:
             label = self.classifier.labels[evidence.index] if evidence.index is not None else None
             shown.append(Shown(bird.box, label.scientific_name.lower() if label else None))
         return shown
+
+
+class BoxableTrueBoxes(TrueBoxes):
+    """The ceiling with this detector: TrueBoxes, counting only the birds the detector boxes as a bird (at
+    FRIGATE_SCORE, IoU > BOXED_IOU with the pasted photo) in a 416 or 640 px view around them in their first
+    frame. What the scene pass could name with a tracker that followed each bird the detector can box from
+    its first frame."""
+
+    VIEWS = (416, 640)
+
+    def __init__(self, classifier, options, detector):
+        super().__init__(classifier, options)
+        self.detector = detector
+        self.boxable: dict[tuple[int, int], bool] = {}
+
+    def process(self, frame: np.ndarray, t: float, shot: int, truth) -> list[Shown]:
+        from birdcam.tracker import iou
+
+        height, width = frame.shape[:2]
+        for bird in truth:
+            if (shot, bird.key) in self.boxable:
+                continue
+            x, y, w, h = bird.box
+            views = [(int(min(max(x + w / 2 - side / 2, 0), width - side)),
+                      int(min(max(y + h / 2 - side / 2, 0), height - side)), side, side) for side in self.VIEWS]
+            self.boxable[(shot, bird.key)] = any(
+                found.score >= FRIGATE_SCORE and iou(found.box, bird.box) > BOXED_IOU
+                for view in views for found in self.detector.detect(frame, roi=view).birds)
+        return super().process(frame, t, shot, [bird for bird in truth if self.boxable[(shot, bird.key)]])
 
 
 def _inside_fraction(box, truth) -> float:
@@ -281,8 +315,8 @@ def main(argv=None) -> int:
     parser.add_argument("--shots", type=int, default=40, help="2-s shots (about a fifth bird-free)")
     parser.add_argument("--seed", type=int, default=0, help="draws other footage (birds, places, drifts, backgrounds)")
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads per model (2)")
-    parser.add_argument("--passes", default="whole,frigate,tiles,scene,tracks,truth",
-                        help="comma-separated subset of whole, frigate, tiles, scene, tracks, truth "
+    parser.add_argument("--passes", default="whole,frigate,tiles,scene,tracks,truth,boxable",
+                        help="comma-separated subset of whole, frigate, tiles, scene, tracks, truth, boxable "
                              "(tracks needs scene before it)")
     parser.add_argument("--crop-threshold", type=float, default=None,
                         help="mean score a bird's crops need to name it (default: EvidenceOptions' 0.65)")
@@ -310,6 +344,7 @@ def main(argv=None) -> int:
         "scene": ("birdcam scene pass", scene_pass),
         "tracks": ("  its tracked birds alone (no whole frame)", TracksOnly(scene_pass)),
         "truth": ("ceiling: the classifier on the true boxes", TrueBoxes(classifier, options)),
+        "boxable": ("  only the birds the detector boxes", BoxableTrueBoxes(classifier, options, detector)),
     }
     passes = {key: passes[key] for key in wanted}
     tallies = {key: Tally() for key in passes}
@@ -322,7 +357,7 @@ def main(argv=None) -> int:
         for _, frame, truth in shot.play():
             for key, (_, way) in passes.items():
                 begun = time.perf_counter()
-                shown = way.process(frame, t, number, truth) if key == "truth" else way.process(frame, t)
+                shown = way.process(frame, t, number, truth) if key in ("truth", "boxable") else way.process(frame, t)
                 tallies[key].add(number, truth, shown, (time.perf_counter() - begun) * 1e3)
             frames += 1
             t += 1 / bird_scenes.FPS
@@ -336,7 +371,7 @@ def main(argv=None) -> int:
         f = tallies[key].figures()
         print(f"{title:44}{f['named']:12.2f}{f['named_known']:8.2f}{f['named_unknown']:9.2f}{f['frames_named']:13.2f}"
               f"{f['wrong_per_frame']:12.3f}{f['wrong_whole_per_frame']:8.3f}{f['false_per_frame']:12.3f}{f['clean']:11.3f}{f['changes']:9.2f}"
-              + (f"{f['ms_mean']:9.1f}{f['ms_p95']:7.1f}" if key not in ("tracks", "truth") else f"{'-':>9}{'-':>7}"))
+              + (f"{f['ms_mean']:9.1f}{f['ms_p95']:7.1f}" if key not in ("tracks", "truth", "boxable") else f"{'-':>9}{'-':>7}"))
     if "scene" in tallies:
         f = tallies["scene"].figures()
         met = [f["named"] >= GOALS["named"], f["frames_named"] >= GOALS["frames_named"],
