@@ -69,7 +69,7 @@ def scene_frames():
     sys.path.insert(0, str(REPO / "tests"))
     import bird_scenes
 
-    from birdcam.labels import read_labels
+    from birdcam.models.labels import read_labels
 
     names = {label.scientific_name.lower() for label in read_labels(STARTER.parent / "labels.txt")}
     photos = {f"{p.species}/{p.path.name}": p for p in bird_scenes.sample_photos(SHARED, names)}

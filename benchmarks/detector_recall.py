@@ -42,7 +42,7 @@ def scenes() -> list[np.ndarray]:
 def speed(threads: int, calls: int) -> dict:
     from ai_edge_litert.interpreter import Interpreter
 
-    from birdcam.detector import Detector
+    from birdcam.models.detector import Detector
 
     frames = scenes()
     detector = Detector.from_path(YOLOX, num_threads=threads)
@@ -101,7 +101,7 @@ def _region_around(rng, x: int, y: int, side: int, region: int) -> tuple[int, in
 
 
 def recall(threads: int) -> None:
-    from birdcam.detector import Detector
+    from birdcam.models.detector import Detector
 
     birds = [cv2.imread(str(p)) for p in sorted((SHARED / "birds525-sample" / "valid").glob("*/*.jpg"))]
     backgrounds = scenes()

@@ -103,7 +103,7 @@ def bare_loop(interpreter, frames: list[np.ndarray]) -> float:
 
 def bare_loop_fast_resize(interpreter, frames: list[np.ndarray]) -> float:
     """The bare loop with the engine's own fitting: what is left is the engine's bookkeeping."""
-    from birdcam.engine import fit_to_size
+    from birdcam.models.classifier import fit_to_size
 
     input_index = interpreter.get_input_details()[0]["index"]
     output_index = interpreter.get_output_details()[0]["index"]
@@ -126,7 +126,7 @@ def engine_loop(classifier, frames: list[np.ndarray]) -> float:
 def load_times(threads: int, repeats: int = 10) -> dict:
     from ai_edge_litert.interpreter import Interpreter
 
-    from birdcam.engine import Classifier
+    from birdcam.models.classifier import Classifier
 
     engine, bare = [], []
     for _ in range(repeats):
@@ -148,7 +148,7 @@ def main() -> int:
 
     from ai_edge_litert.interpreter import Interpreter
 
-    from birdcam.engine import Classifier
+    from birdcam.models.classifier import Classifier
 
     frames = make_frames()
     interpreter = Interpreter(model_path=str(STARTER), num_threads=args.threads)

@@ -78,7 +78,7 @@ def timed(function, repeats: int) -> float:
 
 
 def bench_preset(preset: str, modes: list[str], images: np.ndarray, targets: np.ndarray, repeats: int, threads: int, scratch: Path) -> list[dict]:
-    from birdcam.engine import Classifier
+    from birdcam.models.classifier import Classifier
     from birdcam.training import export
     from birdcam.training.model import build_model
     from birdcam.training.options import ModelSpec

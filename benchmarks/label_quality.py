@@ -126,7 +126,7 @@ def build_footage(shared: Path, model_scientific_names: set[str], shots: int, se
 
 def classify_footage(model: Path, footage):
     """The scenes, raw probabilities per frame (frames x classes), and the classifier's labels, background and threshold."""
-    from birdcam.engine import Classifier
+    from birdcam.models.classifier import Classifier
 
     scenes, probabilities = [], []
     with Classifier.from_path(model, num_threads=2) as classifier:
@@ -139,7 +139,7 @@ def classify_footage(model: Path, footage):
 def shown_on_screen(probabilities: np.ndarray, labels, background_index: int | None, options,
                     every: int = 1) -> list[int | None]:
     """The label on screen for each frame when every `every`-th frame is classified (the display keeps the newest result)."""
-    from birdcam.smoothing import LabelSmoother
+    from birdcam.scene.smoothing import LabelSmoother
 
     smoother = LabelSmoother(labels, background_index, options)
     shown = []
@@ -169,8 +169,8 @@ UNKNOWN_BIRD = -1
 def scene_pass_shown(model: Path, detector_path: Path | None, footage, every: int = 1) -> list[int | None]:
     """The top bird's class index per frame through ScenePass (UNKNOWN_BIRD for an unknown species, None for
     no bird), with the detector or whole-frame only, classifying every `every`-th frame."""
-    from birdcam.engine import Classifier
-    from birdcam.scene import ScenePass, open_detector
+    from birdcam.models.classifier import Classifier
+    from birdcam.scene.scene_pass import ScenePass, open_detector
 
     classifier = Classifier.from_path(model, num_threads=2)
     detector = open_detector(detector_path, num_threads=2) if detector_path is not None else None
@@ -213,8 +213,8 @@ def main(argv=None) -> int:
     parser.add_argument("--detector", help='also run the scene pass with this detector ("starter": shared\'s YOLOX-nano)')
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
-    from birdcam.labels import read_labels
-    from birdcam.smoothing import SmoothingOptions
+    from birdcam.models.labels import read_labels
+    from birdcam.scene.smoothing import SmoothingOptions
 
     model = args.shared / STARTER
     names = {label.scientific_name.lower() for label in read_labels(model.parent / "labels.txt")}

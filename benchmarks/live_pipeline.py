@@ -61,7 +61,7 @@ def write_scene_video(path: Path, seconds: float, seed: int = 0) -> None:
     sys.path.insert(0, str(REPO / "tests"))
     from bird_scenes import random_shots
 
-    from birdcam.labels import read_labels
+    from birdcam.models.labels import read_labels
 
     names = {label.scientific_name.lower() for label in read_labels(STARTER.parent / "labels.txt")}
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, SIZE)
@@ -78,7 +78,7 @@ def rss_mb(pid: int) -> float:
 
 def slow_scene(options, progress):
     """The default scene pass with a 200 ms sleep per frame (imported by name in the inference process)."""
-    from birdcam.inference import build_scene_pass
+    from birdcam.live.inference import build_scene_pass
 
     scene, info = build_scene_pass(options, progress)
     process = scene.process
@@ -101,8 +101,8 @@ def own_rate(scene, frames: list[np.ndarray], seconds: float) -> float:
 
 
 def run_headless(video: Path, seconds: float, work: Path, *, factory=None, sample_rss: bool) -> tuple[dict, list]:
-    from birdcam.headless import HeadlessOptions, run_headless as run
-    from birdcam.inference import InferenceOptions, build_scene_pass, child_pids
+    from birdcam.live.headless import HeadlessOptions, run_headless as run
+    from birdcam.live.inference import InferenceOptions, build_scene_pass, child_pids
 
     samples: list[tuple[float, float, float]] = []
     done = threading.Event()
@@ -155,7 +155,7 @@ def window_stalls(app, video: Path, seconds: float, big_model: Path | None, work
     from PySide6.QtCore import QSettings
 
     from birdcam.gui.window import MainWindow
-    from birdcam.inference import child_pids
+    from birdcam.live.inference import child_pids
 
     figures = {"idle_event_loop": stall_percentiles(app, min(seconds, 5.0))}
     window = MainWindow(QSettings(str(work / "bench.ini"), QSettings.Format.IniFormat), source=str(video),
@@ -203,7 +203,7 @@ def main() -> int:
     os.environ["BIRDCAM_DATA_DIR"] = str(work / "data")
     os.environ["BIRDCAM_OFFLINE"] = "1"
 
-    from birdcam.inference import InferenceOptions, build_scene_pass
+    from birdcam.live.inference import InferenceOptions, build_scene_pass
 
     video = work / "scenes-720p.avi"
     write_scene_video(video, 30.0)

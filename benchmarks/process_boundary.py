@@ -63,7 +63,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    from birdcam.inference import InferenceOptions, InferenceProcess, build_scene_pass
+    from birdcam.live.inference import InferenceOptions, InferenceProcess, build_scene_pass
 
     options = InferenceOptions(model=str(STARTER), detector=args.detector)
     images = frames()

@@ -85,7 +85,7 @@ class FrameByFrame:
     def process(self, frame: np.ndarray, t: float) -> list[Shown]:
         import cv2
 
-        from birdcam.scene import square_crop
+        from birdcam.scene.scene_pass import square_crop
 
         regions = [None]
         if self.tiles:
@@ -147,8 +147,8 @@ class TrueBoxes:
         self.shot = -1
 
     def process(self, frame: np.ndarray, t: float, shot: int, truth) -> list[Shown]:
-        from birdcam.evidence import SpeciesEvidence
-        from birdcam.scene import square_crop
+        from birdcam.scene.evidence import SpeciesEvidence
+        from birdcam.scene.scene_pass import square_crop
 
         if shot != self.shot:
             self.shot, self.evidence, self.looked = shot, {}, {}
@@ -184,7 +184,7 @@ class BoxableTrueBoxes(TrueBoxes):
         self.boxable: dict[tuple[int, int], bool] = {}
 
     def process(self, frame: np.ndarray, t: float, shot: int, truth) -> list[Shown]:
-        from birdcam.tracker import iou
+        from birdcam.scene.tracker import iou
 
         height, width = frame.shape[:2]
         for bird in truth:
@@ -324,10 +324,10 @@ def main(argv=None) -> int:
                         help="mean score a bird's crops need to name it (default: EvidenceOptions' 0.65)")
     args = parser.parse_args(argv)
 
-    from birdcam.detector import Detector
-    from birdcam.engine import Classifier
-    from birdcam.labels import read_labels
-    from birdcam.scene import ScenePass, SceneOptions
+    from birdcam.models.detector import Detector
+    from birdcam.models.classifier import Classifier
+    from birdcam.models.labels import read_labels
+    from birdcam.scene.scene_pass import ScenePass, SceneOptions
 
     model = args.shared / STARTER
     names = {label.scientific_name.lower() for label in read_labels(model.parent / "labels.txt")}

@@ -34,8 +34,8 @@ STARTER = SHARED / "models" / "aiy_birds_v1" / "lite-model_aiy_vision_classifier
 
 def frames_and_birds(count: int):
     """1280x720 frames (the shared scenes) and, per frame, 1-3 birds of three species that come and go."""
-    from birdcam.labels import read_labels
-    from birdcam.scene import Bird
+    from birdcam.models.labels import read_labels
+    from birdcam.scene.scene_pass import Bird
 
     labels = {label.common_name: label for label in read_labels(STARTER.parent / "labels.txt")}
     species = [labels["Mandarin Duck"], labels["Cedar Waxwing"], labels["Belted Kingfisher"]]
@@ -76,7 +76,7 @@ def main() -> int:
     args = parser.parse_args()
     from sightings_material import LockHolder
 
-    from birdcam.engine import Classifier
+    from birdcam.models.classifier import Classifier
     from birdcam.sightings import SightingsDB, SightingsRecorder
 
     plan = frames_and_birds(args.frames)

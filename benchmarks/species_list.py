@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 STARTER = "models/aiy_birds_v1/lite-model_aiy_vision_classifier_birds_V1_3.tflite"
 
-from birdcam.engine import Classifier  # noqa: E402
-from birdcam.species import read_species_lists, species_mask  # noqa: E402
+from birdcam.models.classifier import Classifier  # noqa: E402
+from birdcam.models.species import read_species_lists, species_mask  # noqa: E402
 
 
 def sample_rows(sample: Path) -> list[dict]:

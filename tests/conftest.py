@@ -72,7 +72,7 @@ def no_inference_process_left():
     yield
     import time
 
-    from birdcam.inference import child_pids
+    from birdcam.live.inference import child_pids
 
     deadline = time.monotonic() + 1.0
     while child_pids() and time.monotonic() < deadline:

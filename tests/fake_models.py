@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from birdcam.inference import ModelInfo
-from birdcam.labels import Label
-from birdcam.scene import Bird, SceneOptions, SceneResult, SceneTimings
-from birdcam.smoothing import Shown
+from birdcam.live.inference import ModelInfo
+from birdcam.models.labels import Label
+from birdcam.scene.scene_pass import Bird, SceneOptions, SceneResult, SceneTimings
+from birdcam.scene.smoothing import Shown
 
 LABELS = (Label("Aix galericulata (Mandarin Duck)", "Mandarin Duck", "Aix galericulata"), Label("background", "", ""))
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 
 from birdcam.gui.screen import QtScreenGrabber
-from birdcam.inference import InferenceOptions, LiveSettings, ModelInfo, SceneFactory, build_scene_pass
-from birdcam.live import LivePipeline, LiveResult, LiveStats, ModelRequest
-from birdcam.smoothing import SmoothingOptions
-from birdcam.sources import Frame
+from birdcam.live.inference import InferenceOptions, LiveSettings, ModelInfo, SceneFactory, build_scene_pass
+from birdcam.live.pipeline import LivePipeline, LiveResult, LiveStats, ModelRequest
+from birdcam.scene.smoothing import SmoothingOptions
+from birdcam.live.sources import Frame
 
 
 @dataclass(frozen=True)

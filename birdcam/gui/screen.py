@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from birdcam.errors import SourceError
 from birdcam.gui.overlay import qimage_to_bgr
 from birdcam.gui.widgets import ok_cancel_buttons
-from birdcam.sources import Region
+from birdcam.live.sources import Region
 
 _GRAB_TIMEOUT_S = 1.0
 

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from birdcam.gui.sightings_log import SightingsLog
 from birdcam.gui.summary_chart import render_chart
 from birdcam.gui.widgets import ok_cancel_buttons
-from birdcam.labels import Label
+from birdcam.models.labels import Label
 from birdcam.sightings import UNKNOWN_DESCRIPTION, Overview, Visit
 
 THUMBNAIL = QSize(96, 72)

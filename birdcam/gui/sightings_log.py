@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from birdcam.scene import SceneResult
+from birdcam.scene.scene_pass import SceneResult
 from birdcam.sightings import Overview, SightingsRecorder, Visit, exports
 from birdcam.sightings.summary import summarize
 

@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QImage, QPainter, QPen
 
 from birdcam.errors import SightingsError
-from birdcam.fileio import atomic_path
+from birdcam.util.fileio import atomic_path
 from birdcam.sightings.summary import Summary
 
 CELL_WIDTH = 46

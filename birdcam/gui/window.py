@@ -37,11 +37,11 @@ from birdcam.gui.settings import WindowSettings, absolute_source
 from birdcam.gui.sightings_dock import export_sightings, install_sightings
 from birdcam.gui.sightings_log import SightingsLog
 from birdcam.gui.widgets import MessageBar, VideoView, app_icon
-from birdcam.inference import ModelInfo
-from birdcam.model_store import newest_trained_model
-from birdcam.notices import new_species_text
-from birdcam.species import read_species_lists, species_mask
-from birdcam.sources import list_cameras
+from birdcam.live.inference import ModelInfo
+from birdcam.models.store import newest_trained_model
+from birdcam.util.notices import new_species_text
+from birdcam.models.species import read_species_lists, species_mask
+from birdcam.live.sources import list_cameras
 
 ORGANIZATION = "birdcam"
 APPLICATION = "birdcam"

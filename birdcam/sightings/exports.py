@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from birdcam.errors import SightingsError
-from birdcam.fileio import write_text_atomically
+from birdcam.util.fileio import write_text_atomically
 from birdcam.sightings.visit import Visit
 
 EXPORT_FORMATS = ("birdcam", "ebird")

@@ -31,8 +31,8 @@ import numpy as np
 
 from birdcam import paths
 from birdcam.errors import SightingsError, first_line
-from birdcam.fileio import write_text_atomically
-from birdcam.scene import Bird
+from birdcam.util.fileio import write_text_atomically
+from birdcam.scene.scene_pass import Bird
 from birdcam.sightings import snapshots
 from birdcam.sightings.db import (
     DamagedDatabase,

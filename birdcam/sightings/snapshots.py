@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from birdcam.errors import SightingsError
-from birdcam.fileio import write_atomically
-from birdcam.scene import Bird, Box
+from birdcam.util.fileio import write_atomically
+from birdcam.scene.scene_pass import Bird, Box
 from birdcam.sightings.visit import UNKNOWN_DESCRIPTION, Visit
 
 SNAPSHOT_HEIGHT = 360

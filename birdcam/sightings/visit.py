@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 from dataclasses import dataclass
 
-from birdcam.labels import Label, parse_label
+from birdcam.models.labels import Label, parse_label
 
 UNKNOWN_NAME = "Unknown bird"
 """How a visit of a bird whose species the model does not know is listed."""

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from birdcam.labels import Label
-from birdcam.scene import Bird, Box
+from birdcam.models.labels import Label
+from birdcam.scene.scene_pass import Bird, Box
 from birdcam.sightings.visit import Visit, names_of
 
 _UNKNOWN = None  # the species key of birds whose species the model does not know

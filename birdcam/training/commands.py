@@ -7,9 +7,9 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from birdcam.engine import DEFAULT_THRESHOLD
+from birdcam.models.classifier import DEFAULT_THRESHOLD
 from birdcam.errors import DatasetError, OutputError, first_line
-from birdcam.native import stderr_silenced
+from birdcam.util.native import stderr_silenced
 from birdcam.training.options import (
     BACKBONES,
     CACHES,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from birdcam.errors import DatasetError
-from birdcam.fileio import write_text_atomically
+from birdcam.util.fileio import write_text_atomically
 
 SPLITS = ("train", "valid", "test")
 NAMES_FILE = "birds.csv"

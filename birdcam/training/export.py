@@ -18,7 +18,7 @@ import numpy as np
 
 from birdcam import paths
 from birdcam.errors import ModelError, first_line
-from birdcam.fileio import atomic_path, check_free_space, write_error, write_text_atomically
+from birdcam.util.fileio import atomic_path, check_free_space, write_error, write_text_atomically
 
 MIN_AGREEMENT = 0.99
 NEAR_TIE = 0.01
@@ -80,7 +80,7 @@ def with_embedded_labels(flatbuffer: bytes, label_lines: Sequence[str]) -> bytes
 
 def engine_probabilities(model_path: Path, images: Iterable[np.ndarray]) -> np.ndarray:
     """Probabilities the app's engine gives for uint8 RGB images already at the model's size."""
-    from birdcam.engine import Classifier
+    from birdcam.models.classifier import Classifier
 
     with Classifier.from_path(model_path, resize="stretch", top_k=1) as classifier:
         return np.stack([classifier.classify(image, color="rgb").probabilities for image in images])

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from birdcam.errors import BirdcamError, DatasetError, ModelError
-from birdcam.fileio import check_output_folder, write_text_atomically
+from birdcam.util.fileio import check_output_folder, write_text_atomically
 
 VIT_PRESETS = {
     # backbone: (vit-keras weights name, patch size, "B" or "L" config)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.errors import DatasetError, OutputError
-from birdcam.fileio import atomic_path, check_output_file, write_text_atomically
+from birdcam.util.fileio import atomic_path, check_output_file, write_text_atomically
 
 WORST_SHOWN = 10
 PAIRS_SHOWN = 20

@@ -26,8 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from birdcam.errors import BirdcamError, DatasetError, ModelError, OutputError, first_line
-from birdcam.fileio import atomic_path, check_free_space, write_atomically, write_text_atomically
-from birdcam.progress import Progress
+from birdcam.util.fileio import atomic_path, check_free_space, write_atomically, write_text_atomically
+from birdcam.util.progress import Progress
 from birdcam.training import export, report
 from birdcam.training.dataset import ImageFolderDataset, Split, decoded_images, image_pipeline, resized_images
 from birdcam.training.model import build_model, local_weights

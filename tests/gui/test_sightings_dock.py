@@ -15,11 +15,11 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QDialog, QMessageBox
 from sightings_material import T0, LockHolder, bird_video, damage, read_only, v1_database
 
-from birdcam.engine import Classifier
-from birdcam.labels import read_labels
-from birdcam.scene import Bird, ScenePass, SceneResult, SceneTimings
+from birdcam.models.classifier import Classifier
+from birdcam.models.labels import read_labels
+from birdcam.scene.scene_pass import Bird, ScenePass, SceneResult, SceneTimings
 from birdcam.sightings import SightingsDB, Visit
-from birdcam.smoothing import Shown
+from birdcam.scene.smoothing import Shown
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QPushButton
 
-from birdcam.inference import child_pids
+from birdcam.live.inference import child_pids
 from media import read_image, write_video
 
 DUCK = "Mandarin Duck"
@@ -261,7 +261,7 @@ class DroppingCamera:
 
 def test_a_camera_that_drops_is_a_message_then_carries_on(qtbot, open_window, starter_model, shared_dir, monkeypatch):
     camera = DroppingCamera(read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg"))
-    monkeypatch.setattr("birdcam.live.open_source", lambda spec, **options: camera)
+    monkeypatch.setattr("birdcam.live.pipeline.open_source", lambda spec, **options: camera)
     window = open_window(source="camera:5", model=str(starter_model))
 
     qtbot.waitUntil(lambda: "retrying" in window.message_bar.text, timeout=5000)

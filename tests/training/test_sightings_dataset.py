@@ -9,8 +9,8 @@ from sightings_material import bird_video, play
 from training_data import TINY_VIT
 
 from birdcam.cli import main
-from birdcam.engine import Classifier
-from birdcam.scene import ScenePass
+from birdcam.models.classifier import Classifier
+from birdcam.scene.scene_pass import ScenePass
 from birdcam.sightings import SightingsRecorder
 
 SPECIES = ("BELTED KINGFISHER", "CEDAR WAXWING", "EASTERN BLUEBIRD")

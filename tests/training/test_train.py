@@ -22,7 +22,7 @@ from training_data import SHAPE_CLASSES, TINY_VIT, make_shapes_dataset
 
 from birdcam.cli import main
 from birdcam.errors import OutputError
-from birdcam.fileio import write_atomically
+from birdcam.util.fileio import write_atomically
 
 CLASSES = sorted(SHAPE_CLASSES)
 
@@ -104,7 +104,7 @@ def test_the_card_describes_the_exported_model(shapes_run):
 
 
 def test_the_calibrated_threshold_lets_95_percent_of_correct_birds_pass(shapes_run, shapes_dataset):
-    from birdcam.engine import Classifier
+    from birdcam.models.classifier import Classifier
     from birdcam.training.dataset import ImageFolderDataset, resized_images
 
     dataset = ImageFolderDataset.load(shapes_run["run"] / "dataset.json")
@@ -160,7 +160,7 @@ def test_evaluate_scores_the_exported_model_on_the_test_folder(shapes_run, shape
 
 
 def test_every_quantization_mode_exports_and_agrees_with_keras(shapes_run, tmp_path):
-    from birdcam.engine import Classifier
+    from birdcam.models.classifier import Classifier
     from birdcam.training import export
     from birdcam.training.dataset import ImageFolderDataset, resized_images
     from birdcam.training.model import build_model

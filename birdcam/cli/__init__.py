@@ -1,0 +1,67 @@
+"""Command line: `birdcam [COMMAND]`. Heavy imports (TensorFlow, Qt) happen inside the commands that need them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import NoReturn
+
+from birdcam import __version__
+from birdcam.cli import app as app_commands
+from birdcam.cli import sightings as sightings_commands
+from birdcam.errors import BirdcamError
+from birdcam.util.native import quiet_native_logs
+from birdcam.training import commands as training_commands
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line like every other bad input: `birdcam: error: ...`, exit code 2.
+
+    Subcommand parsers are made of the same class (add_subparsers uses the parent's), so every command answers alike.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"birdcam: error: {message}; see `{self.prog} --help`.\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="birdcam",
+        description="Names bird species live from a camera, a video or the screen. "
+        "Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"birdcam {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="print tracebacks and debug details")
+    app_commands.add_window_options(parser)
+    parser.set_defaults(handler=app_commands.run_window)
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    from birdcam.cli import models as engine_commands
+
+    engine_commands.register(commands)
+    app_commands.register(commands)
+    sightings_commands.register(commands)
+    training_commands.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command and returns its exit code: 0 ok, 1 failed checks, 2 bad input."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 2
+    if not args.verbose:
+        quiet_native_logs()
+    try:
+        return int(args.handler(args) or 0)
+    except BirdcamError as error:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"birdcam: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("birdcam: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Live: frame sources, capture threads, the inference process, the pipeline, headless mode."""

@@ -1,0 +1,1 @@
+"""Models: the LiteRT classifier and detector, labels, species lists, the model store."""

@@ -1,0 +1,1 @@
+"""The scene pass: finding, following and naming every bird in a frame."""

@@ -1,0 +1,1 @@
+"""Small helpers every stage uses: files, native logs, desktop notices, progress lines."""
