@@ -41,9 +41,9 @@ def frame_of(photo: np.ndarray, fill: np.ndarray, progress: float) -> np.ndarray
     fitted = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     y0, x0 = (fitted.shape[0] - height) // 2, (fitted.shape[1] - width) // 2
     frame = fill.copy()
-    src = fitted[max(0, y0): max(0, y0) + height, max(0, x0): max(0, x0) + width]
+    src = fitted[max(0, y0) : max(0, y0) + height, max(0, x0) : max(0, x0) + width]
     ty, tx = max(0, -y0), max(0, -x0)
-    frame[ty: ty + src.shape[0], tx: tx + src.shape[1]] = src
+    frame[ty : ty + src.shape[0], tx : tx + src.shape[1]] = src
     return frame
 
 
@@ -74,8 +74,14 @@ def scene_frames():
     names = {label.scientific_name.lower() for label in read_labels(STARTER.parent / "labels.txt")}
     photos = {f"{p.species}/{p.path.name}": p for p in bird_scenes.sample_photos(SHARED, names)}
     background = next(p for p in bird_scenes.background_photos(SHARED) if p.stem == "000000006213")
-    shot = bird_scenes.make_shot(np.random.default_rng(0), background, [photos[name] for name in SCENE_BIRDS],
-                                 heights=(200, 200), positions=[(0.3, 0.55), (0.66, 0.5)], speed=0.3)
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(0),
+        background,
+        [photos[name] for name in SCENE_BIRDS],
+        heights=(200, 200),
+        positions=[(0.3, 0.55), (0.66, 0.5)],
+        speed=0.3,
+    )
     for _, frame, _ in dataclasses.replace(shot, frames=int(SCENE_SECONDS * FPS)).play():
         yield frame
 

@@ -36,7 +36,10 @@ THRESHOLDS = (0.2, 0.25, 0.3, 0.4)
 
 
 def scenes() -> list[np.ndarray]:
-    return [cv2.resize(cv2.imread(str(p)), FRAME, interpolation=cv2.INTER_AREA) for p in sorted((SHARED / "images" / "scenes").glob("*.jpg"))]
+    return [
+        cv2.resize(cv2.imread(str(p)), FRAME, interpolation=cv2.INTER_AREA)
+        for p in sorted((SHARED / "images" / "scenes").glob("*.jpg"))
+    ]
 
 
 def speed(threads: int, calls: int) -> dict:
@@ -120,14 +123,21 @@ def recall(threads: int) -> None:
                     boxes = detector.detect(frame, roi=roi).birds
                     found[height, view].append(max([b.score for b in boxes if _iou(b.box, pasted) >= 0.3], default=0.0))
                     stray[view].append(max([b.score for b in boxes if _iou(b.box, pasted) < 0.1], default=0.0))
-        print(f"\n{'feathered ellipse' if feathered else 'square photo'}: share of {len(birds)} birds found, by height in {FRAME[0]}x{FRAME[1]} ({' / '.join(VIEWS)})")
+        print(
+            f"\n{'feathered ellipse' if feathered else 'square photo'}: share of {len(birds)} birds found, by height in {FRAME[0]}x{FRAME[1]} ({' / '.join(VIEWS)})"
+        )
         for threshold in THRESHOLDS:
             cells = "  ".join(
-                f"{h}px " + " / ".join(f"{np.mean(np.array(found[h, v]) >= threshold):.2f}" for v in VIEWS) for h in HEIGHTS
+                f"{h}px " + " / ".join(f"{np.mean(np.array(found[h, v]) >= threshold):.2f}" for v in VIEWS)
+                for h in HEIGHTS
             )
             strays = " / ".join(f"{np.mean(np.array(stray[v]) >= threshold):.3f}" for v in VIEWS)
             print(f"  score >= {threshold:.2f}: {cells}   stray boxes per frame {strays}")
-    bird_free = [cv2.imread(str(p)) for folder in ("scenes", "not-birds") for p in sorted((SHARED / "images" / folder).glob("*.jpg"))]
+    bird_free = [
+        cv2.imread(str(p))
+        for folder in ("scenes", "not-birds")
+        for p in sorted((SHARED / "images" / folder).glob("*.jpg"))
+    ]
     best = []
     for image in bird_free:
         for frame in (image, cv2.resize(image, FRAME)):
@@ -151,7 +161,9 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--skip-recall", action="store_true", help="speed only (the recall part takes a few minutes)")
     args = parser.parse_args()
-    print(f"machine                  {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, {args.threads} threads")
+    print(
+        f"machine                  {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, {args.threads} threads"
+    )
     for key, value in speed(args.threads, args.calls).items():
         print(f"{key:24} {value:.3f}")
     if not args.skip_recall:

@@ -59,7 +59,10 @@ class MediaPipeRounds:
         np.save(frames_file, np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]))
         self._child = subprocess.Popen(
             [str(python), "-c", MEDIAPIPE_CHILD, str(STARTER), str(frames_file)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         if self._child.stdout.readline().strip() != "ready":
             raise RuntimeError(f"MediaPipe did not start under {python}")

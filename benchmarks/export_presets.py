@@ -77,7 +77,9 @@ def timed(function, repeats: int) -> float:
     return statistics.median(times)
 
 
-def bench_preset(preset: str, modes: list[str], images: np.ndarray, targets: np.ndarray, repeats: int, threads: int, scratch: Path) -> list[dict]:
+def bench_preset(
+    preset: str, modes: list[str], images: np.ndarray, targets: np.ndarray, repeats: int, threads: int, scratch: Path
+) -> list[dict]:
     from birdcam.models.classifier import Classifier
     from birdcam.training import export
     from birdcam.training.model import build_model
@@ -141,7 +143,9 @@ def main() -> int:
     for preset in args.presets:
         with tempfile.TemporaryDirectory(prefix=f"bench-{preset}-") as scratch:
             rows += bench_preset(preset, args.modes, images, targets, args.repeats, args.threads, Path(scratch))
-    print(f"\n{'preset':8} {'mode':8} {'MB':>7} {'x f32':>6} {'conv s':>7} {'LiteRT ms':>9} {'Keras ms':>8} {'x Keras':>7} {'agree':>6} {'margin':>7}")
+    print(
+        f"\n{'preset':8} {'mode':8} {'MB':>7} {'x f32':>6} {'conv s':>7} {'LiteRT ms':>9} {'Keras ms':>8} {'x Keras':>7} {'agree':>6} {'margin':>7}"
+    )
     for r in rows:
         print(
             f"{r['preset']:8} {r['mode']:8} {r['size_mb']:7.1f} {r['size_ratio'] or 0:6.3f} {r['conversion_s']:7.1f} "

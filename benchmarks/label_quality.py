@@ -70,11 +70,13 @@ def shot(picture: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...
     for i in range(SHOT_FRAMES):
         f = i / (SHOT_FRAMES - 1)
         jitter = rng.normal(0, 1.5, size=2)  # hand shake, pixels
-        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle[0] + f * (angle[1] - angle[0]),
-                                         scale0 * (zoom[0] + f * (zoom[1] - zoom[0])))
+        matrix = cv2.getRotationMatrix2D(
+            (width / 2, height / 2), angle[0] + f * (angle[1] - angle[0]), scale0 * (zoom[0] + f * (zoom[1] - zoom[0]))
+        )
         matrix[:, 2] += (FRAME_SIZE - width) / 2 + f * drift + jitter
-        frame = cv2.warpAffine(picture, matrix, (FRAME_SIZE, FRAME_SIZE), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REFLECT)
+        frame = cv2.warpAffine(
+            picture, matrix, (FRAME_SIZE, FRAME_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
         noise = rng.standard_normal(frame.shape, dtype=np.float32) * 6
         frames.append(np.clip(frame + noise, 0, 255).astype(np.uint8))
     return tuple(frames)
@@ -92,8 +94,12 @@ def synthetic_scenes(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     """Blank walls, sky, dark, foliage-like texture, wood-like stripes, a gradient."""
     pictures = []
     size = (FRAME_SIZE, FRAME_SIZE)
-    for name, bgr in (("grey wall", (128, 128, 128)), ("white wall", (235, 235, 230)), ("sky", (235, 190, 140)),
-                      ("dark", (20, 20, 20))):
+    for name, bgr in (
+        ("grey wall", (128, 128, 128)),
+        ("white wall", (235, 235, 230)),
+        ("sky", (235, 190, 140)),
+        ("dark", (20, 20, 20)),
+    ):
         pictures.append((name, np.full((*size, 3), bgr, np.uint8)))
     leaves = cv2.GaussianBlur(rng.uniform(0, 1, (*size, 3)).astype(np.float32), (0, 0), 6)
     leaves = (leaves - leaves.min()) / (np.ptp(leaves) + 1e-6)
@@ -136,8 +142,9 @@ def classify_footage(model: Path, footage):
         return scenes, np.stack(probabilities), classifier.labels, classifier.background_index, classifier.threshold
 
 
-def shown_on_screen(probabilities: np.ndarray, labels, background_index: int | None, options,
-                    every: int = 1) -> list[int | None]:
+def shown_on_screen(
+    probabilities: np.ndarray, labels, background_index: int | None, options, every: int = 1
+) -> list[int | None]:
     """The label on screen for each frame when every `every`-th frame is classified (the display keeps the newest result)."""
     from birdcam.scene.smoothing import LabelSmoother
 
@@ -200,8 +207,12 @@ def measure(shown: list[int | None], footage: list[Scene], labels) -> Quality:
         shots += 1
         changes += sum(a != b for a, b in zip(window, window[1:]))
         bird += len(window)
-        right += sum(index is not None and index != UNKNOWN_BIRD
-                     and labels[index].scientific_name.lower() == scene.scientific_name for index in window)
+        right += sum(
+            index is not None
+            and index != UNKNOWN_BIRD
+            and labels[index].scientific_name.lower() == scene.scientific_name
+            for index in window
+        )
     return Quality(changes / shots, non_bird_as_bird / non_bird, right / bird)
 
 
@@ -210,7 +221,9 @@ def main(argv=None) -> int:
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("BIRDCAM_SHARED", REPO.parent / "shared")))
     parser.add_argument("--shots", type=int, default=100, help="bird shots (each followed by a non-bird scene)")
     parser.add_argument("--seed", type=int, default=3, help="random seed of the footage (motion, noise, order)")
-    parser.add_argument("--detector", help='also run the scene pass with this detector ("starter": shared\'s YOLOX-nano)')
+    parser.add_argument(
+        "--detector", help='also run the scene pass with this detector ("starter": shared\'s YOLOX-nano)'
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from birdcam.models.labels import read_labels
@@ -220,11 +233,14 @@ def main(argv=None) -> int:
     names = {label.scientific_name.lower() for label in read_labels(model.parent / "labels.txt")}
     started = time.perf_counter()
     footage, probabilities, labels, background, threshold = classify_footage(
-        model, build_footage(args.shared, names, args.shots, args.seed))
+        model, build_footage(args.shared, names, args.shots, args.seed)
+    )
     frames = len(probabilities)
-    print(f"footage: {sum(s.scientific_name is not None for s in footage)} bird shots + "
-          f"{sum(s.scientific_name is None for s in footage)} non-bird scenes, {frames} frames at {FPS:g} fps "
-          f"({time.perf_counter() - started:.0f} s to build and classify)")
+    print(
+        f"footage: {sum(s.scientific_name is not None for s in footage)} bird shots + "
+        f"{sum(s.scientific_name is None for s in footage)} non-bird scenes, {frames} frames at {FPS:g} fps "
+        f"({time.perf_counter() - started:.0f} s to build and classify)"
+    )
     smoothing = SmoothingOptions(threshold=threshold)
     print(f"model threshold {threshold:g}; {smoothing}")
     ways = (
@@ -234,23 +250,31 @@ def main(argv=None) -> int:
     )
     print(f"{'':38}{'changes/shot':>14}{'non-bird as bird':>18}{'bird accuracy':>15}")
     for every in (1, 3):
-        qualities = [measure(shown_on_screen(probabilities, labels, background, options, every), footage, labels)
-                     for _, options in ways]
+        qualities = [
+            measure(shown_on_screen(probabilities, labels, background, options, every), footage, labels)
+            for _, options in ways
+        ]
         for (name, _), quality in zip(ways, qualities):
-            print(f"{name + f', {FPS / every:g} fps classified':38}{quality.changes_per_shot:14.2f}"
-                  f"{quality.non_bird_as_bird:17.2%}{quality.bird_accuracy:15.1%}")
+            print(
+                f"{name + f', {FPS / every:g} fps classified':38}{quality.changes_per_shot:14.2f}"
+                f"{quality.non_bird_as_bird:17.2%}{quality.bird_accuracy:15.1%}"
+            )
         baseline, smoothed = qualities[0], qualities[-1]
-        print(f"  smoothed vs frame by frame: changes x{smoothed.changes_per_shot / max(baseline.changes_per_shot, 1e-9):.2f} "
-              f"(target < 0.5), non-bird as bird {smoothed.non_bird_as_bird:.2%} (target < 1%), "
-              f"accuracy cost {100 * (baseline.bird_accuracy - smoothed.bird_accuracy):.1f} points (target <= a few)")
+        print(
+            f"  smoothed vs frame by frame: changes x{smoothed.changes_per_shot / max(baseline.changes_per_shot, 1e-9):.2f} "
+            f"(target < 0.5), non-bird as bird {smoothed.non_bird_as_bird:.2%} (target < 1%), "
+            f"accuracy cost {100 * (baseline.bird_accuracy - smoothed.bird_accuracy):.1f} points (target <= a few)"
+        )
     if args.detector:
         detector = args.shared / STARTER_DETECTOR if args.detector == "starter" else Path(args.detector)
         for every in (1, 2):
             for name, path in (("scene pass, whole frame only", None), ("scene pass with the detector", detector)):
                 shown = scene_pass_shown(model, path, build_footage(args.shared, names, args.shots, args.seed), every)
                 quality = measure(shown, footage, labels)
-                print(f"{name + f', {FPS / every:g} fps':38}{quality.changes_per_shot:14.2f}"
-                      f"{quality.non_bird_as_bird:17.2%}{quality.bird_accuracy:15.1%}")
+                print(
+                    f"{name + f', {FPS / every:g} fps':38}{quality.changes_per_shot:14.2f}"
+                    f"{quality.non_bird_as_bird:17.2%}{quality.bird_accuracy:15.1%}"
+                )
     return 0
 
 

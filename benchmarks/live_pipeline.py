@@ -117,9 +117,18 @@ def run_headless(video: Path, seconds: float, work: Path, *, factory=None, sampl
     if sample_rss:
         sampler.start()
     try:
-        summary = run(HeadlessOptions(source=str(video), log_path=work / "live.jsonl", model=str(STARTER),
-                                      max_frames=int(seconds * FPS), loop=True, record=False),
-                      factory=factory or build_scene_pass, inference=InferenceOptions(detector=str(DETECTOR)))
+        summary = run(
+            HeadlessOptions(
+                source=str(video),
+                log_path=work / "live.jsonl",
+                model=str(STARTER),
+                max_frames=int(seconds * FPS),
+                loop=True,
+                record=False,
+            ),
+            factory=factory or build_scene_pass,
+            inference=InferenceOptions(detector=str(DETECTOR)),
+        )
     finally:
         done.set()
     return summary, samples
@@ -147,8 +156,12 @@ def stall_percentiles(app, seconds: float, until=None) -> dict:
         time.sleep(0.001)
     timer.stop()
     values = np.array(late or [0.0])
-    return {"ticks": len(late), "p50_ms": round(float(np.percentile(values, 50)), 1),
-            "p99_ms": round(float(np.percentile(values, 99)), 1), "max_ms": round(float(values.max()), 1)}
+    return {
+        "ticks": len(late),
+        "p50_ms": round(float(np.percentile(values, 50)), 1),
+        "p99_ms": round(float(np.percentile(values, 99)), 1),
+        "max_ms": round(float(values.max()), 1),
+    }
 
 
 def window_stalls(app, video: Path, seconds: float, big_model: Path | None, work: Path) -> dict:
@@ -158,8 +171,12 @@ def window_stalls(app, video: Path, seconds: float, big_model: Path | None, work
     from birdcam.live.inference import child_pids
 
     figures = {"idle_event_loop": stall_percentiles(app, min(seconds, 5.0))}
-    window = MainWindow(QSettings(str(work / "bench.ini"), QSettings.Format.IniFormat), source=str(video),
-                        model=str(STARTER), detector=str(DETECTOR))
+    window = MainWindow(
+        QSettings(str(work / "bench.ini"), QSettings.Format.IniFormat),
+        source=str(video),
+        model=str(STARTER),
+        detector=str(DETECTOR),
+    )
     window.resize(1280, 800)
     window.show()
     stall_percentiles(app, 3.0, until=lambda: window.pipeline.results > 10)  # warm-up: model load, first frames
@@ -169,7 +186,8 @@ def window_stalls(app, video: Path, seconds: float, big_model: Path | None, work
         start = time.monotonic()
         window.open_model(str(big_model))
         figures["window_while_300mb_model_loads"] = stall_percentiles(
-            app, 180.0, until=lambda: window.pipeline.model_path == big_model)
+            app, 180.0, until=lambda: window.pipeline.model_path == big_model
+        )
         figures["big_model_load_s"] = round(time.monotonic() - start, 2)
         figures["big_model_mb"] = round(big_model.stat().st_size / 2**20)
         figures["big_model_loaded"] = window.pipeline.model_path == big_model
@@ -185,8 +203,11 @@ def build_big_model(path: Path) -> Path:
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         print(f"building a ~300 MB model with TensorFlow into {path} ...", flush=True)
-        subprocess.run([sys.executable, "-c", BIG_MODEL_SCRIPT, str(path)], check=True,
-                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        subprocess.run(
+            [sys.executable, "-c", BIG_MODEL_SCRIPT, str(path)],
+            check=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
     return path
 
 
@@ -210,9 +231,11 @@ def main() -> int:
     capture = cv2.VideoCapture(str(video))
     frames = [capture.read()[1] for _ in range(90)]
     capture.release()
-    figures: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-                     "video": f"{SIZE[0]}x{SIZE[1]} MJPG {FPS} fps, 1-3 small birds a frame, real-time pace, looped",
-                     "models": f"{STARTER.name} + {DETECTOR.name}"}
+    figures: dict = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "video": f"{SIZE[0]}x{SIZE[1]} MJPG {FPS} fps, 1-3 small birds a frame, real-time pace, looped",
+        "models": f"{STARTER.name} + {DETECTOR.name}",
+    }
 
     options = InferenceOptions(model=str(STARTER), detector=str(DETECTOR))
     scene, _ = build_scene_pass(options, lambda text: None)
@@ -225,10 +248,13 @@ def main() -> int:
     summary, samples = run_headless(video, args.duration, work, sample_rss=True)
     warm = [(app, child) for t, app, child in samples if t >= min(30.0, args.duration * 0.2)]
     figures["real_time"] = {
-        "seconds": summary["duration_s"], "frames_captured": summary["frames_captured"],
-        "shown_fraction": summary["shown_fraction"], "classified_fps": summary["classified_fps"],
+        "seconds": summary["duration_s"],
+        "frames_captured": summary["frames_captured"],
+        "shown_fraction": summary["shown_fraction"],
+        "classified_fps": summary["classified_fps"],
         "classified_fraction": summary["classified_fraction"],
-        "staleness_frames_p95": summary["staleness_frames"]["p95"], "staleness_ms_p95": summary["staleness_ms"]["p95"],
+        "staleness_frames_p95": summary["staleness_frames"]["p95"],
+        "staleness_ms_p95": summary["staleness_ms"]["p95"],
         "result_latency_ms_p50": summary["result_latency_ms"]["p50"],
         "result_latency_ms_p95": summary["result_latency_ms"]["p95"],
         "app_rss_after_warmup_mb": round(warm[0][0], 1) if warm else None,

@@ -29,8 +29,13 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("BIRDCAM_SHARED") or REPO.parent / "shared")
 STARTER = SHARED / "models" / "aiy_birds_v1" / "lite-model_aiy_vision_classifier_birds_V1_3.tflite"
 SIZE = (1280, 720)
-PHOTOS = ("images/birds/mandarin_duck.jpg", "images/not-birds/cat.jpg", "birds525-sample/valid/CEDAR WAXWING/3.jpg",
-          "images/not-birds/hot_dog.jpg", "images/birds/scarlet_macaw.jpg")
+PHOTOS = (
+    "images/birds/mandarin_duck.jpg",
+    "images/not-birds/cat.jpg",
+    "birds525-sample/valid/CEDAR WAXWING/3.jpg",
+    "images/not-birds/hot_dog.jpg",
+    "images/birds/scarlet_macaw.jpg",
+)
 
 
 def frames() -> list[np.ndarray]:
@@ -39,7 +44,7 @@ def frames() -> list[np.ndarray]:
     for photo in PHOTOS:
         image = cv2.resize(cv2.imread(str(SHARED / photo)), (SIZE[0] + 40, SIZE[1] + 40))
         for shift in range(0, 40, 4):
-            out.append(np.ascontiguousarray(image[shift: shift + SIZE[1], shift: shift + SIZE[0]]))
+            out.append(np.ascontiguousarray(image[shift : shift + SIZE[1], shift : shift + SIZE[0]]))
     return out
 
 

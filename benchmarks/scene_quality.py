@@ -118,8 +118,10 @@ class BirdcamPass:
 
     def process(self, frame: np.ndarray, t: float) -> list[Shown]:
         result = self.scene.process(frame, t)
-        self.last = [Shown(bird.box, bird.label.scientific_name.lower() if bird.label else None, bird.whole_frame)
-                     for bird in result.birds]
+        self.last = [
+            Shown(bird.box, bird.label.scientific_name.lower() if bird.label else None, bird.whole_frame)
+            for bird in result.birds
+        ]
         return self.last
 
 
@@ -158,7 +160,8 @@ class TrueBoxes:
             evidence = self.evidence.get(key)
             if evidence is None:
                 evidence = self.evidence[key] = SpeciesEvidence(
-                    len(self.classifier.labels), self.classifier.background_index, self.options.naming)
+                    len(self.classifier.labels), self.classifier.background_index, self.options.naming
+                )
             if t - self.looked.get(key, -1.0) >= self.options.look_interval_s - 1e-3:
                 crop = square_crop(bird.box, TRUE_BOX_MARGIN, frame.shape)
                 evidence.add(self.classifier.classify(frame, roi=crop).probabilities)
@@ -191,11 +194,20 @@ class BoxableTrueBoxes(TrueBoxes):
             if (shot, bird.key) in self.boxable:
                 continue
             x, y, w, h = bird.box
-            views = [(int(min(max(x + w / 2 - side / 2, 0), width - side)),
-                      int(min(max(y + h / 2 - side / 2, 0), height - side)), side, side) for side in self.VIEWS]
+            views = [
+                (
+                    int(min(max(x + w / 2 - side / 2, 0), width - side)),
+                    int(min(max(y + h / 2 - side / 2, 0), height - side)),
+                    side,
+                    side,
+                )
+                for side in self.VIEWS
+            ]
             self.boxable[(shot, bird.key)] = any(
                 found.score >= FRIGATE_SCORE and iou(found.box, bird.box) > BOXED_IOU
-                for view in views for found in self.detector.detect(frame, roi=view).birds)
+                for view in views
+                for found in self.detector.detect(frame, roi=view).birds
+            )
         return super().process(frame, t, shot, [bird for bird in truth if self.boxable[(shot, bird.key)]])
 
 
@@ -209,8 +221,10 @@ def _inside_fraction(box, truth) -> float:
 
 def match(shown: list[Shown], truth) -> tuple[dict[int, Shown], list[Shown]]:
     """{truth key: the shown bird that is it}, and the shown birds that are no bird of the truth."""
-    pairs = sorted(((_inside_fraction(s.box, g.box), i, g.key) for i, s in enumerate(shown) if not s.whole_frame
-                    for g in truth), reverse=True)
+    pairs = sorted(
+        ((_inside_fraction(s.box, g.box), i, g.key) for i, s in enumerate(shown) if not s.whole_frame for g in truth),
+        reverse=True,
+    )
     matched: dict[int, Shown] = {}
     used: set[int] = set()
     for overlap, i, key in pairs:
@@ -240,8 +254,11 @@ def handled(shown: Shown | None, truth) -> bool:
 
 
 def wrongly_named(shown: Shown | None, truth) -> bool:
-    return shown is not None and shown.scientific_name is not None and not (
-        truth.known and names_match(shown.scientific_name, truth.scientific_name))
+    return (
+        shown is not None
+        and shown.scientific_name is not None
+        and not (truth.known and names_match(shown.scientific_name, truth.scientific_name))
+    )
 
 
 @dataclass
@@ -317,11 +334,18 @@ def main(argv=None) -> int:
     parser.add_argument("--shots", type=int, default=40, help="2-s shots (about a fifth bird-free)")
     parser.add_argument("--seed", type=int, default=0, help="draws other footage (birds, places, drifts, backgrounds)")
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads per model (2)")
-    parser.add_argument("--passes", default="whole,frigate,tiles,scene,tracks,truth,boxable",
-                        help="comma-separated subset of whole, frigate, tiles, scene, tracks, truth, boxable "
-                             "(tracks needs scene before it)")
-    parser.add_argument("--crop-threshold", type=float, default=None,
-                        help="mean score a bird's crops need to name it (default: EvidenceOptions' 0.65)")
+    parser.add_argument(
+        "--passes",
+        default="whole,frigate,tiles,scene,tracks,truth,boxable",
+        help="comma-separated subset of whole, frigate, tiles, scene, tracks, truth, boxable "
+        "(tracks needs scene before it)",
+    )
+    parser.add_argument(
+        "--crop-threshold",
+        type=float,
+        default=None,
+        help="mean score a bird's crops need to name it (default: EvidenceOptions' 0.65)",
+    )
     args = parser.parse_args(argv)
 
     from birdcam.models.detector import Detector
@@ -333,10 +357,13 @@ def main(argv=None) -> int:
     names = {label.scientific_name.lower() for label in read_labels(model.parent / "labels.txt")}
     options = SceneOptions()
     if args.crop_threshold is not None:
-        options = dataclasses.replace(options, naming=dataclasses.replace(options.naming, threshold=args.crop_threshold))
+        options = dataclasses.replace(
+            options, naming=dataclasses.replace(options.naming, threshold=args.crop_threshold)
+        )
     classifier = Classifier.from_path(model, num_threads=args.threads)
-    detector = Detector.from_path(args.shared / DETECTOR, num_threads=args.threads,
-                                  score_threshold=options.tracking.keep_score)
+    detector = Detector.from_path(
+        args.shared / DETECTOR, num_threads=args.threads, score_threshold=options.tracking.keep_score
+    )
     wanted = args.passes.split(",")
     scene_pass = BirdcamPass(ScenePass(classifier, detector, options))
     passes = {
@@ -364,23 +391,35 @@ def main(argv=None) -> int:
             frames += 1
             t += 1 / bird_scenes.FPS
     elapsed = time.perf_counter() - started
-    print(f"footage: {shots} shots ({free} bird-free), {frames} frames of 1280x720 at {bird_scenes.FPS:g} fps, "
-          f"seed {args.seed}; {args.threads} LiteRT threads; {elapsed:.0f} s in all")
-    header = (f"{'':44}{'birds named':>12}{'(known':>8}{'unknown)':>9}{'frames named':>13}{'wrong/frame':>12}{'(whole)':>8}"
-              f"{'false/frame':>12}{'free clean':>11}{'changes':>9}{'ms/frame':>9}{'p95':>7}")
+    print(
+        f"footage: {shots} shots ({free} bird-free), {frames} frames of 1280x720 at {bird_scenes.FPS:g} fps, "
+        f"seed {args.seed}; {args.threads} LiteRT threads; {elapsed:.0f} s in all"
+    )
+    header = (
+        f"{'':44}{'birds named':>12}{'(known':>8}{'unknown)':>9}{'frames named':>13}{'wrong/frame':>12}{'(whole)':>8}"
+        f"{'false/frame':>12}{'free clean':>11}{'changes':>9}{'ms/frame':>9}{'p95':>7}"
+    )
     print(header)
     for key, (title, _) in passes.items():
         f = tallies[key].figures()
-        print(f"{title:44}{f['named']:12.2f}{f['named_known']:8.2f}{f['named_unknown']:9.2f}{f['frames_named']:13.2f}"
-              f"{f['wrong_per_frame']:12.3f}{f['wrong_whole_per_frame']:8.3f}{f['false_per_frame']:12.3f}{f['clean']:11.3f}{f['changes']:9.2f}"
-              + (f"{f['ms_mean']:9.1f}{f['ms_p95']:7.1f}" if key not in ("tracks", *CEILINGS) else f"{'-':>9}{'-':>7}"))
+        print(
+            f"{title:44}{f['named']:12.2f}{f['named_known']:8.2f}{f['named_unknown']:9.2f}{f['frames_named']:13.2f}"
+            f"{f['wrong_per_frame']:12.3f}{f['wrong_whole_per_frame']:8.3f}{f['false_per_frame']:12.3f}{f['clean']:11.3f}{f['changes']:9.2f}"
+            + (f"{f['ms_mean']:9.1f}{f['ms_p95']:7.1f}" if key not in ("tracks", *CEILINGS) else f"{'-':>9}{'-':>7}")
+        )
     if "scene" in tallies:
         f = tallies["scene"].figures()
-        met = [f["named"] >= GOALS["named"], f["frames_named"] >= GOALS["frames_named"],
-               f["wrong_per_frame"] <= GOALS["wrong_per_frame"], f["clean"] >= GOALS["clean"],
-               f["changes"] <= GOALS["changes"]]
-        print("scene pass goals: birds named >= 0.6 {}, frames named >= 0.75 {}, wrong <= 0.05 {}, clean >= 0.99 {}, "
-              "changes <= 1 {}".format(*("met" if m else "MISSED" for m in met)))
+        met = [
+            f["named"] >= GOALS["named"],
+            f["frames_named"] >= GOALS["frames_named"],
+            f["wrong_per_frame"] <= GOALS["wrong_per_frame"],
+            f["clean"] >= GOALS["clean"],
+            f["changes"] <= GOALS["changes"],
+        ]
+        print(
+            "scene pass goals: birds named >= 0.6 {}, frames named >= 0.75 {}, wrong <= 0.05 {}, clean >= 0.99 {}, "
+            "changes <= 1 {}".format(*("met" if m else "MISSED" for m in met))
+        )
     classifier.close()
     detector.close()
     return 0

@@ -98,19 +98,27 @@ def main() -> int:
                 if holder is not None:
                     holder.__exit__(None, None, None)
     classify, free, locked = (statistics.median(v) for v in (classify_ms, free_ms, locked_ms))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{args.frames} frames x {args.rounds} rounds")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"{args.frames} frames x {args.rounds} rounds"
+    )
     print("| measure | figure | target |")
     print("|---|---:|---:|")
     print(f"| classify(), starter model, 1280x720 (baseline) | {classify:.2f} ms / frame | |")
     print(f"| recorder update(), database free | {free * 1e3:.0f} \u00b5s / frame | |")
     print(f"| update() \u00f7 classify() | **{free / classify:.3f}** | small |")
-    print(f"| update() while another process holds BEGIN EXCLUSIVE | {locked * 1e3:.0f} \u00b5s / frame "
-          f"(\u00d7{locked / free:.2f} free) | no blocking |")
-    print(f"| close() with visits open, database free (median, max) | {statistics.median(close_free):.3f} s, "
-          f"{max(close_free):.3f} s | \u2264 1.5 s |")
-    print(f"| close() with visits open, database locked (median, max) | {statistics.median(close_locked):.3f} s, "
-          f"{max(close_locked):.3f} s | \u2264 1.5 s |")
+    print(
+        f"| update() while another process holds BEGIN EXCLUSIVE | {locked * 1e3:.0f} \u00b5s / frame "
+        f"(\u00d7{locked / free:.2f} free) | no blocking |"
+    )
+    print(
+        f"| close() with visits open, database free (median, max) | {statistics.median(close_free):.3f} s, "
+        f"{max(close_free):.3f} s | \u2264 1.5 s |"
+    )
+    print(
+        f"| close() with visits open, database locked (median, max) | {statistics.median(close_locked):.3f} s, "
+        f"{max(close_locked):.3f} s | \u2264 1.5 s |"
+    )
     return 0
 
 

@@ -68,11 +68,16 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as scratch:
         list_file = Path(scratch) / "sample-species.txt"
-        list_file.write_text("# the sample's species, from its birds.csv\n" + "\n".join(scientific_names) + "\n", encoding="utf-8")
+        list_file.write_text(
+            "# the sample's species, from its birds.csv\n" + "\n".join(scientific_names) + "\n", encoding="utf-8"
+        )
         lists = read_species_lists(allow=list_file)
 
     model = args.shared / STARTER
-    with Classifier.from_path(model, num_threads=2) as unmasked, Classifier.from_path(model, num_threads=2, allow=lists.allow) as masked:
+    with (
+        Classifier.from_path(model, num_threads=2) as unmasked,
+        Classifier.from_path(model, num_threads=2, allow=lists.allow) as masked,
+    ):
         report = masked.species_filter
         groups: dict[str, list] = {"known species": [], "known by genus only": [], "unknown species": []}
         for row, photo in zip(rows, photos):
@@ -85,12 +90,14 @@ def main(argv=None) -> int:
                 group = "known by genus only"
             else:
                 group = "known species"
-            groups[group].append((
-                outcome(plain.top.index, plain.top.score, truth, unmasked),
-                outcome(filtered.top.index, filtered.top.score, truth, masked),
-                outcome(filtered.top.index, filtered.top.score / total if total > 0 else 0.0, truth, masked),
-                total,
-            ))
+            groups[group].append(
+                (
+                    outcome(plain.top.index, plain.top.score, truth, unmasked),
+                    outcome(filtered.top.index, filtered.top.score, truth, masked),
+                    outcome(filtered.top.index, filtered.top.score / total if total > 0 else 0.0, truth, masked),
+                    total,
+                )
+            )
 
         total_ms = {"unmasked": [], "masked": []}
         postprocess_ms = {"unmasked": [], "masked": []}
@@ -102,8 +109,10 @@ def main(argv=None) -> int:
                     total_ms[name].append((time.perf_counter() - start) * 1e3)
                     postprocess_ms[name].append(result.timings.postprocess_ms)
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"model {model.name}, threshold {unmasked.threshold:g}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"model {model.name}, threshold {unmasked.threshold:g}"
+    )
     print(f"allow list: {report.listed} names from birds.csv; {report.masked} of {unmasked.num_classes} classes masked")
     print(f"warning: {report.warning}")
     print()
@@ -116,14 +125,18 @@ def main(argv=None) -> int:
             outcomes = np.array([r[m] for r in results], float)
             no_bird = 1.0 - outcomes[:, 1].mean() - outcomes[:, 2].mean()
             label = f"{group} ({len(results)})" if m == 0 else ""
-            print(f"{label:30}{mode:24}{outcomes[:, 0].mean():7.3f}{outcomes[:, 1].mean():14.3f}{outcomes[:, 2].mean():12.3f}{no_bird:9.3f}")
+            print(
+                f"{label:30}{mode:24}{outcomes[:, 0].mean():7.3f}{outcomes[:, 1].mean():14.3f}{outcomes[:, 2].mean():12.3f}{no_bird:9.3f}"
+            )
         kept_mass = np.median([r[3] for r in results])
         print(f"{'':30}{'median probability left by the mask':38} {kept_mass:.3f}")
     print()
     for what, figures in (("classify()", total_ms), ("its postprocessing (mask, top-k)", postprocess_ms)):
         plain_ms, masked_ms = np.median(figures["unmasked"]), np.median(figures["masked"])
-        print(f"{what}: unmasked {plain_ms:.3f} ms, masked {masked_ms:.3f} ms per photo (median over "
-              f"{args.rounds} rounds of {len(photos)}); masked / unmasked = {masked_ms / plain_ms:.3f}")
+        print(
+            f"{what}: unmasked {plain_ms:.3f} ms, masked {masked_ms:.3f} ms per photo (median over "
+            f"{args.rounds} rounds of {len(photos)}); masked / unmasked = {masked_ms / plain_ms:.3f}"
+        )
     return 0
 
 

@@ -90,8 +90,11 @@ def fill_frame(photo: np.ndarray, size: tuple[int, int] = FRAME_SIZE, margin: in
     """The photo scaled to cover (width + 2 margin) x (height + 2 margin) and centre-cropped (room to pan)."""
     width, height = size[0] + 2 * margin, size[1] + 2 * margin
     scale = max(width / photo.shape[1], height / photo.shape[0])
-    resized = cv2.resize(photo, (max(width, round(photo.shape[1] * scale)), max(height, round(photo.shape[0] * scale))),
-                         interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
+    resized = cv2.resize(
+        photo,
+        (max(width, round(photo.shape[1] * scale)), max(height, round(photo.shape[0] * scale))),
+        interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA,
+    )
     y, x = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
     return resized[y : y + height, x : x + width]
 
@@ -163,9 +166,17 @@ class Shot:
             yield (n, *self.frame(n))
 
 
-def make_shot(rng: np.random.Generator, background: Path, photos: Sequence[BirdPhoto], *,
-              heights: tuple[int, int] = BIRD_HEIGHTS, noise: float = 4.0, pan: float = 12.0,
-              positions: Sequence[tuple[float, float]] | None = None, speed: float = 1.5) -> Shot:
+def make_shot(
+    rng: np.random.Generator,
+    background: Path,
+    photos: Sequence[BirdPhoto],
+    *,
+    heights: tuple[int, int] = BIRD_HEIGHTS,
+    noise: float = 4.0,
+    pan: float = 12.0,
+    positions: Sequence[tuple[float, float]] | None = None,
+    speed: float = 1.5,
+) -> Shot:
     """A shot of these birds on this background: random sizes, places that do not overlap, random drifts.
 
     `positions` (fractions of the frame, each bird's centre) places the birds instead; `speed` is the
@@ -195,16 +206,24 @@ def make_shot(rng: np.random.Generator, background: Path, photos: Sequence[BirdP
         boxes.append(swept)
         birds.append(MovingBird(photo, patch, alpha, (x, y), velocity))
     names = "+".join(p.species.title() for p in photos) or "no bird"
-    return Shot(f"{names} on {background.stem}", back, tuple(float(v) for v in rng.uniform(-pan, pan, 2)),
-                tuple(birds), noise, int(rng.integers(1 << 31)), pan_margin=margin)
+    return Shot(
+        f"{names} on {background.stem}",
+        back,
+        tuple(float(v) for v in rng.uniform(-pan, pan, 2)),
+        tuple(birds),
+        noise,
+        int(rng.integers(1 << 31)),
+        pan_margin=margin,
+    )
 
 
 def _overlap(a, b) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
-def random_shots(shared: Path, model_scientific_names: set[str], count: int, seed: int = 0,
-                 bird_free: float = 0.2) -> Iterator[Shot]:
+def random_shots(
+    shared: Path, model_scientific_names: set[str], count: int, seed: int = 0, bird_free: float = 0.2
+) -> Iterator[Shot]:
     """`count` shots: about `bird_free` of them without a bird, the others with 1-3 birds of any of the 25 species."""
     rng = np.random.default_rng(seed)
     photos = sample_photos(shared, model_scientific_names)

@@ -41,7 +41,11 @@ def starter_model(shared_dir: Path) -> Path:
 def isolated_user_dirs(tmp_path_factory, monkeypatch) -> Path:
     """Points the cache, data and models folders at a temporary place: tests never touch the user's."""
     home = tmp_path_factory.mktemp("user")
-    for variable, sub in (("BIRDCAM_CACHE_DIR", "cache"), ("BIRDCAM_DATA_DIR", "data"), ("BIRDCAM_MODELS_DIR", "models")):
+    for variable, sub in (
+        ("BIRDCAM_CACHE_DIR", "cache"),
+        ("BIRDCAM_DATA_DIR", "data"),
+        ("BIRDCAM_MODELS_DIR", "models"),
+    ):
         (home / sub).mkdir()
         monkeypatch.setenv(variable, str(home / sub))
     monkeypatch.delenv("BIRDCAM_MODEL", raising=False)

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 
 
-def write_video(path: Path, images: list[np.ndarray], *, fps: float = 30.0, size=(320, 240),
-                codec: str = "MJPG") -> Path:
+def write_video(
+    path: Path, images: list[np.ndarray], *, fps: float = 30.0, size=(320, 240), codec: str = "MJPG"
+) -> Path:
     """Writes the images (BGR) at `size`, one frame each: MJPG in an .avi, or e.g. "mp4v" in an .mp4."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
     assert writer.isOpened(), f"OpenCV cannot write {codec} here"

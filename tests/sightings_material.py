@@ -46,8 +46,9 @@ def sample_names(shared_dir: Path) -> dict[str, str]:
         return {row["labels"]: row["scientific name"] for row in csv.DictReader(handle)}
 
 
-def bird_video(shared_dir: Path, path: Path, shots=SHOTS, *, bird_frames: int = 20, gap_frames: int = 10,
-               fps: float = 10.0) -> tuple[Path, list[Shot]]:
+def bird_video(
+    shared_dir: Path, path: Path, shots=SHOTS, *, bird_frames: int = 20, gap_frames: int = 10, fps: float = 10.0
+) -> tuple[Path, list[Shot]]:
     """An MJPG video: each shot's photo for bird_frames, then a bird-free real scene for gap_frames."""
     names = sample_names(shared_dir)
     scenes = sorted((shared_dir / "images" / "scenes").iterdir())
@@ -103,8 +104,9 @@ class LockHolder:
     """Another process holding `BEGIN EXCLUSIVE` on a database until release()."""
 
     def __init__(self, path: Path):
-        self.process = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(path)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", LOCK_HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.process.stdout.readline().strip() == "locked"
 
     def release(self) -> None:
@@ -145,8 +147,11 @@ def v1_database(path: Path, rows: list[tuple]) -> Path:
         CREATE INDEX visits_by_start ON visits (start);
         PRAGMA journal_mode=WAL;
     """)
-    connection.executemany("INSERT INTO visits (start, end, common_name, scientific_name, best_score, source, model,"
-                           " snapshot_path) VALUES (?, ?, ?, ?, 0.9, 'camera 0', 'aiy', NULL)", rows)
+    connection.executemany(
+        "INSERT INTO visits (start, end, common_name, scientific_name, best_score, source, model,"
+        " snapshot_path) VALUES (?, ?, ?, ?, 0.9, 'camera 0', 'aiy', NULL)",
+        rows,
+    )
     connection.commit()
     connection.close()
     return path

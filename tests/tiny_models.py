@@ -15,7 +15,14 @@ QUANTIZATIONS = ("none", "dynamic", "int8", "uint8")
 COLOURS_RGB = {0: (230, 20, 20), 1: (20, 230, 20), 2: (20, 20, 230)}
 
 
-def build(path: Path, *, quantize: str, softmax: bool = True, size: tuple[int, int] = (24, 32), normalization: str = "minus_one_to_one") -> Path:
+def build(
+    path: Path,
+    *,
+    quantize: str,
+    softmax: bool = True,
+    size: tuple[int, int] = (24, 32),
+    normalization: str = "minus_one_to_one",
+) -> Path:
     """Writes a tiny classifier. quantize: "none" | "dynamic" | "int8" | "uint8" (full integer IO)."""
     import tensorflow as tf
 

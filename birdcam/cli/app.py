@@ -15,15 +15,18 @@ from birdcam.live.sources import SOURCE_KINDS
 
 SOURCE_HELP = "what to watch: " + SOURCE_KINDS
 MODEL_HELP = "a .tflite model; default: the newest model `birdcam train` exported, else the starter model"
-DETECTOR_HELP = ("a .tflite bird detector (YOLOX or SSD-style), or none to name the whole frame only; "
-                 "default: the starter detector (see `birdcam models`)")
+DETECTOR_HELP = (
+    "a .tflite bird detector (YOLOX or SSD-style), or none to name the whole frame only; "
+    "default: the starter detector (see `birdcam models`)"
+)
 
 
 def add_window_options(parser: argparse.ArgumentParser) -> None:
     """Adds the options of the window (`birdcam` with no command)."""
     parser.add_argument("--model", metavar="TFLITE", help=MODEL_HELP)
-    parser.add_argument("--source", metavar="SOURCE",
-                        help=SOURCE_HELP + "; default: the last one used, else the first camera")
+    parser.add_argument(
+        "--source", metavar="SOURCE", help=SOURCE_HELP + "; default: the last one used, else the first camera"
+    )
     parser.add_argument("--detector", metavar="TFLITE|none", help=DETECTOR_HELP)
 
 
@@ -37,7 +40,8 @@ def run_window(args: argparse.Namespace) -> int:
 def register(commands) -> None:
     """Adds `live`."""
     live = commands.add_parser(
-        "live", help="classify a live source in the window, or headless with a JSON log",
+        "live",
+        help="classify a live source in the window, or headless with a JSON log",
         description="Names the birds in a camera, video, image folder, stream or screen region as it plays. "
         "With --headless, runs the same pipeline without a window and logs every displayed frame as a JSON line, "
         "then a summary line.",
@@ -45,22 +49,28 @@ def register(commands) -> None:
     live.add_argument("--source", metavar="SOURCE", default=argparse.SUPPRESS, help=SOURCE_HELP)
     live.add_argument("--model", metavar="TFLITE", default=argparse.SUPPRESS, help=MODEL_HELP)
     live.add_argument("--detector", metavar="TFLITE|none", default=argparse.SUPPRESS, help=DETECTOR_HELP)
-    live.add_argument("--headless", action="store_true", help="no window: write the JSON log (needs --source and --log)")
+    live.add_argument(
+        "--headless", action="store_true", help="no window: write the JSON log (needs --source and --log)"
+    )
     live.add_argument("--log", type=Path, metavar="OUT.jsonl", help="headless: where to write the JSON lines")
     live.add_argument("--max-frames", type=int, metavar="N", help="headless: stop after N displayed frames")
-    live.add_argument("--no-realtime", action="store_true",
-                      help="headless: read videos and folders as fast as they decode instead of at their frame rate")
+    live.add_argument(
+        "--no-realtime",
+        action="store_true",
+        help="headless: read videos and folders as fast as they decode instead of at their frame rate",
+    )
     live.add_argument("--loop", action="store_true", help="headless: start a video or folder again when it ends")
-    live.add_argument("--threshold", type=float, metavar="T",
-                      help="no-bird threshold 0-1 (default: the model's own)")
+    live.add_argument("--threshold", type=float, metavar="T", help="no-bird threshold 0-1 (default: the model's own)")
     live.add_argument("--no-smoothing", action="store_true", help="show each frame's own label, unsmoothed")
     add_species_list_options(live)
     recording = live.add_argument_group("headless: sightings (the unattended feeder logger)")
-    recording.add_argument("--no-sightings", action="store_true", help="do not record visits (recorded by default, "
-                           "as the window does)")
+    recording.add_argument(
+        "--no-sightings", action="store_true", help="do not record visits (recorded by default, as the window does)"
+    )
     recording.add_argument("--db", type=Path, metavar="FILE", help="the sightings database (default: the window's)")
-    recording.add_argument("--notify", action="store_true",
-                           help="a desktop notice when a species is seen for the first time today or ever")
+    recording.add_argument(
+        "--notify", action="store_true", help="a desktop notice when a species is seen for the first time today or ever"
+    )
     recording.add_argument("--mute", type=Path, metavar="FILE", help="species that never get a notice (a species list)")
     live.set_defaults(handler=run_live)
 
@@ -74,8 +84,14 @@ def run_live(args: argparse.Namespace) -> int:
         from birdcam.gui.window import run_app
 
         species = (args.allow, args.deny) if args.allow or args.deny else None
-        return run_app(source=args.source, model=args.model, threshold=args.threshold,
-                       smoothing=False if args.no_smoothing else None, species=species, detector=args.detector)
+        return run_app(
+            source=args.source,
+            model=args.model,
+            threshold=args.threshold,
+            smoothing=False if args.no_smoothing else None,
+            species=species,
+            detector=args.detector,
+        )
     if not args.source:
         raise BirdcamError(f"--headless needs --source: {SOURCE_KINDS}")
     if args.log is None:
@@ -89,16 +105,28 @@ def run_live(args: argparse.Namespace) -> int:
     muted = read_species_list(args.mute) if args.mute else ()
     summary = run_headless(
         HeadlessOptions(
-            source=args.source, log_path=args.log, model=args.model, max_frames=args.max_frames,
-            realtime=not args.no_realtime, loop=args.loop, threshold=args.threshold, smoothing=not args.no_smoothing,
-            allow=lists.allow, deny=lists.deny, record=not args.no_sightings, sightings_db=args.db, notify=args.notify,
+            source=args.source,
+            log_path=args.log,
+            model=args.model,
+            max_frames=args.max_frames,
+            realtime=not args.no_realtime,
+            loop=args.loop,
+            threshold=args.threshold,
+            smoothing=not args.no_smoothing,
+            allow=lists.allow,
+            deny=lists.deny,
+            record=not args.no_sightings,
+            sightings_db=args.db,
+            notify=args.notify,
             muted=muted,
         ),
         inference=InferenceOptions(detector=args.detector),
         warn=lambda message: print(f"birdcam: warning: {message}", file=sys.stderr, flush=True),
     )
     staleness = summary["staleness_frames"]["p95"]
-    print(f"shown {summary['frames_shown']} of {summary['frames_captured']} frames, "
-          f"classified {summary['frames_classified']} ({summary['classified_fps']} fps), "
-          f"staleness p95 {staleness} frames; log: {args.log}")
+    print(
+        f"shown {summary['frames_shown']} of {summary['frames_captured']} frames, "
+        f"classified {summary['frames_classified']} ({summary['classified_fps']} fps), "
+        f"staleness p95 {staleness} frames; log: {args.log}"
+    )
     return 0

@@ -19,7 +19,6 @@ from birdcam.util.progress import Progress
 from birdcam.live.sources import IMAGE_SUFFIXES, read_image
 
 
-
 def register(commands) -> None:
     predict = commands.add_parser(
         "predict",
@@ -29,8 +28,13 @@ def register(commands) -> None:
     _add_model_options(predict)
     add_species_list_options(predict)
     _add_detector_option(predict)
-    predict.add_argument("--top-k", type=_positive_int, default=DEFAULT_TOP_K, metavar="K",
-                         help=f"categories per image ({DEFAULT_TOP_K})")
+    predict.add_argument(
+        "--top-k",
+        type=_positive_int,
+        default=DEFAULT_TOP_K,
+        metavar="K",
+        help=f"categories per image ({DEFAULT_TOP_K})",
+    )
     predict.add_argument("--threshold", type=_fraction, metavar="T", help="no-bird threshold (model card's, else 0.3)")
     predict.add_argument("--json", action="store_true", help="one JSON object per image, one per line")
     predict.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")
@@ -44,7 +48,9 @@ def register(commands) -> None:
     _add_model_options(bench)
     add_species_list_options(bench)
     _add_detector_option(bench)
-    bench.add_argument("--source", type=Path, metavar="IMAGE_OR_VIDEO", help="frames to use (default: a synthetic 1280x720 frame)")
+    bench.add_argument(
+        "--source", type=Path, metavar="IMAGE_OR_VIDEO", help="frames to use (default: a synthetic 1280x720 frame)"
+    )
     bench.add_argument("--frames", type=_positive_int, default=200, metavar="N", help="timed frames (200)")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.set_defaults(handler=run_bench)
@@ -54,19 +60,33 @@ def register(commands) -> None:
         help="show which model would run and why",
         description="Shows the model birdcam would run, why, its input, its labels and where it came from.",
     )
-    models.add_argument("--model", type=Path, default=argparse.SUPPRESS, metavar="PATH", help="a .tflite model (overrides everything)")
+    models.add_argument(
+        "--model", type=Path, default=argparse.SUPPRESS, metavar="PATH", help="a .tflite model (overrides everything)"
+    )
     _add_detector_option(models)
-    models.add_argument("--download", action="store_true", help="download the starter model and detector if they are needed and missing")
+    models.add_argument(
+        "--download", action="store_true", help="download the starter model and detector if they are needed and missing"
+    )
     models.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     models.set_defaults(handler=run_models)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS: `birdcam --model M predict ...` keeps the M given before the command.
-    parser.add_argument("--model", type=Path, default=argparse.SUPPRESS, metavar="M", help="a .tflite model (default: see `birdcam models`)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="M",
+        help="a .tflite model (default: see `birdcam models`)",
+    )
     parser.add_argument("--labels", type=Path, metavar="L", help="a label file that overrides the model's own")
     parser.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for LiteRT")
-    parser.add_argument("--resize", choices=("crop", "letterbox", "stretch"), help="how frames are fitted to the model (default: the model card's, else crop)")
+    parser.add_argument(
+        "--resize",
+        choices=("crop", "letterbox", "stretch"),
+        help="how frames are fitted to the model (default: the model card's, else crop)",
+    )
     parser.add_argument(
         "--normalization",
         nargs=2,
@@ -79,8 +99,15 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def add_species_list_options(parser: argparse.ArgumentParser) -> None:
     """--allow FILE and --deny FILE: species lists, one name a line (see `birdcam.models.species`)."""
-    parser.add_argument("--allow", type=Path, metavar="FILE", help="name only these species (one scientific or common name a line, # comments)")
-    parser.add_argument("--deny", type=Path, metavar="FILE", help="never name these species (same format; wins over --allow)")
+    parser.add_argument(
+        "--allow",
+        type=Path,
+        metavar="FILE",
+        help="name only these species (one scientific or common name a line, # comments)",
+    )
+    parser.add_argument(
+        "--deny", type=Path, metavar="FILE", help="never name these species (same format; wins over --allow)"
+    )
 
 
 def species_lists(args: argparse.Namespace):
@@ -98,7 +125,10 @@ def warn_unknown_species(report) -> None:
 
 def _add_detector_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--detector", default=argparse.SUPPRESS, metavar="PATH", help="a .tflite bird detector, or `none` for whole-frame mode"
+        "--detector",
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="a .tflite bird detector, or `none` for whole-frame mode",
     )
 
 
@@ -156,8 +186,13 @@ def open_scene(args: argparse.Namespace, top_k: int = DEFAULT_TOP_K, **options):
     progress = functools.partial(_print_progress, what="the starter detector") if sys.stderr.isatty() else None
     try:
         resolved = resolve_detector(explicit, progress=progress)
-        detector = None if resolved is None else open_detector(
-            resolved.path, labels_path=resolved.labels_path, num_threads=args.threads, options=scene_options)
+        detector = (
+            None
+            if resolved is None
+            else open_detector(
+                resolved.path, labels_path=resolved.labels_path, num_threads=args.threads, options=scene_options
+            )
+        )
     except ModelError as error:
         if explicit is not None or os.environ.get("BIRDCAM_DETECTOR"):
             classifier.close()
@@ -211,7 +246,9 @@ def run_predict(args: argparse.Namespace) -> int:
                 progress.print(f"birdcam: error: {error}", file=sys.stderr)
                 continue
             if args.json:
-                progress.print(json.dumps(prediction_record(path, result, scene.labels, elapsed_ms), ensure_ascii=False))
+                progress.print(
+                    json.dumps(prediction_record(path, result, scene.labels, elapsed_ms), ensure_ascii=False)
+                )
             else:
                 progress.print(format_prediction(path, result, scene.labels))
     return 2 if failed else 0
@@ -344,8 +381,10 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"end to end median {figures['end_to_end_ms_median']:.2f} ms   p95 {figures['end_to_end_ms_p95']:.2f} ms")
         print(f"throughput {figures['fps']:.1f} frames/s")
         print(f"detector   {figures['detector'] or 'none (whole-frame mode)'}")
-        print(f"scene pass median {figures['scene_ms_median']:.2f} ms   p95 {figures['scene_ms_p95']:.2f} ms a frame "
-              f"(detector {figures['detector_ms_median']:.2f} ms, classifier {figures['classifier_ms_median']:.2f} ms)")
+        print(
+            f"scene pass median {figures['scene_ms_median']:.2f} ms   p95 {figures['scene_ms_p95']:.2f} ms a frame "
+            f"(detector {figures['detector_ms_median']:.2f} ms, classifier {figures['classifier_ms_median']:.2f} ms)"
+        )
         print(f"           {figures['scene_fps']:.1f} frames/s")
     return 0
 
@@ -367,7 +406,9 @@ def run_models(args: argparse.Namespace) -> int:
     from birdcam.models.store import AIY_BIRDS_V1, resolve_model
 
     try:
-        resolved = resolve_model(args.model, download=args.download, progress=_print_progress if sys.stderr.isatty() else None)
+        resolved = resolve_model(
+            args.model, download=args.download, progress=_print_progress if sys.stderr.isatty() else None
+        )
     except ModelError as error:
         if args.model is not None or args.download or os.environ.get("BIRDCAM_MODEL"):
             raise  # a wrong path or a failed download: "none yet" would hide it
@@ -410,10 +451,16 @@ def run_models(args: argparse.Namespace) -> int:
     else:
         print(f"model      {info['model']}")
         print(f"why        {info['reason']}")
-        print(f"input      {info['input']} ({'raw 0-255 RGB' if info['input_dtype'] == 'uint8' else 'normalized per model card' if info['card'] else 'normalized to [-1, 1]'})")
-        print(f"classes    {info['classes']} (background class: {'none' if info['background_index'] is None else info['background_index']})")
+        print(
+            f"input      {info['input']} ({'raw 0-255 RGB' if info['input_dtype'] == 'uint8' else 'normalized per model card' if info['card'] else 'normalized to [-1, 1]'})"
+        )
+        print(
+            f"classes    {info['classes']} (background class: {'none' if info['background_index'] is None else info['background_index']})"
+        )
         print(f"labels     {info['labels']}")
-        print(f"threshold  {info['threshold']:.2f}{' (calibrated, from the model card)' if 'threshold' in classifier.card else ''}")
+        print(
+            f"threshold  {info['threshold']:.2f}{' (calibrated, from the model card)' if 'threshold' in classifier.card else ''}"
+        )
         print(f"size       {info['size_bytes'] / 1e6:.1f} MB")
         print(f"trained    models exported by `birdcam train` go to {info['models_dir']}")
         _print_detector_info(info["detector"])
@@ -467,5 +514,7 @@ def _print_detector_info(info: dict) -> None:
     print(f"detector   {info['path']}")
     print(f"why        {info['reason']}")
     birds = ", ".join(info["bird_classes"])
-    print(f"           {info['kind']}, input {info['input']}, {info['classes']} classes, birds: {birds}, score >= {info['score_threshold']:.2f}")
+    print(
+        f"           {info['kind']}, input {info['input']}, {info['classes']} classes, birds: {birds}, score >= {info['score_threshold']:.2f}"
+    )
     print(f"           labels {info['labels']}")

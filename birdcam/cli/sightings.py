@@ -22,35 +22,64 @@ def register(commands) -> None:
     from birdcam.sightings.exports import EXPORT_FORMATS
 
     parser = commands.add_parser(
-        "sightings", help="list, correct, summarize or export the bird visits birdcam recorded",
+        "sightings",
+        help="list, correct, summarize or export the bird visits birdcam recorded",
         description="Prints the most recent visits (a species seen for at least a second; the same species within "
         "30 s is one visit) with their ids, or: renames or deletes a visit, prints a daily summary with a chart, "
         "exports the visits as CSV or in eBird's record format, or exports the bird crops as a dataset for "
         "`birdcam train` (corrected names used, deleted visits left out).",
     )
-    parser.add_argument("--db", type=Path, metavar="FILE",
-                        help="the sightings database (default: the one the window and `live --headless` record into)")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        metavar="FILE",
+        help="the sightings database (default: the one the window and `live --headless` record into)",
+    )
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="how many recent visits to print (20)")
     actions = parser.add_mutually_exclusive_group()
     actions.add_argument("--export", type=Path, metavar="FILE.csv", help="write every visit to this CSV file")
-    parser.add_argument("--format", default="birdcam", metavar="|".join(EXPORT_FORMATS),
-                        help="--export: birdcam (one row per visit, default) or ebird (eBird record format: one row "
-                        "per species per day, count = the most seen at once)")
-    parser.add_argument("--location", default="birdcam", metavar="NAME",
-                        help="--format ebird: the location name of the checklists (default: birdcam)")
-    actions.add_argument("--relabel", nargs=2, metavar=("ID", "NAME"),
-                         help='rename visit ID\'s species: "Aix galericulata (Mandarin Duck)", a common or a '
-                         "scientific name (the model's name is kept as the original)")
-    actions.add_argument("--delete", type=int, metavar="ID", help="delete visit ID (kept as deleted, left out of "
-                         "everything)")
-    actions.add_argument("--export-dataset", type=Path, metavar="DIR",
-                         help="write the visits' bird crops as DIR/<SPECIES NAME>/<n>.jpg with a birds.csv, for "
-                         "`birdcam train --data DIR --val-split 0.1 --test-split 0.1`")
+    parser.add_argument(
+        "--format",
+        default="birdcam",
+        metavar="|".join(EXPORT_FORMATS),
+        help="--export: birdcam (one row per visit, default) or ebird (eBird record format: one row "
+        "per species per day, count = the most seen at once)",
+    )
+    parser.add_argument(
+        "--location",
+        default="birdcam",
+        metavar="NAME",
+        help="--format ebird: the location name of the checklists (default: birdcam)",
+    )
+    actions.add_argument(
+        "--relabel",
+        nargs=2,
+        metavar=("ID", "NAME"),
+        help='rename visit ID\'s species: "Aix galericulata (Mandarin Duck)", a common or a '
+        "scientific name (the model's name is kept as the original)",
+    )
+    actions.add_argument(
+        "--delete", type=int, metavar="ID", help="delete visit ID (kept as deleted, left out of everything)"
+    )
+    actions.add_argument(
+        "--export-dataset",
+        type=Path,
+        metavar="DIR",
+        help="write the visits' bird crops as DIR/<SPECIES NAME>/<n>.jpg with a birds.csv, for "
+        "`birdcam train --data DIR --val-split 0.1 --test-split 0.1`",
+    )
     parser.add_argument("--since", metavar="YYYY-MM-DD", help="--export-dataset: only visits from that day on")
-    parser.add_argument("--min-score", type=float, metavar="S",
-                        help="--export-dataset: only visits whose best score is at least S (0-1)")
-    actions.add_argument("--summary", action="store_true",
-                         help="per day: the species seen, their visits, first sightings ever or this year")
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        metavar="S",
+        help="--export-dataset: only visits whose best score is at least S (0-1)",
+    )
+    actions.add_argument(
+        "--summary",
+        action="store_true",
+        help="per day: the species seen, their visits, first sightings ever or this year",
+    )
     parser.add_argument("--days", type=int, default=7, metavar="N", help="--summary: how many days, up to today (7)")
     parser.add_argument("--chart", type=Path, metavar="FILE.png", help="--summary: also draw species by day as a PNG")
     parser.set_defaults(handler=run_sightings)
@@ -90,8 +119,10 @@ def visit_line(visit) -> str:
     scientific = f" ({visit.scientific_name})" if visit.scientific_name and visit.common_name else ""
     count = f"x{visit.count}" if visit.count > 1 else "  "
     renamed = f"  (renamed from {visit.original_display_name})" if visit.renamed else ""
-    return (f"{visit.id:5d}  {start}  {seconds // 60:3d}:{seconds % 60:02d}  {visit.best_score:4.0%}  {count}  "
-            f"{visit.display_name}{scientific}  [{visit.source}]{renamed}")
+    return (
+        f"{visit.id:5d}  {start}  {seconds // 60:3d}:{seconds % 60:02d}  {visit.best_score:4.0%}  {count}  "
+        f"{visit.display_name}{scientific}  [{visit.source}]{renamed}"
+    )
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -102,10 +133,14 @@ def _check_options(args: argparse.Namespace) -> None:
         raise BirdcamError(f"--limit must be at least 1, not {args.limit}")
     if args.format not in EXPORT_FORMATS:
         raise BirdcamError(f"--format must be {' or '.join(EXPORT_FORMATS)}, not {args.format!r}")
-    belongs = {"format": ("export", args.format != "birdcam"), "location": ("export", args.location != "birdcam"),
-               "since": ("export_dataset", args.since is not None),
-               "min_score": ("export_dataset", args.min_score is not None),
-               "days": ("summary", args.days != 7), "chart": ("summary", args.chart is not None)}
+    belongs = {
+        "format": ("export", args.format != "birdcam"),
+        "location": ("export", args.location != "birdcam"),
+        "since": ("export_dataset", args.since is not None),
+        "min_score": ("export_dataset", args.min_score is not None),
+        "days": ("summary", args.days != 7),
+        "chart": ("summary", args.chart is not None),
+    }
     for option, (action, given) in belongs.items():
         if given and not getattr(args, action):
             raise BirdcamError(f"--{option.replace('_', '-')} goes with --{action.replace('_', '-')}")
@@ -156,9 +191,11 @@ def _correct(args: argparse.Namespace, path: Path) -> int:
         common, scientific = _known_names(db, *names_from_text(name))
         before = db.get(visit_id)
         visit = db.rename(visit_id, common, scientific, time.time())
-        print(f"visit {visit.id} ({_when(visit.start)}) is now {visit.display_name}"
-              f"{' (' + visit.scientific_name + ')' if visit.scientific_name and visit.common_name else ''}; "
-              f"it was {before.display_name}")
+        print(
+            f"visit {visit.id} ({_when(visit.start)}) is now {visit.display_name}"
+            f"{' (' + visit.scientific_name + ')' if visit.scientific_name and visit.common_name else ''}; "
+            f"it was {before.display_name}"
+        )
     return 0
 
 
@@ -168,8 +205,10 @@ def _known_names(db, common: str, scientific: str) -> tuple[str, str]:
         return common, scientific
     typed = (common or scientific).lower()
     for visit in db.visits():
-        for original in ((visit.common_name, visit.scientific_name),
-                         (visit.original_common_name or "", visit.original_scientific_name or "")):
+        for original in (
+            (visit.common_name, visit.scientific_name),
+            (visit.original_common_name or "", visit.original_scientific_name or ""),
+        ):
             if typed in (original[0].lower(), original[1].lower()) and all(original):
                 return original
     return common, scientific
@@ -181,8 +220,10 @@ def _export(args: argparse.Namespace, db) -> int:
     visits = db.visits()
     if args.format == "ebird":
         rows = exports.write_ebird(visits, args.export, location=args.location)
-        print(f"exported {rows} species-days of {sum(v.known for v in visits)} visits in eBird record format "
-              f"to {args.export}")
+        print(
+            f"exported {rows} species-days of {sum(v.known for v in visits)} visits in eBird record format "
+            f"to {args.export}"
+        )
     else:
         count = exports.write_csv(visits, args.export)
         print(f"exported {count} visits to {args.export}")
@@ -194,16 +235,24 @@ def _export_dataset(args: argparse.Namespace, db) -> int:
 
     since = _since(args.since) if args.since is not None else None
     result = export_dataset(db.visits(), args.export_dataset, since=since, min_score=args.min_score or 0.0)
-    print(f"wrote {result.images} bird crops of {len(result.classes)} species to {result.folder} (with "
-          f"birds.csv); train on them with: birdcam train --data {result.folder} --val-split 0.1 --test-split 0.1")
+    print(
+        f"wrote {result.images} bird crops of {len(result.classes)} species to {result.folder} (with "
+        f"birds.csv); train on them with: birdcam train --data {result.folder} --val-split 0.1 --test-split 0.1"
+    )
     if result.left_out:
-        print(f"birdcam: note: {result.left_out} visits have no bird crop (recorded before crops were kept, or "
-              "their file was removed) and were left out", file=sys.stderr)
+        print(
+            f"birdcam: note: {result.left_out} visits have no bird crop (recorded before crops were kept, or "
+            "their file was removed) and were left out",
+            file=sys.stderr,
+        )
     small = result.small_classes
     if small:
-        print(f"birdcam: warning: {len(small)} species have fewer than {MIN_IMAGES_PER_CLASS} crops "
-              f"({', '.join(small[:3])}{', ...' if len(small) > 3 else ''}); training with --val-split and "
-              "--test-split needs that many: record more visits or remove those folders", file=sys.stderr)
+        print(
+            f"birdcam: warning: {len(small)} species have fewer than {MIN_IMAGES_PER_CLASS} crops "
+            f"({', '.join(small[:3])}{', ...' if len(small) > 3 else ''}); training with --val-split and "
+            "--test-split needs that many: record more visits or remove those folders",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -61,8 +61,14 @@ class DetectionPanel(QWidget):
         species_button.setToolTip("Name only the species of your region, or never the ones that keep being misnamed")
         species_button.clicked.connect(self.species_requested)
         self.show_species(None, None)
-        for widget in (self.threshold_slider, self.top_k_spin, self.smoothing_check, self.mirror_check, reset,
-                       species_button):
+        for widget in (
+            self.threshold_slider,
+            self.top_k_spin,
+            self.smoothing_check,
+            self.mirror_check,
+            reset,
+            species_button,
+        ):
             widget.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keys go to the window's shortcuts
 
         title = QHBoxLayout()
@@ -90,8 +96,13 @@ class DetectionPanel(QWidget):
 
     def show_species(self, allow: tuple[Path | None, int] | None, deny: tuple[Path | None, int] | None) -> None:
         """Says which lists are in force: (file, how many names) each, or None."""
-        parts = [f"{verb} {path.name} ({count} names)" for verb, entry in (("only", allow), ("never", deny))
-                 if entry is not None for path, count in (entry,) if path is not None]
+        parts = [
+            f"{verb} {path.name} ({count} names)"
+            for verb, entry in (("only", allow), ("never", deny))
+            if entry is not None
+            for path, count in (entry,)
+            if path is not None
+        ]
         self.species_label.setText("Species: " + ("; ".join(parts) if parts else "all the model knows"))
 
     def show_threshold(self, threshold: float) -> None:
@@ -108,9 +119,11 @@ class SpeciesListDialog(QDialog):
     def __init__(self, allow: Path | None, deny: Path | None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Species lists")
-        hint = QLabel("One scientific or common name a line; # starts a comment. The allow list names only its "
-                      "species (e.g. the birds of your region); the deny list never names its species (e.g. one "
-                      "that keeps being named wrongly).")
+        hint = QLabel(
+            "One scientific or common name a line; # starts a comment. The allow list names only its "
+            "species (e.g. the birds of your region); the deny list never names its species (e.g. one "
+            "that keeps being named wrongly)."
+        )
         hint.setWordWrap(True)
         form = QFormLayout()
         self._fields = {}
@@ -134,6 +147,7 @@ class SpeciesListDialog(QDialog):
 
     def files(self) -> tuple[Path | None, Path | None]:
         """(allow file, deny file), None where the field is empty."""
+
         def path(key: str) -> Path | None:
             text = self._fields[key].text().strip()
             return Path(text).expanduser() if text else None

@@ -74,26 +74,40 @@ def overlay_content(display, *, top_k: int, loading: bool, message: str) -> Over
     labels, scene, bird = result.info.labels, result.scene, result.scene.top
     height, width = display.frame.image.shape[:2]
     marks = tuple(
-        BirdMark(tuple(b.box), b.label.display_name if b.label is not None else "Bird?", float(b.score),
-                 b.label is not None, highlighted=b is bird)
-        for b in scene.birds if not b.whole_frame
+        BirdMark(
+            tuple(b.box),
+            b.label.display_name if b.label is not None else "Bird?",
+            float(b.score),
+            b.label is not None,
+            highlighted=b is bird,
+        )
+        for b in scene.birds
+        if not b.whole_frame
     )
     common = {"stats": stats, "message": message, "birds": marks, "frame_size": (width, height)}
     shown_index = bird.index if bird is not None else None
     ranked = bird.top if bird is not None and bird.top else scene.whole.top
     runners_up = tuple(
-        (labels[index].display_name, float(score)) for index, score in ranked
+        (labels[index].display_name, float(score))
+        for index, score in ranked
         if index != shown_index and not labels[index].is_background and score >= _MIN_LISTED_SCORE
     )[: top_k - 1]
     if bird is None:
         return OverlayContent(title="No bird", top=runners_up, **common)
     if bird.label is None:
-        return OverlayContent(title="Bird \u2014 species not in this model", score=float(bird.score), is_bird=True,
-                              unknown_species=True, top=runners_up, **common)
+        return OverlayContent(
+            title="Bird \u2014 species not in this model",
+            score=float(bird.score),
+            is_bird=True,
+            unknown_species=True,
+            top=runners_up,
+            **common,
+        )
     label = bird.label
     subtitle = label.scientific_name if label.scientific_name != label.display_name else ""
-    return OverlayContent(title=label.display_name, subtitle=subtitle, score=float(bird.score), is_bird=True,
-                          top=runners_up, **common)
+    return OverlayContent(
+        title=label.display_name, subtitle=subtitle, score=float(bird.score), is_bird=True, top=runners_up, **common
+    )
 
 
 def _rounded(painter: QPainter, rect: QRectF, radius: float, color: QColor) -> None:
@@ -175,8 +189,9 @@ def _paint_birds(painter: QPainter, area: QRectF, content: OverlayContent, unit:
         _rounded(painter, QRectF(tag.left(), tag.top(), unit * 0.3, tag.height()), unit * 0.15, color)
         painter.setFont(font)
         painter.setPen(TEXT_COLOR)
-        painter.drawText(tag.adjusted(unit * 0.5, 0, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         text)
+        painter.drawText(
+            tag.adjusted(unit * 0.5, 0, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text
+        )
 
 
 def _paint_stats(painter: QPainter, area: QRectF, stats: str, unit: float, margin: float) -> None:
@@ -241,9 +256,11 @@ def panel_layout(area: QRectF, content: OverlayContent) -> PanelLayout:
     title_lines = _wrapped(content.title, title_font, max_inner)
     small = QFontMetricsF(small_font)
     runner_row = unit * 4.6 + small.horizontalAdvance("100%") + unit * 0.4
-    needed = max([QFontMetricsF(title_font).horizontalAdvance(line) for line in title_lines]
-                 + [QFontMetricsF(subtitle_font).horizontalAdvance(content.subtitle)]
-                 + [runner_row + small.horizontalAdvance(name) for name, _ in content.top])
+    needed = max(
+        [QFontMetricsF(title_font).horizontalAdvance(line) for line in title_lines]
+        + [QFontMetricsF(subtitle_font).horizontalAdvance(content.subtitle)]
+        + [runner_row + small.horizontalAdvance(name) for name, _ in content.top]
+    )
     inner = min(max_inner, max(needed + unit * 0.5, unit * 24))
     height = padding * 2 + QFontMetricsF(title_font).height() * len(title_lines)
     if content.subtitle:
@@ -262,8 +279,8 @@ def _wrapped(text: str, font: QFont, width: float) -> tuple[str, ...]:
     if metrics.horizontalAdvance(text) <= width or " " not in text:
         return (text,)
     splits = [i for i, char in enumerate(text) if char == " "]
-    best = min(splits, key=lambda i: max(metrics.horizontalAdvance(text[:i]), metrics.horizontalAdvance(text[i + 1:])))
-    return text[:best], text[best + 1:]
+    best = min(splits, key=lambda i: max(metrics.horizontalAdvance(text[:i]), metrics.horizontalAdvance(text[i + 1 :])))
+    return text[:best], text[best + 1 :]
 
 
 def _paint_panel(painter: QPainter, layout: PanelLayout, content: OverlayContent, unit: float) -> None:
@@ -296,8 +313,11 @@ def _paint_panel(painter: QPainter, layout: PanelLayout, content: OverlayContent
         _paint_bar(painter, bar, content.score, accent)
         painter.setPen(TEXT_COLOR)
         painter.setFont(layout.percent_font)
-        painter.drawText(QRectF(bar.right(), y - unit * 0.5, percent_w, bar_h + unit),
-                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, percent)
+        painter.drawText(
+            QRectF(bar.right(), y - unit * 0.5, percent_w, bar_h + unit),
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+            percent,
+        )
         y += bar_h
     if content.top:
         y += unit * 0.7
@@ -310,16 +330,20 @@ def _paint_panel(painter: QPainter, layout: PanelLayout, content: OverlayContent
             painter.setPen(DIM_TEXT_COLOR)
             name_rect = QRectF(x + mini_w + unit * 0.6, y, inner - mini_w - unit * 0.6 - score_w, row_h)
             painter.drawText(name_rect, left, _elided(name, layout.small_font, name_rect.width()))
-            painter.drawText(QRectF(x + inner - score_w, y, score_w, row_h),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{score * 100:.0f}%")
+            painter.drawText(
+                QRectF(x + inner - score_w, y, score_w, row_h),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                f"{score * 100:.0f}%",
+            )
             y += row_h
 
 
 def _paint_bar(painter: QPainter, rect: QRectF, fraction: float, color: QColor) -> None:
     radius = rect.height() / 2
     _rounded(painter, rect, radius, QColor(255, 255, 255, 45))
-    filled = QRectF(rect.left(), rect.top(), max(rect.height(), rect.width() * min(max(fraction, 0.0), 1.0)),
-                    rect.height())
+    filled = QRectF(
+        rect.left(), rect.top(), max(rect.height(), rect.width() * min(max(fraction, 0.0), 1.0)), rect.height()
+    )
     _rounded(painter, filled, radius, color)
 
 
@@ -379,4 +403,3 @@ def qimage_to_bgr(image: QImage) -> np.ndarray:
     buffer = np.frombuffer(converted.constBits(), dtype=np.uint8, count=converted.sizeInBytes())
     rows = buffer.reshape(height, converted.bytesPerLine())
     return rows[:, : width * 3].reshape(height, width, 3).copy()
-

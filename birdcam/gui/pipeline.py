@@ -57,8 +57,14 @@ class Pipeline(QObject):
     _result_arrived = Signal(object)
     _model_loaded = Signal(object, object)
 
-    def __init__(self, *, settings: LiveSettings = LiveSettings(), qt_screen: bool = False,
-                 options: InferenceOptions = InferenceOptions(), factory: SceneFactory = build_scene_pass):
+    def __init__(
+        self,
+        *,
+        settings: LiveSettings = LiveSettings(),
+        qt_screen: bool = False,
+        options: InferenceOptions = InferenceOptions(),
+        factory: SceneFactory = build_scene_pass,
+    ):
         """`qt_screen`: grab screen regions with Qt (needs a QGuiApplication); else sources' own fallback."""
         super().__init__()
         self._notice_lock = threading.Lock()

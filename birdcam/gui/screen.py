@@ -107,7 +107,12 @@ class RegionDialog(QDialog):
         x, y, width, height = region or (0, 0, 640, 480)
         self._fields = {}
         form = QFormLayout()
-        for name, value, minimum in (("x", x, -100000), ("y", y, -100000), ("width", width, 16), ("height", height, 16)):
+        for name, value, minimum in (
+            ("x", x, -100000),
+            ("y", y, -100000),
+            ("width", width, 16),
+            ("height", height, 16),
+        ):
             field = QSpinBox()
             field.setRange(minimum, 100000)
             field.setValue(value)
@@ -166,8 +171,9 @@ class RegionSelector(QWidget):
     cancelled = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint
-                         | Qt.WindowType.WindowStaysOnTopHint)
+        super().__init__(
+            parent, Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint
+        )
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setCursor(Qt.CursorShape.CrossCursor)
         screen = QGuiApplication.primaryScreen()
@@ -186,8 +192,11 @@ class RegionSelector(QWidget):
             painter.drawPixmap(self.rect(), self._backdrop)
         painter.fillRect(self.rect(), QColor(0, 0, 0, 90))
         painter.setPen(QPen(QColor(255, 255, 255)))
-        painter.drawText(self.rect().adjusted(0, 40, 0, 0), Qt.AlignmentFlag.AlignHCenter,
-                         "Drag over the area to classify \u00b7 Esc to cancel")
+        painter.drawText(
+            self.rect().adjusted(0, 40, 0, 0),
+            Qt.AlignmentFlag.AlignHCenter,
+            "Drag over the area to classify \u00b7 Esc to cancel",
+        )
 
     def mousePressEvent(self, event) -> None:
         self._origin = event.position().toPoint()

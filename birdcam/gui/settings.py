@@ -10,7 +10,6 @@ from birdcam.models.classifier import DEFAULT_TOP_K
 from birdcam.live.inference import LiveSettings
 
 
-
 class WindowSettings:
     """The window's persisted choices. Each property reads or writes one QSettings key."""
 
@@ -26,7 +25,9 @@ class WindowSettings:
     def live(self) -> LiveSettings:
         """Threshold (None: the model's own) and smoothing, as the inference process takes them."""
         threshold = self._get("threshold", -1.0, float)
-        return LiveSettings(threshold=threshold if threshold >= 0 else None, smoothing=self._get("smoothing", True, bool))
+        return LiveSettings(
+            threshold=threshold if threshold >= 0 else None, smoothing=self._get("smoothing", True, bool)
+        )
 
     @live.setter
     def live(self, settings: LiveSettings) -> None:
@@ -143,7 +144,7 @@ class WindowSettings:
     def window_geometry(self) -> tuple[QByteArray | None, QByteArray | None]:
         """(geometry, dock and toolbar state) saved at the last close, None where there is none."""
         geometry, state = self.qsettings.value("geometry"), self.qsettings.value("window_state")
-        valid = (lambda value: value if isinstance(value, QByteArray) and not value.isEmpty() else None)
+        valid = lambda value: value if isinstance(value, QByteArray) and not value.isEmpty() else None
         return valid(geometry), valid(state)
 
     def save_window_geometry(self, geometry: QByteArray, state: QByteArray) -> None:

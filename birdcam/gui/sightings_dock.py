@@ -116,8 +116,10 @@ class SightingsDock(QDockWidget):
         """Shows the overview: the state line, today's counts, the recent visits."""
         overview = self.log.overview
         self._show_state(overview)
-        self.today_label.setText(f"Today: {overview.visits_today} visit{'s' if overview.visits_today != 1 else ''}"
-                                 f" \u00b7 {overview.species_today} species")
+        self.today_label.setText(
+            f"Today: {overview.visits_today} visit{'s' if overview.visits_today != 1 else ''}"
+            f" \u00b7 {overview.species_today} species"
+        )
         self.list.clear()
         if not overview.recent:
             item = QListWidgetItem("No visits yet.\nA bird seen for a second or more is recorded here.")
@@ -129,8 +131,11 @@ class SightingsDock(QDockWidget):
 
     def visible_visits(self) -> list[Visit]:
         """The visits listed, in order (for tests and for the window)."""
-        return [self.list.item(i).data(VISIT_ROLE) for i in range(self.list.count())
-                if self.list.item(i).data(VISIT_ROLE) is not None]
+        return [
+            self.list.item(i).data(VISIT_ROLE)
+            for i in range(self.list.count())
+            if self.list.item(i).data(VISIT_ROLE) is not None
+        ]
 
     def _item(self, visit: Visit) -> QListWidgetItem:
         start = time.strftime("%H:%M:%S", time.localtime(visit.start))
@@ -139,8 +144,10 @@ class SightingsDock(QDockWidget):
             day = ""
         count = f"  \u00d7{visit.count}" if visit.count > 1 else ""
         waiting = "  (waiting to be written)" if visit.id is None else ""
-        item = QListWidgetItem(f"{visit.display_name}{count}\n{day + ' ' if day else ''}{start} \u00b7 "
-                               f"{visit.duration_s:.0f} s \u00b7 {visit.best_score * 100:.0f}%{waiting}")
+        item = QListWidgetItem(
+            f"{visit.display_name}{count}\n{day + ' ' if day else ''}{start} \u00b7 "
+            f"{visit.duration_s:.0f} s \u00b7 {visit.best_score * 100:.0f}%{waiting}"
+        )
         tooltip = [visit.scientific_name if visit.known else UNKNOWN_DESCRIPTION]
         if visit.renamed:
             tooltip.append(f"renamed from {visit.original_display_name}")
@@ -235,8 +242,12 @@ class SightingsDock(QDockWidget):
 
     def delete(self, visit: Visit) -> None:
         when = time.strftime("%H:%M", time.localtime(visit.start))
-        answer = QMessageBox.question(self, "Delete visit", f"Delete the visit of {visit.display_name} at {when}?\n"
-                                      "It is left out of the list, the counts and every export.")
+        answer = QMessageBox.question(
+            self,
+            "Delete visit",
+            f"Delete the visit of {visit.display_name} at {when}?\n"
+            "It is left out of the list, the counts and every export.",
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.log.delete(visit.id)
 
@@ -290,12 +301,18 @@ class RenameDialog(QDialog):
         self.combo.lineEdit().selectAll()
         buttons = ok_cancel_buttons(self)
         column = QVBoxLayout(self)
-        column.addWidget(QLabel(f"The bird seen at {when}, named <b>{visit.display_name}</b>"
-                                + (f" (first named {visit.original_display_name})" if visit.renamed else "")
-                                + ", is:"))
+        column.addWidget(
+            QLabel(
+                f"The bird seen at {when}, named <b>{visit.display_name}</b>"
+                + (f" (first named {visit.original_display_name})" if visit.renamed else "")
+                + ", is:"
+            )
+        )
         column.addWidget(self.combo)
-        hint = QLabel("Pick one of the model's species, or type a name \u2014 \u201cGenus species (Common name)\u201d "
-                      "fills in both. The model's name is kept as the original.")
+        hint = QLabel(
+            "Pick one of the model's species, or type a name \u2014 \u201cGenus species (Common name)\u201d "
+            "fills in both. The model's name is kept as the original."
+        )
         hint.setWordWrap(True)
         column.addWidget(hint)
         column.addWidget(buttons)
@@ -354,16 +371,19 @@ class SummaryDialog(QDialog):
         self.table.setRowCount(len(rows))
         for row, (day, species) in enumerate(rows):
             note = "first ever" if species.first_ever else "first this year" if species.first_this_year else ""
-            for column, value in enumerate((day.strftime("%a %Y-%m-%d"), species.name, species.visits,
-                                            species.most_at_once, note)):
+            for column, value in enumerate(
+                (day.strftime("%a %Y-%m-%d"), species.name, species.visits, species.most_at_once, note)
+            ):
                 item = QTableWidgetItem(str(value))
                 if isinstance(value, int):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, column, item)
 
 
-EXPORT_FILTERS = {"birdcam CSV, one row per visit (*.csv)": "birdcam",
-                  "eBird record format, one row per species per day (*.csv)": "ebird"}
+EXPORT_FILTERS = {
+    "birdcam CSV, one row per visit (*.csv)": "birdcam",
+    "eBird record format, one row per species per day (*.csv)": "ebird",
+}
 
 
 def export_sightings(parent: QWidget, log: SightingsLog) -> None:

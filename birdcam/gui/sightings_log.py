@@ -32,13 +32,28 @@ class SightingsLog(QObject):
     summary_ready = Signal(object)
     """A birdcam.sightings.summary.Summary asked for with request_summary()."""
 
-    def __init__(self, parent: QObject | None = None, db_path: Path | None = None, *, source: str = "",
-                 model: str = "", snapshot_dir: Path | None = None, muted: Iterable[str] = ()):
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        db_path: Path | None = None,
+        *,
+        source: str = "",
+        model: str = "",
+        snapshot_dir: Path | None = None,
+        muted: Iterable[str] = (),
+    ):
         super().__init__(parent)
         self._closed = False
         self._recorder = SightingsRecorder(
-            db_path, source=source, model=model, snapshot_dir=snapshot_dir, muted=muted,
-            on_status=self._on_status, on_changed=self._on_changed, on_new_species=self._on_new_species)
+            db_path,
+            source=source,
+            model=model,
+            snapshot_dir=snapshot_dir,
+            muted=muted,
+            on_status=self._on_status,
+            on_changed=self._on_changed,
+            on_new_species=self._on_new_species,
+        )
 
     @property
     def overview(self) -> Overview:
@@ -70,6 +85,7 @@ class SightingsLog(QObject):
 
     def request_summary(self, days: int) -> None:
         """Computes the summary of the last `days` days on the writer thread; it arrives as summary_ready."""
+
         def done(summary, error: str) -> None:
             if error:
                 self._on_status("notice", f"No summary: {error}")

@@ -61,7 +61,9 @@ def render_chart(summary: Summary) -> QImage:
             cell = QRectF(left + column * CELL_WIDTH, top - 2 * metrics.height() - 4, CELL_WIDTH, metrics.height())
             painter.setPen(_MUTED)
             painter.drawText(cell, Qt.AlignmentFlag.AlignCenter, day.day.strftime("%a"))
-            painter.drawText(cell.translated(0, metrics.height()), Qt.AlignmentFlag.AlignCenter, day.day.strftime("%b %d"))
+            painter.drawText(
+                cell.translated(0, metrics.height()), Qt.AlignmentFlag.AlignCenter, day.day.strftime("%b %d")
+            )
         busiest = max([s.visits for day in summary.days for s in day.species] + [1])
         if not names:
             painter.setPen(_MUTED)
@@ -69,8 +71,11 @@ def render_chart(summary: Summary) -> QImage:
         for row, name in enumerate(names):
             y = top + row * CELL_HEIGHT
             painter.setPen(_TEXT)
-            painter.drawText(QRectF(MARGIN, y, name_width - 8, CELL_HEIGHT),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, name)
+            painter.drawText(
+                QRectF(MARGIN, y, name_width - 8, CELL_HEIGHT),
+                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                name,
+            )
             for column, day in enumerate(summary.days):
                 entry = next((s for s in day.species if s.name == name), None)
                 cell = QRectF(left + column * CELL_WIDTH + 1, y + 1, CELL_WIDTH - 2, CELL_HEIGHT - 2)
@@ -91,7 +96,9 @@ def save_chart(summary: Summary, path: Path) -> None:
             if not image.save(str(temporary), "PNG"):
                 raise OSError(f"Qt could not write {temporary.name}")
     except OSError as error:
-        raise SightingsError(f"cannot write the chart {path}: {error.strerror or error}; pick a writable file") from None
+        raise SightingsError(
+            f"cannot write the chart {path}: {error.strerror or error}; pick a writable file"
+        ) from None
 
 
 def _cell(painter: QPainter, cell: QRectF, entry, busiest: int) -> None:

@@ -86,8 +86,11 @@ class VideoView(QWidget):
         font.setPixelSize(16)
         painter.setFont(font)
         text_rect = self.rect().adjusted(40, int(self.height() / 2 - 10), -40, 0)
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
-                         self._placeholder or "Opening\u2026")
+        painter.drawText(
+            text_rect,
+            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+            self._placeholder or "Opening\u2026",
+        )
 
 
 class MessageBar(QFrame):
@@ -127,7 +130,9 @@ class MessageBar(QFrame):
     def text(self) -> str:
         return self._label.text() if self.isVisibleTo(self.parentWidget()) else ""
 
-    def show_message(self, text: str, kind: str = "error", *, action: tuple[str, Callable[[], None]] | None = None) -> None:
+    def show_message(
+        self, text: str, kind: str = "error", *, action: tuple[str, Callable[[], None]] | None = None
+    ) -> None:
         """Shows one message (replacing the last); `action` = (button text, what it does)."""
         self.setStyleSheet(f"MessageBar {{{self.STYLES[kind]} border-radius:4px;}} QLabel {{{self.STYLES[kind]}}}")
         self._label.setText(text)

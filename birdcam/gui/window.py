@@ -45,16 +45,23 @@ from birdcam.live.sources import list_cameras
 
 ORGANIZATION = "birdcam"
 APPLICATION = "birdcam"
-NO_SOURCE_MESSAGE = ("No camera found. Open a video, an image folder, a stream or a screen region "
-                     "from the Source menu.")
+NO_SOURCE_MESSAGE = "No camera found. Open a video, an image folder, a stream or a screen region from the Source menu."
 
 
 class MainWindow(QMainWindow):
     """The birdcam window. `close()` stops and joins every thread and process it started."""
 
-    def __init__(self, settings: QSettings, *, source: str | None = None, model: str | None = None,
-                 threshold: float | None = None, smoothing: bool | None = None,
-                 species: tuple[Path | None, Path | None] | None = None, detector: str | None = None):
+    def __init__(
+        self,
+        settings: QSettings,
+        *,
+        source: str | None = None,
+        model: str | None = None,
+        threshold: float | None = None,
+        smoothing: bool | None = None,
+        species: tuple[Path | None, Path | None] | None = None,
+        detector: str | None = None,
+    ):
         """`model` runs for this window only (the command line's --model); so do `threshold`, `smoothing`,
         `species` (allow and deny list files) and `detector` (a path, or "none" for whole-frame mode)."""
         super().__init__()
@@ -243,8 +250,9 @@ class MainWindow(QMainWindow):
             menu.addAction("No camera found").setEnabled(False)
 
     def _choose_video(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video", "",
-                                              "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.m4v);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a video", "", "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.m4v);;All files (*)"
+        )
         if path:
             self.open_source(path)
 
@@ -308,7 +316,9 @@ class MainWindow(QMainWindow):
     def _reload_models(self) -> None:
         """Loads the chosen model with the chosen detector in a new inference process."""
         running = self.pipeline.model_path
-        self.model_label.setText("Loading model\u2026" if running is None else f"{running.stem} (loading another\u2026)")
+        self.model_label.setText(
+            "Loading model\u2026" if running is None else f"{running.stem} (loading another\u2026)"
+        )
         self.pipeline.load_model(self._model_choice, self._detector_choice())
 
     def _detector_choice(self) -> str | None:
@@ -325,8 +335,9 @@ class MainWindow(QMainWindow):
         self._reload_models()
 
     def _choose_detector(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a bird detector", str(paths.cache_dir()),
-                                              "TFLite models (*.tflite);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a bird detector", str(paths.cache_dir()), "TFLite models (*.tflite);;All files (*)"
+        )
         if path:
             self._explicit_detector = None
             self.settings.detector = path
@@ -341,8 +352,9 @@ class MainWindow(QMainWindow):
         self._reload_models()
 
     def _choose_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model", str(paths.models_dir()),
-                                              "TFLite models (*.tflite);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a model", str(paths.models_dir()), "TFLite models (*.tflite);;All files (*)"
+        )
         if path:
             self.open_model(path)
 
@@ -371,7 +383,11 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_model_failed(self, message: str) -> None:
         running = self.pipeline.model_path
-        tail = f" {running.stem} keeps running." if running is not None else " Open another model (Model \u25b8 Open model)."
+        tail = (
+            f" {running.stem} keeps running."
+            if running is not None
+            else " Open another model (Model \u25b8 Open model)."
+        )
         self.message_bar.show_message(f"Could not load the model: {message}.{tail}".replace("..", "."), "error")
         self.model_label.setText(running.stem if running is not None else "No model")
 
@@ -392,8 +408,11 @@ class MainWindow(QMainWindow):
             self.message_bar.show_message(f"A newly trained model is in models/: {newest.stem} now runs.", "info")
             self.open_model(None, remember=False)
             return
-        self.message_bar.show_message(f"A newly trained model is in models/: {newest.stem}.", "info",
-                                      action=("Use it", lambda: self.open_model(str(newest))))
+        self.message_bar.show_message(
+            f"A newly trained model is in models/: {newest.stem}.",
+            "info",
+            action=("Use it", lambda: self.open_model(str(newest))),
+        )
 
     # -- frames and results ------------------------------------------------------------------
 
@@ -462,7 +481,9 @@ class MainWindow(QMainWindow):
         self._species_files = files
         if remember:
             self.settings.species_lists = files
-        counts = [None if path is None else (path, len(names or ())) for path, names in zip(files, (lists.allow, lists.deny))]
+        counts = [
+            None if path is None else (path, len(names or ())) for path, names in zip(files, (lists.allow, lists.deny))
+        ]
         self.detection_panel.show_species(*counts)
         self._configure(allow=lists.allow, deny=lists.deny)
 
@@ -494,8 +515,11 @@ class MainWindow(QMainWindow):
     def _set_paused(self, paused: bool) -> None:
         self.pipeline.set_paused(paused)
         self.actions.pause.setText("&Resume" if paused else "&Pause")
-        self.actions.pause.setIcon(self.style().standardIcon(
-            QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause))
+        self.actions.pause.setIcon(
+            self.style().standardIcon(
+                QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
+            )
+        )
         self._repaint_overlay()
 
     def _set_fullscreen(self, fullscreen: bool) -> None:
@@ -553,9 +577,12 @@ class MainWindow(QMainWindow):
             self._tray.showMessage(title, body, app_icon(), 8000)
 
     def _about(self) -> None:
-        QMessageBox.about(self, "About birdcam",
-                          f"<b>birdcam {__version__}</b><br>Names bird species live from a camera, a video or the "
-                          "screen.<br>Model: " + (str(self.pipeline.model_path) if self.pipeline.model_path else "none"))
+        QMessageBox.about(
+            self,
+            "About birdcam",
+            f"<b>birdcam {__version__}</b><br>Names bird species live from a camera, a video or the "
+            "screen.<br>Model: " + (str(self.pipeline.model_path) if self.pipeline.model_path else "none"),
+        )
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -569,16 +596,29 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def run_app(*, source: str | None = None, model: str | None = None, threshold: float | None = None,
-            smoothing: bool | None = None, species: tuple[Path | None, Path | None] | None = None,
-            detector: str | None = None) -> int:
+def run_app(
+    *,
+    source: str | None = None,
+    model: str | None = None,
+    threshold: float | None = None,
+    smoothing: bool | None = None,
+    species: tuple[Path | None, Path | None] | None = None,
+    detector: str | None = None,
+) -> int:
     """Opens the window and runs until it closes; returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("birdcam")
     app.setWindowIcon(app_icon())
-    window = MainWindow(QSettings(), source=source, model=model, threshold=threshold, smoothing=smoothing,
-                        species=species, detector=detector)
+    window = MainWindow(
+        QSettings(),
+        source=source,
+        model=model,
+        threshold=threshold,
+        smoothing=smoothing,
+        species=species,
+        detector=detector,
+    )
     window.show()
     return app.exec()

@@ -68,9 +68,13 @@ class CaptureThread(threading.Thread):
     reports "error" and ends the thread. The thread closes the source when it ends.
     """
 
-    def __init__(self, source: FrameSource, on_frame: Callable[[Frame], None],
-                 on_status: StatusCallback | None = None,
-                 retry_delays: Sequence[float] = (0.5, 1, 2, 4, 8)):
+    def __init__(
+        self,
+        source: FrameSource,
+        on_frame: Callable[[Frame], None],
+        on_status: StatusCallback | None = None,
+        retry_delays: Sequence[float] = (0.5, 1, 2, 4, 8),
+    ):
         super().__init__(name=f"capture {source.description}", daemon=True)
         if not retry_delays:
             raise ValueError("retry_delays needs at least one delay")
@@ -105,8 +109,9 @@ class CaptureThread(threading.Thread):
         try:
             self._capture_loop()
         except Exception as error:  # a bug or a driver's surprise must be a message, never a silently frozen picture
-            self._status("error", f"{self.source.description} failed ({first_line(error)}); open it again or pick "
-                                  "another source")
+            self._status(
+                "error", f"{self.source.description} failed ({first_line(error)}); open it again or pick another source"
+            )
         finally:
             self.source.close()
 

@@ -96,8 +96,16 @@ def frame_record(index: int, t_capture: float, t_shown: float, result: LiveResul
     }
 
 
-def summarize(records: list[dict], *, frames_captured: int, result_latencies_ms: list[float], duration_s: float,
-              source: str, model: str, stopped_by: str) -> dict:
+def summarize(
+    records: list[dict],
+    *,
+    frames_captured: int,
+    result_latencies_ms: list[float],
+    duration_s: float,
+    source: str,
+    model: str,
+    stopped_by: str,
+) -> dict:
     """Counts, rates, staleness (how many frames / ms the shown result lags the shown frame, per shown frame)
     and result latency (capture of a classified frame to its result reaching the display)."""
     with_result = [r for r in records if r["result_frame"] is not None]
@@ -109,8 +117,12 @@ def summarize(records: list[dict], *, frames_captured: int, result_latencies_ms:
         if values.size == 0:
             return {"p50": None, "p95": None, "p99": None, "max": None}
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
-        return {"p50": round(float(p50), digits), "p95": round(float(p95), digits),
-                "p99": round(float(p99), digits), "max": round(float(values.max()), digits)}
+        return {
+            "p50": round(float(p50), digits),
+            "p95": round(float(p95), digits),
+            "p99": round(float(p99), digits),
+            "max": round(float(values.max()), digits),
+        }
 
     per_second = (lambda count: round(count / duration_s, 2)) if duration_s > 0 else (lambda count: None)
     return {
@@ -158,9 +170,13 @@ class _Events:
             return self._result
 
 
-def run_headless(options: HeadlessOptions, *, factory: SceneFactory = build_scene_pass,
-                 inference: InferenceOptions = InferenceOptions(),
-                 warn: Callable[[str], None] = lambda message: None) -> dict:
+def run_headless(
+    options: HeadlessOptions,
+    *,
+    factory: SceneFactory = build_scene_pass,
+    inference: InferenceOptions = InferenceOptions(),
+    warn: Callable[[str], None] = lambda message: None,
+) -> dict:
     """Runs until the source ends, max_frames are shown, or SIGINT / SIGTERM; writes the log; returns the summary.
 
     Raises ModelError / SourceError / SpeciesListError (one-line messages) when the model, the source or
@@ -179,9 +195,11 @@ def run_headless(options: HeadlessOptions, *, factory: SceneFactory = build_scen
         on_model_ready=lambda info, request: post(("ready", info, None)),
         on_model_failed=lambda message: post(("failed", message, None)),
         on_error=lambda message: post(("error", message, None)),
-        settings=LiveSettings(threshold=options.threshold, smoothing=options.smoothing, allow=options.allow,
-                              deny=options.deny),
-        options=inference, factory=factory,
+        settings=LiveSettings(
+            threshold=options.threshold, smoothing=options.smoothing, allow=options.allow, deny=options.deny
+        ),
+        options=inference,
+        factory=factory,
     )
     stop = threading.Event()
     records: list[dict] = []
@@ -201,9 +219,15 @@ def run_headless(options: HeadlessOptions, *, factory: SceneFactory = build_scen
             captured = pipeline.feed.frames_captured
             pipeline.stop_source()
             _raise_first_failure(events)
-            summary = summarize(records, frames_captured=captured, result_latencies_ms=events.latencies_ms,
-                                duration_s=duration, source=options.source,
-                                model=pipeline.info.model_path if pipeline.info else "", stopped_by=stopped_by())
+            summary = summarize(
+                records,
+                frames_captured=captured,
+                result_latencies_ms=events.latencies_ms,
+                duration_s=duration,
+                source=options.source,
+                model=pipeline.info.model_path if pipeline.info else "",
+                stopped_by=stopped_by(),
+            )
             log.write(json.dumps(summary) + "\n")
     finally:
         pipeline.close()
@@ -228,8 +252,13 @@ def _recorder(options: HeadlessOptions, warn: Callable[[str], None]):
         warn(f"{title.lower()}: {body}")
         desktop_notice(title, body)
 
-    return SightingsRecorder(options.sightings_db, source=_source_name(options.source), muted=options.muted,
-                             on_status=status, on_new_species=new_species if options.notify else None)
+    return SightingsRecorder(
+        options.sightings_db,
+        source=_source_name(options.source),
+        muted=options.muted,
+        on_status=status,
+        on_new_species=new_species if options.notify else None,
+    )
 
 
 def _source_name(spec: str) -> str:
@@ -259,8 +288,9 @@ def _open_log(path: Path):
         raise write_error(error, "pick a writable place for --log", path) from None
 
 
-def _wait_for_model(pipeline: LivePipeline, model: str | None, detector: str | None, events: _Events,
-                    stop: threading.Event):
+def _wait_for_model(
+    pipeline: LivePipeline, model: str | None, detector: str | None, events: _Events, stop: threading.Event
+):
     pipeline.load_model(model, detector)
     while not stop.is_set():
         try:
@@ -274,8 +304,9 @@ def _wait_for_model(pipeline: LivePipeline, model: str | None, detector: str | N
     return None
 
 
-def _play(pipeline: LivePipeline, options: HeadlessOptions, events: _Events, stop: threading.Event,
-          records: list[dict], log) -> None:
+def _play(
+    pipeline: LivePipeline, options: HeadlessOptions, events: _Events, stop: threading.Event, records: list[dict], log
+) -> None:
     """The display loop: each new frame is logged with the newest result until the run should end.
 
     A frame's line is written when the next frame is shown, so that when a finite source ends, the
@@ -357,4 +388,3 @@ def _stopped_by_signals(stop: threading.Event):
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
-

@@ -69,8 +69,12 @@ class LiveSettings:
     def from_dict(cls, data: dict) -> LiveSettings:
         """From its JSON form (lists for the tuples)."""
         allow = data.get("allow")
-        return cls(threshold=data.get("threshold"), smoothing=bool(data.get("smoothing", True)),
-                   allow=tuple(allow) if allow is not None else None, deny=tuple(data.get("deny") or ()))
+        return cls(
+            threshold=data.get("threshold"),
+            smoothing=bool(data.get("smoothing", True)),
+            allow=tuple(allow) if allow is not None else None,
+            deny=tuple(data.get("deny") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -148,8 +152,16 @@ def build_scene_pass(options: InferenceOptions, progress: Callable[[str], None])
         classifier.close()
         raise
     scene = ScenePass(classifier, detector)
-    info = ModelInfo(str(resolved.path), classifier.name, tuple(classifier.labels), classifier.background_index,
-                     float(classifier.threshold), TOP_K, str(found.path) if found is not None else None, note)
+    info = ModelInfo(
+        str(resolved.path),
+        classifier.name,
+        tuple(classifier.labels),
+        classifier.background_index,
+        float(classifier.threshold),
+        TOP_K,
+        str(found.path) if found is not None else None,
+        note,
+    )
     return scene, info
 
 
@@ -180,8 +192,9 @@ class InferenceProcess:
         """What builds the scene pass in the child (a restart uses it again)."""
         self.info: ModelInfo | None = None
         self._conn, child_conn = _CONTEXT.Pipe(duplex=True)
-        self._process = _CONTEXT.Process(target=_serve, args=(child_conn, options, factory),
-                                         name="birdcam inference", daemon=True)
+        self._process = _CONTEXT.Process(
+            target=_serve, args=(child_conn, options, factory), name="birdcam inference", daemon=True
+        )
         self._process.start()
         child_conn.close()
         self._block: shared_memory.SharedMemory | None = None
@@ -206,8 +219,9 @@ class InferenceProcess:
             return Path(self.info.model_path).name
         return Path(self.options.model).name if self.options.model else "the default model"
 
-    def wait_ready(self, *, cancelled: Callable[[], bool] = lambda: False,
-                   progress: Callable[[str], None] | None = None) -> ModelInfo:
+    def wait_ready(
+        self, *, cancelled: Callable[[], bool] = lambda: False, progress: Callable[[str], None] | None = None
+    ) -> ModelInfo:
         """Waits until the models are loaded; raises ModelError (one line) if they fail, hang, crash or are cancelled.
 
         Download progress (first run) does not count against the load timeout.
@@ -221,8 +235,9 @@ class InferenceProcess:
             if message is None:
                 if time.monotonic() >= deadline:
                     self.kill()
-                    raise ModelHung(f"{self.model_name} did not load within {self.options.load_timeout_s:g} s; "
-                                    "pick another model")
+                    raise ModelHung(
+                        f"{self.model_name} did not load within {self.options.load_timeout_s:g} s; pick another model"
+                    )
                 continue
             kind, meta, _ = message
             if kind == "progress":
@@ -253,8 +268,10 @@ class InferenceProcess:
             message = self._receive(max(0.0, deadline - time.monotonic()))
             if message is None:
                 self.kill()
-                raise ModelHung(f"{self.model_name} took more than {self.options.frame_timeout_s:g} s on one frame; "
-                                "its process was stopped")
+                raise ModelHung(
+                    f"{self.model_name} took more than {self.options.frame_timeout_s:g} s on one frame; "
+                    "its process was stopped"
+                )
             kind, meta, payload = message
             if kind == "result":
                 return _decode_result(meta, payload, self.info)
@@ -402,23 +419,39 @@ def _receive(conn) -> tuple[str, dict, bytes]:
 
 
 def _encode_info(info: ModelInfo) -> dict:
-    return {"model_path": info.model_path, "name": info.name, "threshold": info.threshold, "top_k": info.top_k,
-            "background_index": info.background_index, "detector_path": info.detector_path,
-            "detector_note": info.detector_note,
-            "labels": [[label.text, label.common_name, label.scientific_name] for label in info.labels]}
+    return {
+        "model_path": info.model_path,
+        "name": info.name,
+        "threshold": info.threshold,
+        "top_k": info.top_k,
+        "background_index": info.background_index,
+        "detector_path": info.detector_path,
+        "detector_note": info.detector_note,
+        "labels": [[label.text, label.common_name, label.scientific_name] for label in info.labels],
+    }
 
 
 def _decode_info(meta: dict) -> ModelInfo:
     labels = tuple(Label(*fields) for fields in meta["labels"])
-    return ModelInfo(meta["model_path"], meta["name"], labels, meta["background_index"], float(meta["threshold"]),
-                     int(meta["top_k"]), meta["detector_path"], meta["detector_note"])
+    return ModelInfo(
+        meta["model_path"],
+        meta["name"],
+        labels,
+        meta["background_index"],
+        float(meta["threshold"]),
+        int(meta["top_k"]),
+        meta["detector_path"],
+        meta["detector_note"],
+    )
 
 
 def _encode_result(result: SceneResult) -> tuple[dict, bytes]:
     whole = result.whole
     meta = {
-        "birds": [[b.track, list(b.box), b.index, b.score, [list(pair) for pair in b.top], b.whole_frame, b.closeup]
-                  for b in result.birds],
+        "birds": [
+            [b.track, list(b.box), b.index, b.score, [list(pair) for pair in b.top], b.whole_frame, b.closeup]
+            for b in result.birds
+        ],
         "whole": [whole.index, whole.score, whole.is_bird, [list(pair) for pair in whole.top]],
         "timings": [result.timings.detector_ms, result.timings.classifier_ms, result.timings.total_ms],
     }
@@ -434,9 +467,19 @@ def _decode_result(meta: dict, payload: bytes, info: ModelInfo) -> SceneResult:
     def pairs(values) -> tuple[tuple[int, float], ...]:
         return tuple((int(i), float(s)) for i, s in values)
 
-    birds = tuple(Bird(int(track), tuple(int(v) for v in box), label(index), index, float(score), pairs(top), bool(whole),
-                       bool(closeup))
-                  for track, box, index, score, top, whole, closeup in meta["birds"])
+    birds = tuple(
+        Bird(
+            int(track),
+            tuple(int(v) for v in box),
+            label(index),
+            index,
+            float(score),
+            pairs(top),
+            bool(whole),
+            bool(closeup),
+        )
+        for track, box, index, score, top, whole, closeup in meta["birds"]
+    )
     index, score, is_bird, top = meta["whole"]
     shown = Shown(index, label(index), float(score), bool(is_bird), pairs(top))
     probabilities = np.frombuffer(payload, dtype=np.float32).copy()

@@ -78,8 +78,13 @@ class SourceFeed:
     called on the capture thread, and only for the current source: a replaced one has nothing more to say.
     """
 
-    def __init__(self, *, on_status: Callable[[str, str], None], on_frame: Callable[[Frame], None] | None = None,
-                 screen_grabber: ScreenGrabber | None = None):
+    def __init__(
+        self,
+        *,
+        on_status: Callable[[str, str], None],
+        on_frame: Callable[[Frame], None] | None = None,
+        screen_grabber: ScreenGrabber | None = None,
+    ):
         self.frames = LatestFrame()
         self._on_status = on_status
         self._on_frame = on_frame
@@ -98,8 +103,11 @@ class SourceFeed:
         except SourceError as error:
             self._on_status("error", str(error))
             return False
-        capture = CaptureThread(source, lambda frame: self._publish(capture, frame),
-                                lambda kind, message: self._status(capture, kind, message))
+        capture = CaptureThread(
+            source,
+            lambda frame: self._publish(capture, frame),
+            lambda kind, message: self._status(capture, kind, message),
+        )
         self._capture = capture
         capture.start()
         return True
@@ -161,9 +169,15 @@ class InferenceDriver:
     (RESTARTS_ALLOWED times per RESTART_WINDOW_S), after which the model is given up with `on_failed`.
     """
 
-    def __init__(self, frames: LatestFrame, *, on_result: Callable[[LiveResult], None],
-                 on_error: Callable[[str], None], on_failed: Callable[[str], None],
-                 first_index: Callable[[], int] = lambda: 0):
+    def __init__(
+        self,
+        frames: LatestFrame,
+        *,
+        on_result: Callable[[LiveResult], None],
+        on_error: Callable[[str], None],
+        on_failed: Callable[[str], None],
+        first_index: Callable[[], int] = lambda: 0,
+    ):
         self._frames = frames
         self._on_result = on_result
         self._on_error = on_error
@@ -277,8 +291,10 @@ class InferenceDriver:
                 self._process = None
             settings = self._settings
         if len(self._crashes) > RESTARTS_ALLOWED:
-            self._on_failed(f"{reason} {len(self._crashes)} times within {RESTART_WINDOW_S:g} s; "
-                            "it was stopped: choose another model")
+            self._on_failed(
+                f"{reason} {len(self._crashes)} times within {RESTART_WINDOW_S:g} s; "
+                "it was stopped: choose another model"
+            )
             return
         self._on_error(f"{reason}; restarting it")
         options = dataclasses.replace(crashed.options, settings=settings)
@@ -305,9 +321,15 @@ class ModelLoader:
     its process is killed at once, nothing waits for it.
     """
 
-    def __init__(self, options: InferenceOptions, *, on_loaded: Callable[[ModelRequest, InferenceProcess], None],
-                 on_failed: Callable[[ModelRequest, str], None], on_progress: Callable[[str], None],
-                 factory: SceneFactory = build_scene_pass):
+    def __init__(
+        self,
+        options: InferenceOptions,
+        *,
+        on_loaded: Callable[[ModelRequest, InferenceProcess], None],
+        on_failed: Callable[[ModelRequest, str], None],
+        on_progress: Callable[[str], None],
+        factory: SceneFactory = build_scene_pass,
+    ):
         self.options = options
         self._on_loaded = on_loaded
         self._on_failed = on_failed
@@ -322,8 +344,9 @@ class ModelLoader:
         self._thread = threading.Thread(target=self._run, name="birdcam model loader", daemon=True)
         self._thread.start()
 
-    def request(self, model: str | None, settings: LiveSettings | None = None, *,
-                detector: str | None = None) -> ModelRequest:
+    def request(
+        self, model: str | None, settings: LiveSettings | None = None, *, detector: str | None = None
+    ) -> ModelRequest:
         """Asks for a model (None: the default) and detector; returns the request, which a newer one supersedes."""
         with self._condition:
             self._generation += 1
@@ -428,13 +451,21 @@ class LivePipeline:
     the driver thread. Nothing here touches Qt.
     """
 
-    def __init__(self, *, on_result: Callable[[LiveResult], None], on_status: Callable[[str, str], None],
-                 on_model_ready: Callable[[ModelInfo, ModelRequest], None], on_model_failed: Callable[[str], None],
-                 on_model_progress: Callable[[str], None] = lambda text: None,
-                 on_error: Callable[[str], None] = lambda message: None,
-                 on_frame: Callable[[Frame], None] | None = None, settings: LiveSettings = LiveSettings(),
-                 options: InferenceOptions = InferenceOptions(), screen_grabber: ScreenGrabber | None = None,
-                 factory: SceneFactory = build_scene_pass):
+    def __init__(
+        self,
+        *,
+        on_result: Callable[[LiveResult], None],
+        on_status: Callable[[str, str], None],
+        on_model_ready: Callable[[ModelInfo, ModelRequest], None],
+        on_model_failed: Callable[[str], None],
+        on_model_progress: Callable[[str], None] = lambda text: None,
+        on_error: Callable[[str], None] = lambda message: None,
+        on_frame: Callable[[Frame], None] | None = None,
+        settings: LiveSettings = LiveSettings(),
+        options: InferenceOptions = InferenceOptions(),
+        screen_grabber: ScreenGrabber | None = None,
+        factory: SceneFactory = build_scene_pass,
+    ):
         self._on_result = on_result
         self._on_model_ready = on_model_ready
         self._on_model_failed = on_model_failed
@@ -443,13 +474,23 @@ class LivePipeline:
         self.rate = RateMeter()
         self.info: ModelInfo | None = None
         """The models running now (None before the first load)."""
-        self.driver = InferenceDriver(self.feed.frames, on_result=self._result, on_error=on_error,
-                                      on_failed=self._failed, first_index=lambda: self.feed.first_index)
+        self.driver = InferenceDriver(
+            self.feed.frames,
+            on_result=self._result,
+            on_error=on_error,
+            on_failed=self._failed,
+            first_index=lambda: self.feed.first_index,
+        )
         self.driver.configure(settings)
         self._driver_thread = threading.Thread(target=self.driver.run, name="birdcam inference driver", daemon=True)
         self._driver_thread.start()
-        self.loader = ModelLoader(options, on_loaded=self._loaded, on_failed=lambda request, message: on_model_failed(message),
-                                  on_progress=on_model_progress, factory=factory)
+        self.loader = ModelLoader(
+            options,
+            on_loaded=self._loaded,
+            on_failed=lambda request, message: on_model_failed(message),
+            on_progress=on_model_progress,
+            factory=factory,
+        )
 
     # -- sources ----------------------------------------------------------------------------
 

@@ -26,7 +26,12 @@ SOURCE_KINDS = "camera:N (or N), a video file, an image folder, an rtsp:// or ht
 MAX_DECODED_SIDE = 4096
 """A JPEG larger than this (longest side, pixels) is decoded at 1/2, 1/4 or 1/8 size: a 20000x20000 photo
 takes 1.2 GB decoded in full, 19 MB at 1/8; the model sees a few hundred pixels of it anyway."""
-_REDUCED_READS = ((1, cv2.IMREAD_COLOR), (2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))
+_REDUCED_READS = (
+    (1, cv2.IMREAD_COLOR),
+    (2, cv2.IMREAD_REDUCED_COLOR_2),
+    (4, cv2.IMREAD_REDUCED_COLOR_4),
+    (8, cv2.IMREAD_REDUCED_COLOR_8),
+)
 _STREAM_TIMEOUT_MS = 5000
 _MAX_LAG_S = 1.0  # a paced source that falls this far behind restarts its clock instead of bursting
 
@@ -156,7 +161,9 @@ class CameraSource(_CaptureSource):
     def read(self) -> np.ndarray:
         image = self._read_capture()
         if image is None:
-            raise SourceError(f"camera {self.index} stopped sending frames; check its cable or whether another app took it")
+            raise SourceError(
+                f"camera {self.index} stopped sending frames; check its cable or whether another app took it"
+            )
         return image
 
 
@@ -251,7 +258,9 @@ def jpeg_size(data: np.ndarray | bytes) -> tuple[int, int] | None:
 def _decode_flag(size: tuple[int, int] | None) -> int:
     """The least-reduced OpenCV read mode that brings a JPEG's longest side within MAX_DECODED_SIDE."""
     longest = max(size) if size else 0
-    return next((flag for factor, flag in _REDUCED_READS if longest <= factor * MAX_DECODED_SIDE), cv2.IMREAD_REDUCED_COLOR_8)
+    return next(
+        (flag for factor, flag in _REDUCED_READS if longest <= factor * MAX_DECODED_SIDE), cv2.IMREAD_REDUCED_COLOR_8
+    )
 
 
 class ImageFolderSource(FrameSource):
@@ -263,8 +272,15 @@ class ImageFolderSource(FrameSource):
 
     is_live = False
 
-    def __init__(self, path: Path | str, *, seconds_per_image: float = 2.0, fps: float = 10.0,
-                 realtime: bool = True, loop: bool = True):
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        seconds_per_image: float = 2.0,
+        fps: float = 10.0,
+        realtime: bool = True,
+        loop: bool = True,
+    ):
         if seconds_per_image <= 0 or fps <= 0:
             raise SourceError("seconds per image and fps must be positive numbers")
         self.path = Path(path)
@@ -289,7 +305,9 @@ class ImageFolderSource(FrameSource):
         else:
             raise SourceError(f"image folder not found: {self.path}; check the path")
         if not files:
-            raise SourceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {self.path}; pick a folder of photos")
+            raise SourceError(
+                f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {self.path}; pick a folder of photos"
+            )
         self._files = files
         self._position = 0
         self._image = None
@@ -349,7 +367,9 @@ class StreamSource(_CaptureSource):
         )
         self._open_capture(
             capture,
-            lambda: f"cannot connect to {_redact_password(self.url)}; check the address and that the camera or server is on",
+            lambda: (
+                f"cannot connect to {_redact_password(self.url)}; check the address and that the camera or server is on"
+            ),
         )
 
     def read(self) -> np.ndarray:
@@ -402,23 +422,32 @@ def _pillow_grabber() -> ScreenGrabber:
     try:
         from PIL import ImageGrab
     except ImportError as error:
-        raise SourceError("screen capture without the window needs Pillow (pip install pillow); "
-                          "or pick the screen from the birdcam window") from error
+        raise SourceError(
+            "screen capture without the window needs Pillow (pip install pillow); "
+            "or pick the screen from the birdcam window"
+        ) from error
 
     def grab(region: Region | None) -> np.ndarray:
         bbox = None if region is None else (region[0], region[1], region[0] + region[2], region[1] + region[3])
         try:
             picture = ImageGrab.grab(bbox=bbox)
         except Exception as error:  # Pillow raises OSError and others, e.g. with no display
-            raise SourceError(f"screen capture is not available here ({first_line(error)}); "
-                              "pick the screen from the birdcam window") from error
+            raise SourceError(
+                f"screen capture is not available here ({first_line(error)}); pick the screen from the birdcam window"
+            ) from error
         return cv2.cvtColor(np.asarray(picture.convert("RGB")), cv2.COLOR_RGB2BGR)
 
     return grab
 
 
-def open_source(spec: str, *, realtime: bool = True, loop: bool = True, seconds_per_image: float = 2.0,
-                screen_grabber: ScreenGrabber | None = None) -> FrameSource:
+def open_source(
+    spec: str,
+    *,
+    realtime: bool = True,
+    loop: bool = True,
+    seconds_per_image: float = 2.0,
+    screen_grabber: ScreenGrabber | None = None,
+) -> FrameSource:
     """Makes the source a user named (not opened yet): camera:N or N, a video, an image folder or file, a URL, screen[:X,Y,W,H]."""
     text = spec.strip()
     camera = re.fullmatch(r"(?:camera:)?(\d+)", text)

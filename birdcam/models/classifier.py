@@ -210,7 +210,9 @@ class Classifier:
 
     # -- running -------------------------------------------------------------------------
 
-    def preprocess(self, frame: np.ndarray, *, color: str = "bgr", roi: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    def preprocess(
+        self, frame: np.ndarray, *, color: str = "bgr", roi: tuple[int, int, int, int] | None = None
+    ) -> np.ndarray:
         """The model's input tensor [1, H, W, 3] for a BGR (or RGB) uint8 frame."""
         image = as_three_channels(frame, color)
         if roi is not None:
@@ -241,7 +243,9 @@ class Classifier:
                 f"model {self.model_path.name} failed to run: {first_line(error)}. Choose another model."
             ) from None
 
-    def classify(self, frame: np.ndarray, *, color: str = "bgr", roi: tuple[int, int, int, int] | None = None) -> Result:
+    def classify(
+        self, frame: np.ndarray, *, color: str = "bgr", roi: tuple[int, int, int, int] | None = None
+    ) -> Result:
         """Names what is in a frame. `color` is "bgr" (OpenCV) or "rgb"; `roi` is (x, y, w, h) in frame pixels."""
         start = time.perf_counter()
         tensor = self.preprocess(frame, color=color, roi=roi)

@@ -167,7 +167,9 @@ class Detector:
 
     # -- running -------------------------------------------------------------------------
 
-    def detect(self, frame: np.ndarray, *, color: str = "bgr", roi: tuple[int, int, int, int] | None = None) -> Detections:
+    def detect(
+        self, frame: np.ndarray, *, color: str = "bgr", roi: tuple[int, int, int, int] | None = None
+    ) -> Detections:
         """Finds the birds in a frame. `color` is "bgr" (OpenCV) or "rgb"; `roi` (x, y, w, h) limits the search to
         that region (a tile, a track's neighbourhood) and boxes are still in frame pixels."""
         start = time.perf_counter()
@@ -215,7 +217,10 @@ class Detector:
         try:
             self._interpreter.set_tensor(self._input["index"], tensor)
             self._interpreter.invoke()
-            return [_dequantized(self._interpreter.get_tensor(o["index"]), o) for o in self._interpreter.get_output_details()]
+            return [
+                _dequantized(self._interpreter.get_tensor(o["index"]), o)
+                for o in self._interpreter.get_output_details()
+            ]
         except (RuntimeError, ValueError) as error:
             raise ModelError(
                 f"detector {self.model_path.name} failed to run: {first_line(error)}. Choose another detector."
@@ -234,7 +239,10 @@ class Detector:
         scores, classes = role["scores"].reshape(-1), role["classes"].reshape(-1)
         if not self._ssd_roles_named and _swapped(classes, scores):
             # The names did not say which is which and the order guessed wrong: the values tell, for good.
-            self._ssd_outputs["classes"], self._ssd_outputs["scores"] = self._ssd_outputs["scores"], self._ssd_outputs["classes"]
+            self._ssd_outputs["classes"], self._ssd_outputs["scores"] = (
+                self._ssd_outputs["scores"],
+                self._ssd_outputs["classes"],
+            )
             self._ssd_roles_named = True
             scores, classes = classes, scores
         count = len(scores)
@@ -300,7 +308,9 @@ def yolox_anchors(input_size: tuple[int, int], strides: tuple[int, ...] = YOLOX_
     return np.concatenate(levels).astype(np.float32)
 
 
-def decode_yolox(raw: np.ndarray, anchors: np.ndarray, score_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decode_yolox(
+    raw: np.ndarray, anchors: np.ndarray, score_threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Boxes from a raw YOLOX output [N, 5 + classes]: rows (cx, cy, log w, log h, objectness, class scores...).
 
     Returns (x0, y0, x1, y1) in model-input pixels, scores (objectness x best class score) and class
@@ -404,7 +414,11 @@ def _ssd_outputs(interpreter, outputs: list[dict], model_path: Path) -> tuple[di
     rows = [o for o, s in zip(outputs, shapes) if len(s) == 2 and s[0] == 1 and s[1] > 1]
     if len(outputs) not in (3, 4) or len(boxes) != 1 or len(rows) != 2 or len(counts) != len(outputs) - 3:
         described = ", ".join(str(s) for s in shapes)
-        hint = " (it looks like an image classifier: give it with --model)" if len(shapes) == 1 and len(shapes[0]) <= 2 else ""
+        hint = (
+            " (it looks like an image classifier: give it with --model)"
+            if len(shapes) == 1 and len(shapes[0]) <= 2
+            else ""
+        )
         raise ModelError(
             f"{model_path.name} is not a detector birdcam can read: its outputs are {described}{hint}; "
             "birdcam reads YOLOX exports (one [1, N, 5 + classes] output) and SSD-style detectors "
@@ -519,7 +533,11 @@ def _find_class_names(model_path: Path, explicit: Path | None, num_classes: int 
                 f"{num_classes}; give the label file that belongs to this detector."
             )
         return names, str(explicit)
-    beside = (model_path.with_suffix(".labels.txt"), model_path.parent / "coco_classes.txt", model_path.parent / "labels.txt")
+    beside = (
+        model_path.with_suffix(".labels.txt"),
+        model_path.parent / "coco_classes.txt",
+        model_path.parent / "labels.txt",
+    )
     for candidate in beside:
         if candidate.is_file():
             names = read_class_names(candidate)

@@ -26,7 +26,12 @@ _SNIFF_BYTES = 8192
 # Windows Notepad's "Unicode": UTF-16 with a byte-order mark.
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # A list given by mistake: what its first bytes say it is.
-_SIGNATURES = ((b"\xff\xd8\xff", "a JPEG image"), (b"\x89PNG", "a PNG image"), (b"GIF8", "a GIF image"), (b"PK\x03\x04", "a zip file"))
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"PK\x03\x04", "a zip file"),
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,10 @@ class SpeciesFilterReport:
         shown = ", ".join(self.unknown[:WARNING_NAMES])
         more = len(self.unknown) - WARNING_NAMES
         names = f"{shown} and {more} more" if more > 0 else shown
-        return (f"the model does not know {len(self.unknown)} of the {self.listed} species listed ({names}); "
-                "they are ignored")
+        return (
+            f"the model does not know {len(self.unknown)} of the {self.listed} species listed ({names}); "
+            "they are ignored"
+        )
 
 
 def name_key(text: str) -> str:
@@ -177,7 +184,7 @@ def _classes_by_name(labels: Sequence[Label]) -> dict[str, tuple[int, ...]]:
 
 
 def _binary_kind(raw: bytes) -> str | None:
-    """"a JPEG image", "a TFLite model", ... or "a binary file" when the bytes are not text; None for text."""
+    """ "a JPEG image", "a TFLite model", ... or "a binary file" when the bytes are not text; None for text."""
     if raw[4:8] == b"TFL3":
         return "a TFLite model"
     for signature, kind in _SIGNATURES:

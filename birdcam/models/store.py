@@ -86,7 +86,9 @@ AIY_BIRDS_V1 = StarterModel(
     ),
 )
 
-_YOLOX_SAMPLE = "https://raw.githubusercontent.com/Kazuhito00/YOLOX-ONNX-TFLite-Sample/3d4f1119d0694200671c08069ecb847aa0d8495a"
+_YOLOX_SAMPLE = (
+    "https://raw.githubusercontent.com/Kazuhito00/YOLOX-ONNX-TFLite-Sample/3d4f1119d0694200671c08069ecb847aa0d8495a"
+)
 STARTER_DETECTOR = StarterModel(
     model=RemoteFile(
         filename="yolox_nano_float16_quantize.tflite",
@@ -180,13 +182,17 @@ def resolve_model(
     if from_env:
         path = Path(from_env).expanduser()
         if path.is_dir():
-            raise ModelError(f"BIRDCAM_MODEL points to the folder {path}, not a model file; set it to the .tflite file{_models_in(path)}, or unset it.")
+            raise ModelError(
+                f"BIRDCAM_MODEL points to the folder {path}, not a model file; set it to the .tflite file{_models_in(path)}, or unset it."
+            )
         if not path.is_file():
             raise ModelError(f"BIRDCAM_MODEL points to {path}, which does not exist. Fix or unset it.")
         return ResolvedModel(path, None, "BIRDCAM_MODEL", f"set by BIRDCAM_MODEL: {path}")
     trained = newest_trained_model()
     if trained is not None:
-        return ResolvedModel(trained, None, "trained", f"newest model exported by `birdcam train` into {trained.parent}")
+        return ResolvedModel(
+            trained, None, "trained", f"newest model exported by `birdcam train` into {trained.parent}"
+        )
     return _cached_or_downloaded(starter, download, progress)
 
 
@@ -216,8 +222,12 @@ def resolve_detector(
             return None
         path = Path(given).expanduser()
         if not path.exists():
-            raise ModelError(f"detector file not found: {path} ({origin}). {fix}, or pass --detector none for whole-frame mode.")
-        return ResolvedModel(path, None, origin, f"{'given with' if origin.startswith('--') else 'set by'} {origin}: {path}")
+            raise ModelError(
+                f"detector file not found: {path} ({origin}). {fix}, or pass --detector none for whole-frame mode."
+            )
+        return ResolvedModel(
+            path, None, origin, f"{'given with' if origin.startswith('--') else 'set by'} {origin}: {path}"
+        )
     return _cached_or_downloaded(starter, download, progress)
 
 
@@ -235,11 +245,13 @@ def _cached_or_downloaded(starter: StarterModel, download: bool, progress: Progr
         )
     fetch_starter(starter, progress=progress)
     labels = labels_path if labels_path.is_file() else None
-    return ResolvedModel(model_path, labels, "starter (downloaded)", f"{starter.description}, downloaded to {model_path.parent}")
+    return ResolvedModel(
+        model_path, labels, "starter (downloaded)", f"{starter.description}, downloaded to {model_path.parent}"
+    )
 
 
 def _models_in(folder: Path) -> str:
-    """", e.g. FOLDER/x.tflite" when the folder holds a model, for the message about a folder given as a model."""
+    """ ", e.g. FOLDER/x.tflite" when the folder holds a model, for the message about a folder given as a model."""
     try:
         found = sorted(folder.glob("*.tflite"))
     except OSError:
@@ -311,4 +323,6 @@ def _download_one(url: str, sha256: str, destination: Path, progress: Progress |
         if total is not None and received != total:
             raise ModelError(f"{host} sent {received} of {total} bytes (connection cut)")
         if digest.hexdigest() != sha256:
-            raise ModelError(f"{host} sent a file whose SHA-256 {digest.hexdigest()[:12]}... is not the expected {sha256[:12]}...")
+            raise ModelError(
+                f"{host} sent a file whose SHA-256 {digest.hexdigest()[:12]}... is not the expected {sha256[:12]}..."
+            )

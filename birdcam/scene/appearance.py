@@ -56,7 +56,6 @@ class Appearance:
             return predicted, 0.0
         return (wx + bx / self.scale, wy + by / self.scale, tw / self.scale, th / self.scale), float(best)
 
-
     def comparable(self, box: Box, tolerance: float = 1.3) -> bool:
         """The box has about the size and shape of the one the look was taken from (width and height each
         within `tolerance`), so that how alike they look says whether it is the same bird."""

@@ -87,8 +87,11 @@ class SpeciesEvidence:
     @property
     def certain(self) -> bool:
         """The name is settled: looking again is unlikely to change it."""
-        return (self.index is not None and self.looks >= self.options.certain_looks
-                and self._mean[self.index] >= self.options.certain_score)
+        return (
+            self.index is not None
+            and self.looks >= self.options.certain_looks
+            and self._mean[self.index] >= self.options.certain_score
+        )
 
     def top(self, k: int = 3) -> tuple[tuple[int, float], ...]:
         """(class index, mean score) of the k best classes, best first."""
@@ -106,6 +109,10 @@ class SpeciesEvidence:
         named = self.index
         if named is None:
             return leader if scores[leader] >= options.threshold else None
-        if leader != named and scores[leader] >= options.threshold and scores[leader] >= scores[named] + options.switch_margin:
+        if (
+            leader != named
+            and scores[leader] >= options.threshold
+            and scores[leader] >= scores[named] + options.switch_margin
+        ):
             return leader
         return named if scores[named] >= options.keep_fraction * options.threshold else None

@@ -145,8 +145,19 @@ class SceneOptions:
     other_object_cover: float = 0.25
     """Such detections covering this fraction of the whole-frame region, with no bird box there, mean the view is
     not a close-up of a bird: the whole-frame pass's bird is not shown on its own."""
-    not_other_objects: tuple[str, ...] = ("person", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
-                                          "giraffe", "teddy bear")
+    not_other_objects: tuple[str, ...] = (
+        "person",
+        "cat",
+        "dog",
+        "horse",
+        "sheep",
+        "cow",
+        "elephant",
+        "bear",
+        "zebra",
+        "giraffe",
+        "teddy bear",
+    )
     """Detector classes that never count against the whole-frame pass's bird: people and animals, which a detector
     sees in close-ups of birds (YOLOX-nano boxes a firecrest as a cat and an ani as a bear)."""
     view_memory_s: float = 2.0
@@ -163,7 +174,9 @@ class ScenePass:
     A detector should report boxes down to `options.tracking.keep_score` (its own score threshold no higher).
     """
 
-    def __init__(self, classifier: Classifier, detector: Detector | None = None, options: SceneOptions = SceneOptions()):
+    def __init__(
+        self, classifier: Classifier, detector: Detector | None = None, options: SceneOptions = SceneOptions()
+    ):
         self.classifier = classifier
         self.detector = detector
         self.options = options
@@ -187,8 +200,10 @@ class ScenePass:
         """New options take effect on the next frame. A new threshold or smoothing keeps the birds followed and
         what is known of their species (a threshold slider must not make them vanish); any other change starts
         them over. The whole-frame label starts over either way."""
-        keeps_birds = dataclasses.replace(options, threshold=self.options.threshold,
-                                          smoothing=self.options.smoothing) == self.options
+        keeps_birds = (
+            dataclasses.replace(options, threshold=self.options.threshold, smoothing=self.options.smoothing)
+            == self.options
+        )
         self.options = options
         self._smoother = self._new_smoother()
         self._tracker.options = options.tracking
@@ -257,8 +272,9 @@ class ScenePass:
                     boxes.append([float(v) for v in bird.box])
                     scores.append(float(bird.score))
         kept = sorted(_non_maximum_suppression(boxes, scores), key=lambda i: -scores[i])
-        tracks = self._tracker.update([tuple(boxes[i]) for i in kept], [scores[i] for i in kept], 0.0,
-                                      start_confirmed=True)
+        tracks = self._tracker.update(
+            [tuple(boxes[i]) for i in kept], [scores[i] for i in kept], 0.0, start_confirmed=True
+        )
         classifier_ms = self._look_at(frame, tracks, 0.0)
         result = self.classifier.classify(frame)
         classifier_ms += result.timings.total_ms
@@ -334,10 +350,15 @@ class ScenePass:
         fitted = self.classifier.fitted_region(shape)
         if _overlap_area(fitted, region) < 0.9 * fitted[2] * fitted[3]:
             return
-        others = [d.box for d in found.others
-                  if d.score >= self.options.other_object_score and d.label.lower() not in self.options.not_other_objects]
-        taken = (not any(_overlap_area(d.box, fitted) > 0 for d in found.birds)
-                 and _union_fraction(others, fitted) >= self.options.other_object_cover)
+        others = [
+            d.box
+            for d in found.others
+            if d.score >= self.options.other_object_score and d.label.lower() not in self.options.not_other_objects
+        ]
+        taken = (
+            not any(_overlap_area(d.box, fitted) > 0 for d in found.birds)
+            and _union_fraction(others, fitted) >= self.options.other_object_cover
+        )
         self._view_of_other = t if taken else None
 
     def _usable(self, box: tuple[float, float, float, float], region: Box, shape: tuple[int, ...]) -> bool:
@@ -348,8 +369,12 @@ class ScenePass:
         x, y, w, h = box
         rx, ry, rw, rh = region
         height, width = int(shape[0]), int(shape[1])
-        cut = ((rx > 0 and x <= rx + 2) or (ry > 0 and y <= ry + 2)
-               or (rx + rw < width and x + w >= rx + rw - 2) or (ry + rh < height and y + h >= ry + rh - 2))
+        cut = (
+            (rx > 0 and x <= rx + 2)
+            or (ry > 0 and y <= ry + 2)
+            or (rx + rw < width and x + w >= rx + rw - 2)
+            or (ry + rh < height and y + h >= ry + rh - 2)
+        )
         return not cut
 
     def _follow(self, frame: np.ndarray, tracks: tuple[Track, ...], t: float) -> None:
@@ -410,7 +435,10 @@ class ScenePass:
                 return
             if any(_overlap_area(detection.box, track.predicted(t)) > 0 for track in self._tracker.tracks):
                 continue
-            if any(_overlap_area(detection.box, region) >= 0.5 * detection.box[2] * detection.box[3] for region, _ in self._probes):
+            if any(
+                _overlap_area(detection.box, region) >= 0.5 * detection.box[2] * detection.box[3]
+                for region, _ in self._probes
+            ):
                 continue
             region = neighbourhood(detection.box, self.options.neighbourhood, self.detector.input_size, shape)
             self._probes.append((region, t + PROBE_WITHIN_S))
@@ -473,18 +501,28 @@ class ScenePass:
         shown: list[tuple[Track, SpeciesEvidence]] = []
         for track in tracks:
             evidence = self._evidence.get(track.id)
-            if (not track.confirmed or evidence is None or track.misses >= options.hide_after_misses
-                    or t - track.last_seen > options.hide_after_s):
+            if (
+                not track.confirmed
+                or evidence is None
+                or track.misses >= options.hide_after_misses
+                or t - track.last_seen > options.hide_after_s
+            ):
                 continue
             if evidence.background >= evidence.options.background_limit:
                 continue
             shown.append((track, evidence))
-        shown = [(track, evidence) for track, evidence in shown
-                 if not any(_holds(track.box, other.box) for other, _ in shown if other is not track)]
+        shown = [
+            (track, evidence)
+            for track, evidence in shown
+            if not any(_holds(track.box, other.box) for other, _ in shown if other is not track)
+        ]
         fitted = self.classifier.fitted_region(shape)
         # The tracks the whole-frame pass saw: its bird is one of them, or a bird the detector has not got.
-        in_view = [(track, evidence) for track, evidence in shown
-                   if _overlap_area(track.box, fitted) >= 0.5 * track.box[2] * track.box[3]]
+        in_view = [
+            (track, evidence)
+            for track, evidence in shown
+            if _overlap_area(track.box, fitted) >= 0.5 * track.box[2] * track.box[3]
+        ]
         closeup = max(in_view, key=lambda pair: _covered_fraction(pair[0].box, fitted), default=None)
         if closeup is not None and _covered_fraction(closeup[0].box, fitted) < options.closeup_fraction:
             closeup = None
@@ -496,15 +534,25 @@ class ScenePass:
             if closeup is not None and track is closeup[0] and whole.is_bird:
                 birds.append(Bird(track_id, box, whole.label, whole.index, whole.score, whole.top, closeup=True))
             elif evidence.index is not None:
-                birds.append(Bird(track_id, box, self.labels[evidence.index], evidence.index, evidence.score,
-                                  evidence.top(options.smoothing.top_k)))
+                birds.append(
+                    Bird(
+                        track_id,
+                        box,
+                        self.labels[evidence.index],
+                        evidence.index,
+                        evidence.score,
+                        evidence.top(options.smoothing.top_k),
+                    )
+                )
             else:
                 birds.append(Bird(track_id, box, None, None, track.best_score, evidence.top(options.smoothing.top_k)))
         if whole.is_bird and not in_view and self._may_be_closeup(fitted, t):
             if self._whole_track is None:
                 self._whole_track = self._tracker.new_id()
                 self._whole_index = whole.index
-            birds.append(Bird(self._whole_track, fitted, whole.label, whole.index, whole.score, whole.top, whole_frame=True))
+            birds.append(
+                Bird(self._whole_track, fitted, whole.label, whole.index, whole.score, whole.top, whole_frame=True)
+            )
         else:
             self._whole_track = None
         birds.sort(key=lambda bird: (not bird.known, not (bird.closeup or bird.whole_frame), -bird.score))
@@ -516,17 +564,29 @@ class ScenePass:
         and the detector did not lately see the view taken by objects of other classes."""
         options = self.options
         for track in self._tracker.tracks:
-            if (_overlap_area(track.box, fitted) >= 0.5 * track.box[2] * track.box[3]
-                    and _covered_fraction(track.box, fitted) < options.closeup_fraction
-                    and track.misses < options.hide_after_misses):
+            if (
+                _overlap_area(track.box, fitted) >= 0.5 * track.box[2] * track.box[3]
+                and _covered_fraction(track.box, fitted) < options.closeup_fraction
+                and track.misses < options.hide_after_misses
+            ):
                 return False
         return self._view_of_other is None or t - self._view_of_other > options.view_memory_s
 
     def _inherit_whole_frame_id(self, shown: list[tuple[Track, SpeciesEvidence]], closeup) -> None:
         """The whole-frame pass named a bird before the detector's track of it was confirmed: the track
         keeps that bird's id (one bird, one id, one visit), when it is the close-up or has the same name."""
-        heir = closeup[0] if closeup is not None else next(
-            (track for track, evidence in shown if evidence.index is not None and evidence.index == self._whole_index), None)
+        heir = (
+            closeup[0]
+            if closeup is not None
+            else next(
+                (
+                    track
+                    for track, evidence in shown
+                    if evidence.index is not None and evidence.index == self._whole_index
+                ),
+                None,
+            )
+        )
         if heir is not None and heir.id not in self._aliases:
             self._aliases[heir.id] = self._whole_track
 
@@ -535,15 +595,19 @@ class ScenePass:
         return LabelSmoother(self.classifier.labels, self.classifier.background_index, options)
 
 
-def open_detector(path, *, labels_path=None, num_threads: int | None = None,
-                  options: SceneOptions = SceneOptions()) -> Detector:
+def open_detector(
+    path, *, labels_path=None, num_threads: int | None = None, options: SceneOptions = SceneOptions()
+) -> Detector:
     """The detector as the scene pass wants it: reporting boxes down to the score that keeps a track going
     (`options.tracking.keep_score`), below the detector's own default."""
     from birdcam.models.detector import Detector, DetectorOptions
 
     threads = {} if num_threads is None else {"num_threads": num_threads}
-    return Detector(DetectorOptions(model_path=Path(path), labels_path=labels_path,
-                                    score_threshold=options.tracking.keep_score, **threads))
+    return Detector(
+        DetectorOptions(
+            model_path=Path(path), labels_path=labels_path, score_threshold=options.tracking.keep_score, **threads
+        )
+    )
 
 
 _SAME_TIME_S = 1e-3
@@ -572,7 +636,8 @@ class SearchPlan:
             if size > 0 and max(width, height) > 1.25 * size:
                 self.regions += [
                     (x, y, min(size, width), min(size, height))
-                    for y in _tile_starts(height, size) for x in _tile_starts(width, size)
+                    for y in _tile_starts(height, size)
+                    for x in _tile_starts(width, size)
                 ]
         self._next = 0
 
@@ -590,8 +655,9 @@ def _tile_starts(length: int, tile: int) -> list[int]:
     return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
-def neighbourhood(box: tuple[float, float, float, float], factor: float, input_size: tuple[int, int],
-                  shape: tuple[int, ...]) -> Box:
+def neighbourhood(
+    box: tuple[float, float, float, float], factor: float, input_size: tuple[int, int], shape: tuple[int, ...]
+) -> Box:
     """A square around a box, `factor` times its longer side (at least the detector's input, so small birds are
     not enlarged past their pixels' worth), moved inside the frame."""
     side = max(factor * max(box[2], box[3]), float(min(input_size)))

@@ -59,8 +59,9 @@ class Shown:
 class LabelSmoother:
     """Turns a stream of probability vectors into the label to show. One per source and model; not thread-safe."""
 
-    def __init__(self, labels: Sequence[Label], background_index: int | None,
-                 options: SmoothingOptions = SmoothingOptions()):
+    def __init__(
+        self, labels: Sequence[Label], background_index: int | None, options: SmoothingOptions = SmoothingOptions()
+    ):
         if options.time_constant_s < 0 or options.switch_after_s < 0 or options.top_k < 1:
             raise ValueError(f"invalid smoothing options: {options}")
         self.labels = tuple(labels)
@@ -96,8 +97,10 @@ class LabelSmoother:
     def _follow(self, frame: np.ndarray, t: float) -> None:
         if _distance(frame, self._average) > self.options.cut_distance:
             takes_bird_away = self._shown is not None and self._candidate(frame) is None
-            confirmed = (self._unconfirmed_cut is not None
-                         and _distance(frame, self._unconfirmed_cut) <= self.options.cut_distance)
+            confirmed = (
+                self._unconfirmed_cut is not None
+                and _distance(frame, self._unconfirmed_cut) <= self.options.cut_distance
+            )
             if takes_bird_away or confirmed:
                 self._restart(frame, t)
             else:

@@ -114,8 +114,15 @@ class Tracker:
         track_id, self._next_id = self._next_id, self._next_id + 1
         return track_id
 
-    def update(self, boxes: Sequence[BoxF], scores: Sequence[float], t: float,
-               looked: Sequence[BoxF] | None = None, *, start_confirmed: bool = False) -> tuple[Track, ...]:
+    def update(
+        self,
+        boxes: Sequence[BoxF],
+        scores: Sequence[float],
+        t: float,
+        looked: Sequence[BoxF] | None = None,
+        *,
+        start_confirmed: bool = False,
+    ) -> tuple[Track, ...]:
         """Takes one frame's detections (boxes and scores) at time t; returns the live tracks.
 
         `looked`: the regions the detector searched (None: the whole frame). A track whose predicted box
@@ -127,8 +134,12 @@ class Tracker:
             track.matched_now = False
             track.detected = None
         predictions = {track.id: track.predicted(t) for track in self._tracks}
-        looked_for = [track for track in self._tracks if looked is None or _mostly_inside(predictions[track.id], looked)]
-        detections = [(tuple(map(float, box)), float(score)) for box, score in zip(boxes, scores) if score >= options.keep_score]
+        looked_for = [
+            track for track in self._tracks if looked is None or _mostly_inside(predictions[track.id], looked)
+        ]
+        detections = [
+            (tuple(map(float, box)), float(score)) for box, score in zip(boxes, scores) if score >= options.keep_score
+        ]
         sure = [d for d in detections if d[1] >= options.start_score]
         doubtful = [d for d in detections if d[1] < options.start_score]
         # Sure detections first, to every track looked for; then doubtful ones, to the tracks left.
@@ -142,9 +153,22 @@ class Tracker:
         for box, score in unmatched_sure:
             if any(_same_bird(box, predictions.get(track.id, track.box), options.match_iou) for track in self._tracks):
                 continue  # a second box on a bird already followed (a tile's cut, a different scale): not a new bird
-            self._tracks.append(Track(self.new_id(), box, t, t, t, last_hit=t, score=score, best_score=score, last_looked=t,
-                                      confirmed=start_confirmed or options.confirm_hits <= 1, matched_now=True,
-                                      detected=box))
+            self._tracks.append(
+                Track(
+                    self.new_id(),
+                    box,
+                    t,
+                    t,
+                    t,
+                    last_hit=t,
+                    score=score,
+                    best_score=score,
+                    last_looked=t,
+                    confirmed=start_confirmed or options.confirm_hits <= 1,
+                    matched_now=True,
+                    detected=box,
+                )
+            )
         self._tracks = [track for track in self._tracks if not self._expired(track, t)]
         return self.tracks
 
@@ -179,8 +203,9 @@ class Tracker:
     def _find(self, track_id: int) -> Track | None:
         return next((track for track in self._tracks if track.id == track_id), None)
 
-    def _match(self, detections: list[tuple[BoxF, float]], tracks: list[Track], predictions: dict[int, BoxF],
-               t: float) -> list[tuple[BoxF, float]]:
+    def _match(
+        self, detections: list[tuple[BoxF, float]], tracks: list[Track], predictions: dict[int, BoxF], t: float
+    ) -> list[tuple[BoxF, float]]:
         """Greedy matching by overlap with the predictions, best pairs first; returns the detections left over."""
         pairs = []
         for d, (box, _) in enumerate(detections):

@@ -26,7 +26,20 @@ from birdcam.sightings.recorder import STATES, Overview, SightingsRecorder
 from birdcam.sightings.visit import UNKNOWN_DESCRIPTION, UNKNOWN_NAME, Visit
 
 __all__ = [
-    "STATES", "UNKNOWN_DESCRIPTION", "UNKNOWN_NAME", "DamagedDatabase", "LockedDatabase", "Overview",
-    "ReadOnlyDatabase", "SightingsDB", "SightingsRecorder", "UnknownVisit", "Visit", "default_path", "pending_path",
-    "probe", "reading_path", "side_path",
+    "STATES",
+    "UNKNOWN_DESCRIPTION",
+    "UNKNOWN_NAME",
+    "DamagedDatabase",
+    "LockedDatabase",
+    "Overview",
+    "ReadOnlyDatabase",
+    "SightingsDB",
+    "SightingsRecorder",
+    "UnknownVisit",
+    "Visit",
+    "default_path",
+    "pending_path",
+    "probe",
+    "reading_path",
+    "side_path",
 ]

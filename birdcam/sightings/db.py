@@ -85,9 +85,11 @@ class DamagedDatabase(SightingsError):
     def __init__(self, path: Path, detail: str):
         self.path, self.detail = Path(path), detail
         side = side_path(path)
-        super().__init__(f"the sightings database {path} is damaged ({detail}); birdcam does not change it and records "
-                         f"new visits in {side.name} beside it. Move it away (or repair it with `sqlite3 {path.name} "
-                         f".recover`) and birdcam carries on with {side.name}")
+        super().__init__(
+            f"the sightings database {path} is damaged ({detail}); birdcam does not change it and records "
+            f"new visits in {side.name} beside it. Move it away (or repair it with `sqlite3 {path.name} "
+            f".recover`) and birdcam carries on with {side.name}"
+        )
 
 
 class ReadOnlyDatabase(SightingsError):
@@ -95,8 +97,10 @@ class ReadOnlyDatabase(SightingsError):
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        super().__init__(f"the sightings database {path} is read-only: visits are listed but none are recorded or "
-                         "corrected; make the file and its folder writable")
+        super().__init__(
+            f"the sightings database {path} is read-only: visits are listed but none are recorded or "
+            "corrected; make the file and its folder writable"
+        )
 
 
 class LockedDatabase(SightingsError):
@@ -104,7 +108,9 @@ class LockedDatabase(SightingsError):
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        super().__init__(f"the sightings database {path} is locked by another program; close it (or wait) and try again")
+        super().__init__(
+            f"the sightings database {path} is locked by another program; close it (or wait) and try again"
+        )
 
 
 class UnknownVisit(SightingsError):
@@ -174,8 +180,10 @@ class SightingsDB:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
-                raise SightingsError(f"cannot make the folder of the sightings database {path}: "
-                                     f"{error.strerror or first_line(error)}; pick a writable place") from None
+                raise SightingsError(
+                    f"cannot make the folder of the sightings database {path}: "
+                    f"{error.strerror or first_line(error)}; pick a writable place"
+                ) from None
             found = probe(path)
         if found.state == "damaged":
             raise DamagedDatabase(path, found.detail)
@@ -206,9 +214,23 @@ class SightingsDB:
             " best_score = max(best_score, excluded.best_score), count = max(count, excluded.count),"
             " snapshot_path = coalesce(excluded.snapshot_path, snapshot_path),"
             " crop_path = coalesce(excluded.crop_path, crop_path)",
-            (visit.uid, visit.start, visit.end, visit.common_name, visit.scientific_name, visit.best_score, visit.source,
-             visit.model, visit.snapshot_path, visit.count, visit.crop_path, visit.original_common_name,
-             visit.original_scientific_name, visit.corrected_at, int(visit.deleted)),
+            (
+                visit.uid,
+                visit.start,
+                visit.end,
+                visit.common_name,
+                visit.scientific_name,
+                visit.best_score,
+                visit.source,
+                visit.model,
+                visit.snapshot_path,
+                visit.count,
+                visit.crop_path,
+                visit.original_common_name,
+                visit.original_scientific_name,
+                visit.corrected_at,
+                int(visit.deleted),
+            ),
         )
         return self._connection.execute("SELECT id FROM visits WHERE uid = ?", (visit.uid,)).fetchone()[0]
 
@@ -256,7 +278,9 @@ class SightingsDB:
 
     def visits(self, since: float | None = None) -> list[Visit]:
         """Every visit that is not deleted (started at or after `since`), oldest first."""
-        return self._rows("WHERE deleted = 0 AND start >= ? ORDER BY start, id", (since if since is not None else -1e18,))
+        return self._rows(
+            "WHERE deleted = 0 AND start >= ? ORDER BY start, id", (since if since is not None else -1e18,)
+        )
 
     def seen_since(self, species_key: str, since: float | None, *, excluding: str = "") -> bool:
         """Whether the species (by `Visit.species_key`) has a visit starting at or after `since` (None: ever),
@@ -265,7 +289,8 @@ class SightingsDB:
             return False
         row = self._connection.execute(
             f"SELECT 1 FROM {self._table} WHERE deleted = 0 AND {_SPECIES_KEY} = ? AND coalesce(uid, '') != ? AND start >= ?"
-            " LIMIT 1", (species_key, excluding, since if since is not None else -1e18),
+            " LIMIT 1",
+            (species_key, excluding, since if since is not None else -1e18),
         ).fetchone()
         return row is not None
 
@@ -298,7 +323,9 @@ class SightingsDB:
     def _rows(self, tail: str, parameters: tuple) -> list[Visit]:
         if self._table is None:  # an empty file opened read-only: no table yet
             return []
-        rows = self._connection.execute(f"SELECT {', '.join(_COLUMNS)} FROM {self._table} {tail}", parameters).fetchall()
+        rows = self._connection.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM {self._table} {tail}", parameters
+        ).fetchall()
         return [_visit(row) for row in rows]
 
 

@@ -23,14 +23,45 @@ from birdcam.util.fileio import write_text_atomically
 from birdcam.sightings.visit import Visit
 
 EXPORT_FORMATS = ("birdcam", "ebird")
-CSV_COLUMNS = ("id", "start", "end", "duration_s", "common_name", "scientific_name", "best_score", "source", "model",
-               "snapshot_path", "count", "crop_path", "original_common_name", "original_scientific_name",
-               "corrected_at")
+CSV_COLUMNS = (
+    "id",
+    "start",
+    "end",
+    "duration_s",
+    "common_name",
+    "scientific_name",
+    "best_score",
+    "source",
+    "model",
+    "snapshot_path",
+    "count",
+    "crop_path",
+    "original_common_name",
+    "original_scientific_name",
+    "corrected_at",
+)
 # eBird's "eBird Record Format (Extended)" for its spreadsheet import: these 19 columns in this order, no header row.
-EBIRD_COLUMNS = ("Common Name", "Genus", "Species", "Number", "Species Comments", "Location Name", "Latitude",
-                 "Longitude", "Date", "Start Time", "State/Province", "Country Code", "Protocol",
-                 "Number of Observers", "Duration", "All observations reported?", "Effort Distance Miles",
-                 "Effort area acres", "Submission Comments")
+EBIRD_COLUMNS = (
+    "Common Name",
+    "Genus",
+    "Species",
+    "Number",
+    "Species Comments",
+    "Location Name",
+    "Latitude",
+    "Longitude",
+    "Date",
+    "Start Time",
+    "State/Province",
+    "Country Code",
+    "Protocol",
+    "Number of Observers",
+    "Duration",
+    "All observations reported?",
+    "Effort Distance Miles",
+    "Effort area acres",
+    "Submission Comments",
+)
 DATASET_NAMES_FILE = "birds.csv"
 DATASET_COLUMNS = ("class id", "filepaths", "labels", "data set", "scientific name")  # as the Kaggle set's birds.csv
 MIN_IMAGES_PER_CLASS = 3
@@ -39,10 +70,26 @@ MIN_IMAGES_PER_CLASS = 3
 
 def write_csv(visits: Sequence[Visit], path: Path) -> int:
     """Every visit, oldest first (times ISO 8601 in the local time zone); returns how many."""
-    rows = [(v.id, _iso(v.start), _iso(v.end), round(v.duration_s, 1), v.common_name, v.scientific_name,
-             round(v.best_score, 4), v.source, v.model, v.snapshot_path or "", v.count, v.crop_path or "",
-             v.original_common_name or "", v.original_scientific_name or "",
-             _iso(v.corrected_at) if v.corrected_at is not None else "") for v in visits]
+    rows = [
+        (
+            v.id,
+            _iso(v.start),
+            _iso(v.end),
+            round(v.duration_s, 1),
+            v.common_name,
+            v.scientific_name,
+            round(v.best_score, 4),
+            v.source,
+            v.model,
+            v.snapshot_path or "",
+            v.count,
+            v.crop_path or "",
+            v.original_common_name or "",
+            v.original_scientific_name or "",
+            _iso(v.corrected_at) if v.corrected_at is not None else "",
+        )
+        for v in visits
+    ]
     _write_table(path, [CSV_COLUMNS, *rows])
     return len(rows)
 
@@ -62,8 +109,10 @@ def ebird_rows(visits: Iterable[Visit], *, location: str = "birdcam") -> list[tu
         start = datetime.datetime.fromtimestamp(visits_of_day[0].start).strftime("%H:%M")
         sources = sorted({v.source for v in visits_of_day if v.source})
         models = sorted({v.model for v in visits_of_day if v.model})
-        checklist = (f"Recorded by birdcam (camera classifier) from {', '.join(sources) or 'a camera'}"
-                     f"{'; model ' + ', '.join(models) if models else ''}")
+        checklist = (
+            f"Recorded by birdcam (camera classifier) from {', '.join(sources) or 'a camera'}"
+            f"{'; model ' + ', '.join(models) if models else ''}"
+        )
         species: dict[str, list[Visit]] = {}
         for visit in visits_of_day:
             species.setdefault(visit.species_key, []).append(visit)
@@ -71,8 +120,29 @@ def ebird_rows(visits: Iterable[Visit], *, location: str = "birdcam") -> list[tu
             latest = group[-1]
             genus, _, epithet = " ".join(latest.scientific_name.split()).partition(" ")
             comment = f"birdcam: {len(group)} visit{'s' if len(group) > 1 else ''}, best score {max(v.best_score for v in group):.0%}"
-            rows.append((latest.common_name, genus, epithet, max(v.count for v in group), comment, location, "", "",
-                         day.strftime("%m/%d/%Y"), start, "", "", "Incidental", 1, "", "N", "", "", checklist))
+            rows.append(
+                (
+                    latest.common_name,
+                    genus,
+                    epithet,
+                    max(v.count for v in group),
+                    comment,
+                    location,
+                    "",
+                    "",
+                    day.strftime("%m/%d/%Y"),
+                    start,
+                    "",
+                    "",
+                    "Incidental",
+                    1,
+                    "",
+                    "N",
+                    "",
+                    "",
+                    checklist,
+                )
+            )
     return rows
 
 
@@ -105,16 +175,20 @@ class DatasetExport:
         return [name for name, n in self.classes.items() if n < MIN_IMAGES_PER_CLASS]
 
 
-def export_dataset(visits: Iterable[Visit], folder: Path, *, since: float | None = None,
-                   min_score: float = 0.0) -> DatasetExport:
+def export_dataset(
+    visits: Iterable[Visit], folder: Path, *, since: float | None = None, min_score: float = 0.0
+) -> DatasetExport:
     """Writes each visit's bird crop as `folder/<SPECIES NAME>/<n>.jpg` (the layout `birdcam train --data` reads) and
     a birds.csv with scientific names. Corrected names are used; deleted visits and unnamed unknown birds are left out.
     """
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise SightingsError(f"{folder} already exists and is not an empty folder; pick a new folder for the dataset")
-    chosen = [v for v in visits if v.known and not v.deleted and v.best_score >= min_score
-              and (since is None or v.start >= since)]
+    chosen = [
+        v
+        for v in visits
+        if v.known and not v.deleted and v.best_score >= min_score and (since is None or v.start >= since)
+    ]
     by_class: dict[str, list[Visit]] = collections.defaultdict(list)
     left_out = 0
     for visit in sorted(chosen, key=lambda v: (v.start, v.id or 0)):
@@ -138,8 +212,10 @@ def export_dataset(visits: Iterable[Visit], folder: Path, *, since: float | None
             folder.rmdir()  # empty (checked above): the staged folder takes its place
         os.replace(staging, folder)
     except OSError as error:
-        raise SightingsError(f"cannot write the dataset to {folder}: {error.strerror or error}; pick a writable "
-                             "place with room for the pictures") from None
+        raise SightingsError(
+            f"cannot write the dataset to {folder}: {error.strerror or error}; pick a writable "
+            "place with room for the pictures"
+        ) from None
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(staging)

@@ -113,20 +113,39 @@ class SightingsRecorder:
     `on_new_species(kind, visit)` with kind "ever" or "today" (the first visit of a species not muted).
     """
 
-    def __init__(self, db_path: Path | None = None, *, source: str = "", model: str = "",
-                 snapshot_dir: Path | None = None, min_duration_s: float = 1.0, merge_gap_s: float = 30.0,
-                 update_interval_s: float = 1.0, recent_limit: int = 50, muted: Iterable[str] = (),
-                 on_status: Callable[[str, str], None] | None = None, on_changed: Callable[[], None] | None = None,
-                 on_new_species: Callable[[str, Visit], None] | None = None, retry_interval_s: float = 0.25):
+    def __init__(
+        self,
+        db_path: Path | None = None,
+        *,
+        source: str = "",
+        model: str = "",
+        snapshot_dir: Path | None = None,
+        min_duration_s: float = 1.0,
+        merge_gap_s: float = 30.0,
+        update_interval_s: float = 1.0,
+        recent_limit: int = 50,
+        muted: Iterable[str] = (),
+        on_status: Callable[[str, str], None] | None = None,
+        on_changed: Callable[[], None] | None = None,
+        on_new_species: Callable[[str, Visit], None] | None = None,
+        retry_interval_s: float = 0.25,
+    ):
         self.path = Path(db_path) if db_path is not None else default_path()
-        self.snapshot_dir = Path(snapshot_dir) if snapshot_dir is not None else paths.data_dir() / "snapshots" / "visits"
+        self.snapshot_dir = (
+            Path(snapshot_dir) if snapshot_dir is not None else paths.data_dir() / "snapshots" / "visits"
+        )
         self.recent_limit = recent_limit
         self.retry_interval_s = retry_interval_s
         self._on_status = on_status
         self._on_changed = on_changed
         self._on_new_species = on_new_species
-        self._builder = VisitBuilder(source=source, model=model, min_duration_s=min_duration_s,
-                                     merge_gap_s=merge_gap_s, update_interval_s=update_interval_s)
+        self._builder = VisitBuilder(
+            source=source,
+            model=model,
+            min_duration_s=min_duration_s,
+            merge_gap_s=merge_gap_s,
+            update_interval_s=update_interval_s,
+        )
         self._muted = _muted_names(muted)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._builder_lock = threading.Lock()  # update() on one thread, close() or set_source() on another
@@ -194,6 +213,7 @@ class SightingsRecorder:
 
     def delete(self, visit_id: int) -> None:
         """Deletes a visit (kept in the table as deleted; left out of lists, counts and exports)."""
+
         def done(visit: Visit | None, error: str) -> None:
             self._notice(error or f"Visit {visit_id} ({visit.display_name}) deleted")
 
@@ -355,13 +375,16 @@ class SightingsRecorder:
         stem = snapshots.file_stem(visit)
         snapshot, crop = self.snapshot_dir / f"{stem}.jpg", self.snapshot_dir / "crops" / f"{stem}.jpg"
         try:
-            snapshots.write_jpeg(snapshot, snapshots.composite(moment.frame, moment.birds, moment.box,
-                                                               snapshots.caption_for(visit)))
+            snapshots.write_jpeg(
+                snapshot, snapshots.composite(moment.frame, moment.birds, moment.box, snapshots.caption_for(visit))
+            )
             snapshots.write_jpeg(crop, snapshots.bird_crop(moment.frame, moment.box))
         except (OSError, SightingsError) as error:
-            self._stop_recording(f"Sightings stopped: cannot write snapshots in {self.snapshot_dir}: "
-                                 f"{getattr(error, 'strerror', None) or first_line(error)}; check the folder and "
-                                 "the free space, then restart the source")
+            self._stop_recording(
+                f"Sightings stopped: cannot write snapshots in {self.snapshot_dir}: "
+                f"{getattr(error, 'strerror', None) or first_line(error)}; check the folder and "
+                "the free space, then restart the source"
+            )
             return _Pending(visit, final=item.final)
         self._drawn[visit.uid] = (str(snapshot), str(crop))
         return _Pending(visit.replace(snapshot_path=str(snapshot), crop_path=str(crop)), final=item.final)
@@ -386,8 +409,10 @@ class SightingsRecorder:
         if self._db is not None:
             self._db.close()
             self._db = None  # what waits is kept for the pending file at close
-        self._stop_recording(f"Sightings stopped: cannot write {self.path.name}: {first_line(error)}; check the "
-                             "folder and the free space, then restart the source")
+        self._stop_recording(
+            f"Sightings stopped: cannot write {self.path.name}: {first_line(error)}; check the "
+            "folder and the free space, then restart the source"
+        )
 
     def _command(self, command: _Command) -> None:
         db = self._db if self._db is not None else self._reading_db()
@@ -400,8 +425,11 @@ class SightingsRecorder:
             except SightingsError as error:
                 problem = str(error)
             except sqlite3.Error as error:
-                problem = (self._locked_message() if is_locked_error(error)
-                           else f"The sightings database failed: {first_line(error)}")
+                problem = (
+                    self._locked_message()
+                    if is_locked_error(error)
+                    else f"The sightings database failed: {first_line(error)}"
+                )
             except OSError as error:
                 problem = f"{error.strerror or first_line(error)}: {getattr(error, 'filename', '') or ''}".rstrip(": ")
         if command.writes and not problem:
@@ -452,10 +480,18 @@ class SightingsRecorder:
                 pass  # keep what was read last (locked in rollback mode)
         stored = {v.uid for v in recent if v.uid}
         waiting = [p.visit for uid, p in self._pending.items() if uid not in stored]
-        recent = sorted([v for v in recent if v.id is not None] + waiting, key=lambda v: (v.start, v.id or 0),
-                        reverse=True)[: self.recent_limit]
-        self._overview = Overview(tuple(recent), today[0], today[1], self._state, self._message,
-                                  db.path if db is not None else self.path, len(self._pending))
+        recent = sorted(
+            [v for v in recent if v.id is not None] + waiting, key=lambda v: (v.start, v.id or 0), reverse=True
+        )[: self.recent_limit]
+        self._overview = Overview(
+            tuple(recent),
+            today[0],
+            today[1],
+            self._state,
+            self._message,
+            db.path if db is not None else self.path,
+            len(self._pending),
+        )
         if self._on_changed is not None:
             self._on_changed()
 
@@ -492,8 +528,9 @@ class SightingsRecorder:
         try:
             write_text_atomically(path, "".join(json.dumps(asdict(v)) + "\n" for v in kept.values()))
         except OSError as error:
-            self._notice(f"{len(self._pending)} visits could not be written or kept ({error.strerror or error}); "
-                         "they are lost")
+            self._notice(
+                f"{len(self._pending)} visits could not be written or kept ({error.strerror or error}); they are lost"
+            )
             return
         self._notice(f"{len(self._pending)} visits wait in {path.name}; they are written on the next start")
 
@@ -531,8 +568,15 @@ class SightingsRecorder:
             self._on_status(state, message)
 
     def _publish_waiting(self) -> None:
-        self._overview = Overview(self._overview.recent, self._overview.visits_today, self._overview.species_today,
-                                  self._state, self._message, self._overview.path, len(self._pending))
+        self._overview = Overview(
+            self._overview.recent,
+            self._overview.visits_today,
+            self._overview.species_today,
+            self._state,
+            self._message,
+            self._overview.path,
+            len(self._pending),
+        )
 
     def _stop_recording(self, message: str, state: str = "error") -> None:
         """Recording is off from now on; the first reason is the one the user sees."""
@@ -545,8 +589,10 @@ class SightingsRecorder:
             self._on_status("notice", message)
 
     def _locked_message(self) -> str:
-        return (f"The sightings database {self.path.name} is locked by another program; new visits wait and are "
-                "written when it is free")
+        return (
+            f"The sightings database {self.path.name} is locked by another program; new visits wait and are "
+            "written when it is free"
+        )
 
 
 def _sentence(text: str) -> str:

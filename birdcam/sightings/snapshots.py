@@ -53,8 +53,9 @@ def bird_crop(frame: np.ndarray, box: Box, *, max_side: int = MAX_CROP_SIDE) -> 
     return np.ascontiguousarray(crop)
 
 
-def composite(frame: np.ndarray, birds: Sequence[Bird], focus: Box, caption: str,
-              *, height: int = SNAPSHOT_HEIGHT) -> np.ndarray:
+def composite(
+    frame: np.ndarray, birds: Sequence[Bird], focus: Box, caption: str, *, height: int = SNAPSHOT_HEIGHT
+) -> np.ndarray:
     """The visit's bird cropped square (captioned) beside the whole frame with every bird's box and name."""
     x0, y0, x1, y1 = square_region(focus, frame.shape)
     crop = cv2.resize(frame[y0:y1, x0:x1], (height, height), interpolation=_shrinking(y1 - y0, height))
@@ -116,7 +117,7 @@ def _caption(image: np.ndarray, text: str) -> None:
         scale *= (width - 16) / text_width
         (text_width, text_height), baseline = cv2.getTextSize(text, _FONT, scale, thickness)
     band = text_height + baseline + 14
-    image[height - band:] = (image[height - band:] * 0.35).astype(np.uint8)
+    image[height - band :] = (image[height - band :] * 0.35).astype(np.uint8)
     cv2.putText(image, text, (8, height - baseline - 7), _FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
 

@@ -79,8 +79,16 @@ def summarize(visits: Iterable[Visit], *, days: int = 7, today: datetime.date | 
             latest = group[-1]
             name = latest.display_name if key else UNKNOWN_NAME
             ever = bool(key) and first_ever[key] == day
-            entries.append(SpeciesDay(name, latest.scientific_name, len(group), max(v.count for v in group), ever,
-                                      bool(key) and not ever and first_in_year[(key, day.year)] == day))
+            entries.append(
+                SpeciesDay(
+                    name,
+                    latest.scientific_name,
+                    len(group),
+                    max(v.count for v in group),
+                    ever,
+                    bool(key) and not ever and first_in_year[(key, day.year)] == day,
+                )
+            )
             totals[name] += len(group)
         entries.sort(key=lambda s: (-s.visits, s.name.lower()))
         summaries.append(DaySummary(day, tuple(entries)))
@@ -94,11 +102,15 @@ def summary_lines(summary: Summary) -> list[str]:
     width = max((len(s.name) for day in summary.days for s in day.species), default=10)
     for day in reversed(summary.days):
         count = len(day.species)
-        lines.append(f"{day.day.isoformat()} {day.day.strftime('%a')}  "
-                     + (f"{count} species, {day.visits} visit{'s' if day.visits != 1 else ''}" if count else "no visits"))
+        lines.append(
+            f"{day.day.isoformat()} {day.day.strftime('%a')}  "
+            + (f"{count} species, {day.visits} visit{'s' if day.visits != 1 else ''}" if count else "no visits")
+        )
         for species in day.species:
             mark = "  first ever" if species.first_ever else "  first this year" if species.first_this_year else ""
             at_once = f"  up to {species.most_at_once} at once" if species.most_at_once > 1 else ""
-            lines.append(f"  {species.name:<{width}}  {species.visits:3d} visit{'s' if species.visits != 1 else ' '}"
-                         f"{at_once}{mark}")
+            lines.append(
+                f"  {species.name:<{width}}  {species.visits:3d} visit{'s' if species.visits != 1 else ' '}"
+                f"{at_once}{mark}"
+            )
     return lines

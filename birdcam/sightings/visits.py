@@ -108,8 +108,16 @@ class _OpenVisit:
 class VisitBuilder:
     """Birds per frame in, visit changes out. Not thread-safe: one caller thread."""
 
-    def __init__(self, *, source: str = "", model: str = "", min_duration_s: float = 1.0, merge_gap_s: float = 30.0,
-                 update_interval_s: float = 1.0, new_uid: Callable[[], str] = lambda: uuid.uuid4().hex):
+    def __init__(
+        self,
+        *,
+        source: str = "",
+        model: str = "",
+        min_duration_s: float = 1.0,
+        merge_gap_s: float = 30.0,
+        update_interval_s: float = 1.0,
+        new_uid: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ):
         self.source = source
         self.model = model
         self.min_duration_s = min_duration_s
@@ -150,7 +158,8 @@ class VisitBuilder:
             run = self._runs.get(key)
             end = self._open[key].end
             if t - end > self.merge_gap_s and (
-                    run is None or (run.visit is None and run.start - end > self.merge_gap_s)):
+                run is None or (run.visit is None and run.start - end > self.merge_gap_s)
+            ):
                 changes += self._finish(key)
         return changes
 
@@ -166,8 +175,15 @@ class VisitBuilder:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _see(self, key: Key, group: list[Bird], birds: Sequence[Bird], t: float, frame: np.ndarray | None,
-             unknown_before: dict[int, float]) -> list[Change]:
+    def _see(
+        self,
+        key: Key,
+        group: list[Bird],
+        birds: Sequence[Bird],
+        t: float,
+        frame: np.ndarray | None,
+        unknown_before: dict[int, float],
+    ) -> list[Change]:
         run = self._runs.get(key)
         if run is None:
             arrived = [unknown_before[b.track] for b in group if key is not _UNKNOWN and b.track in unknown_before]
@@ -198,8 +214,9 @@ class VisitBuilder:
         if open_visit is None:
             common, scientific = names_of(self._labels[key])
             score = max(run.best_score, 0.0)
-            base = Visit(None, run.start, run.last, common, scientific, score, self.source, self.model,
-                         uid=self._new_uid())
+            base = Visit(
+                None, run.start, run.last, common, scientific, score, self.source, self.model, uid=self._new_uid()
+            )
             open_visit = self._open[key] = _OpenVisit(base, run.start, run.last, score, max(run.count, 1))
         run.visit = open_visit
         self._absorb(open_visit, run, run.moment)

@@ -34,15 +34,32 @@ def register(commands) -> None:
         "exports a TFLite model into models/ for the app. Needs the `train` extra (TensorFlow).",
     )
     data = train.add_argument_group("data")
-    data.add_argument("--data", type=Path, metavar="DIR", help="Kaggle layout (train/ valid/ test/) or one folder of class folders")
-    data.add_argument("--val-split", type=float, metavar="F", help="single folder: fraction of each class for validation (0.1)")
-    data.add_argument("--test-split", type=float, metavar="F", help="single folder: fraction of each class for the test report (0.1)")
-    data.add_argument("--cache", choices=CACHES, help="keep decoded images in memory, on disk in the run folder, or not; auto (default): memory up to 2 GB")
+    data.add_argument(
+        "--data", type=Path, metavar="DIR", help="Kaggle layout (train/ valid/ test/) or one folder of class folders"
+    )
+    data.add_argument(
+        "--val-split", type=float, metavar="F", help="single folder: fraction of each class for validation (0.1)"
+    )
+    data.add_argument(
+        "--test-split", type=float, metavar="F", help="single folder: fraction of each class for the test report (0.1)"
+    )
+    data.add_argument(
+        "--cache",
+        choices=CACHES,
+        help="keep decoded images in memory, on disk in the run folder, or not; auto (default): memory up to 2 GB",
+    )
     model = train.add_argument_group("model")
     model.add_argument("--backbone", choices=BACKBONES, help="network (vit_l32)")
     model.add_argument("--image-size", type=int, metavar="PX", help="input size (224)")
-    model.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None, help="start from ImageNet weights (default: yes)")
-    model.add_argument("--weights", metavar="FILE", help="local weights instead of the download: ViT .npz or InceptionV3 .h5")
+    model.add_argument(
+        "--pretrained",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start from ImageNet weights (default: yes)",
+    )
+    model.add_argument(
+        "--weights", metavar="FILE", help="local weights instead of the download: ViT .npz or InceptionV3 .h5"
+    )
     model.add_argument("--finetune-at", type=int, metavar="N", help="freeze the backbone layers before N (28)")
     for flag, text in (
         ("patch-size", "patch size (16)"),
@@ -54,17 +71,29 @@ def register(commands) -> None:
         model.add_argument(f"--{flag}", type=int, metavar="N", help=f"custom ViT: {text}")
     fit = train.add_argument_group("training")
     fit.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default: runs/<backbone>-<date-time>)")
-    fit.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped or killed run (only --epochs may change)")
+    fit.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue a stopped or killed run (only --epochs may change)"
+    )
     fit.add_argument("--epochs", type=int, metavar="N", help="epochs (100; early stopping may end sooner)")
     fit.add_argument("--batch-size", type=int, metavar="N", help="images per step over all devices (32)")
     fit.add_argument("--learning-rate", type=float, metavar="LR", help="Adam's starting learning rate (1e-4)")
-    fit.add_argument("--lr-step", type=int, metavar="N", help="multiply the learning rate by --lr-factor every N epochs (7)")
+    fit.add_argument(
+        "--lr-step", type=int, metavar="N", help="multiply the learning rate by --lr-factor every N epochs (7)"
+    )
     fit.add_argument("--lr-factor", type=float, metavar="F", help="learning-rate step factor (0.1)")
     fit.add_argument("--patience", type=int, metavar="N", help="stop after N epochs without a better val_accuracy (10)")
-    fit.add_argument("--distribute", choices=STRATEGIES, help="several GPUs (mirrored) or hosts (multiworker, TF_CONFIG); default none")
+    fit.add_argument(
+        "--distribute",
+        choices=STRATEGIES,
+        help="several GPUs (mirrored) or hosts (multiworker, TF_CONFIG); default none",
+    )
     fit.add_argument("--seed", type=int, metavar="N", help="seed of split, shuffling and augmentation (0)")
     export = train.add_argument_group("export")
-    export.add_argument("--quantize", choices=QUANTIZATIONS, help="TFLite weights: dynamic (default), float16, int8 (full integer), none")
+    export.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        help="TFLite weights: dynamic (default), float16, int8 (full integer), none",
+    )
     export.add_argument("--no-install", dest="install", action="store_false", help="do not copy the model into models/")
     train.set_defaults(handler=run_train)
 
@@ -77,7 +106,12 @@ def register(commands) -> None:
     evaluate.add_argument("--model", type=Path, required=True, metavar="M", help="a .tflite model")
     evaluate.add_argument("--data", type=Path, required=True, metavar="DIR", help="one folder per class")
     evaluate.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: evaluation-<model name>)")
-    evaluate.add_argument("--resize", choices=("stretch", "crop", "letterbox"), default="stretch", help="how images are fitted (stretch, as in training)")
+    evaluate.add_argument(
+        "--resize",
+        choices=("stretch", "crop", "letterbox"),
+        default="stretch",
+        help="how images are fitted (stretch, as in training)",
+    )
     evaluate.add_argument("--threads", type=int, default=2, metavar="N", help="CPU threads for LiteRT (2)")
     evaluate.set_defaults(handler=run_evaluate)
 
@@ -87,15 +121,22 @@ def register(commands) -> None:
         description="Draws validation accuracy and loss per epoch of several runs (e.g. ViT vs InceptionV3) on one figure.",
     )
     compare.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="folders made by `birdcam train`")
-    compare.add_argument("--out", type=Path, default=Path("compare.png"), metavar="PNG",
-                         help="chart file (compare.png); a folder gets compare.png inside it, a name without ending gets .png")
+    compare.add_argument(
+        "--out",
+        type=Path,
+        default=Path("compare.png"),
+        metavar="PNG",
+        help="chart file (compare.png); a folder gets compare.png inside it, a name without ending gets .png",
+    )
     compare.set_defaults(handler=run_compare)
 
 
 def train_options(args: argparse.Namespace) -> TrainOptions:
     """TrainOptions from the flags given; the dataclasses hold the defaults."""
     if args.data is None:
-        raise DatasetError("pass --data DIR (a Kaggle-layout folder or a folder of class folders), or --resume RUN_DIR.")
+        raise DatasetError(
+            "pass --data DIR (a Kaggle-layout folder or a folder of class folders), or --resume RUN_DIR."
+        )
     spec = ModelSpec(**{name: getattr(args, name) for name in _MODEL_FLAGS if getattr(args, name) is not None})
     given = {name: getattr(args, name) for name in _RUN_FLAGS if getattr(args, name) is not None}
     return TrainOptions(data=str(args.data), model=spec, install=args.install, **given)
@@ -104,10 +145,16 @@ def train_options(args: argparse.Namespace) -> TrainOptions:
 def run_train(args: argparse.Namespace) -> int:
     # Everything that can be checked without TensorFlow is checked before it loads (seconds).
     if args.resume is not None:
-        changed = [name for name in _MODEL_FLAGS + _RUN_FLAGS + ["data", "out"] if name != "epochs" and getattr(args, name) is not None]
+        changed = [
+            name
+            for name in _MODEL_FLAGS + _RUN_FLAGS + ["data", "out"]
+            if name != "epochs" and getattr(args, name) is not None
+        ]
         if changed:
             flags = ", ".join("--" + name.replace("_", "-") for name in changed)
-            raise DatasetError(f"--resume continues with the run's own settings; drop {flags} (only --epochs may change).")
+            raise DatasetError(
+                f"--resume continues with the run's own settings; drop {flags} (only --epochs may change)."
+            )
         options = resumed_options(args.resume, args.epochs)
     else:
         options = train_options(args)
@@ -129,7 +176,9 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     metrics = card["metrics"]
     print(f"run: {folder.root}")
-    print(f"test accuracy {metrics['test_accuracy']:.4f}, top-5 {metrics['test_top5_accuracy']:.4f}, loss {metrics['test_loss']:.4f}")
+    print(
+        f"test accuracy {metrics['test_accuracy']:.4f}, top-5 {metrics['test_top5_accuracy']:.4f}, loss {metrics['test_loss']:.4f}"
+    )
     print(
         f"model: {folder.model} ({card['quantization']}, {card['size_bytes'] / 1e6:.1f} MB), "
         f"agrees with Keras on {card['keras_agreement']:.1%}, {describe_threshold(card['threshold'])}"
@@ -154,7 +203,9 @@ def _trainer(verbose: bool):
 def describe_threshold(threshold: float | None) -> str:
     """The calibrated no-bird threshold as the trainer prints it."""
     if threshold is None:
-        return f"threshold not calibrated (no validation image was named correctly; the app uses {DEFAULT_THRESHOLD:.2f})"
+        return (
+            f"threshold not calibrated (no validation image was named correctly; the app uses {DEFAULT_THRESHOLD:.2f})"
+        )
     return f"threshold {threshold:.2f}"
 
 

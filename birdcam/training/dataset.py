@@ -78,7 +78,9 @@ class ImageFolderDataset:
         """
         root = Path(root).expanduser()
         if not root.is_dir():
-            raise DatasetError(f"dataset folder not found: {root}. Pass --data DIR with train/ valid/ test/ or class folders.")
+            raise DatasetError(
+                f"dataset folder not found: {root}. Pass --data DIR with train/ valid/ test/ or class folders."
+            )
         split_dirs = _split_folders(root)
         if split_dirs:
             if val_split is not None or test_split is not None:
@@ -96,7 +98,9 @@ class ImageFolderDataset:
             for name in ("valid", "test"):
                 extra = sorted(set(per_split[name]) - set(classes))
                 if extra:
-                    raise DatasetError(f"{split_dirs[name]} has classes that train/ lacks: {_names(extra)}. Add their training images or remove them.")
+                    raise DatasetError(
+                        f"{split_dirs[name]} has classes that train/ lacks: {_names(extra)}. Add their training images or remove them."
+                    )
         else:
             per_class = class_folders(root)
             classes = tuple(sorted(per_class))
@@ -104,9 +108,13 @@ class ImageFolderDataset:
         if not classes:
             raise DatasetError(f"{root} holds no class folders. Put each species' images in a folder named after it.")
         if len(classes) < 2:
-            raise DatasetError(f"{root} holds one class ({classes[0]!r}); a classifier needs at least two class folders.")
+            raise DatasetError(
+                f"{root} holds one class ({classes[0]!r}); a classifier needs at least two class folders."
+            )
 
-        all_files = [f for files in (per_split or {"all": per_class}).values() for listed in files.values() for f in listed]
+        all_files = [
+            f for files in (per_split or {"all": per_class}).values() for listed in files.values() for f in listed
+        ]
         reasons = dict(zip(all_files, undecodable_reasons(all_files)))
         skipped = tuple(f"{path}: {reason}" for path, reason in reasons.items() if reason)
 
@@ -129,8 +137,12 @@ class ImageFolderDataset:
             train, valid, test = splits
         else:
             train, valid, test = _split_per_class(
-                {name: good(per_class[name]) for name in classes}, classes, root,
-                0.1 if val_split is None else val_split, 0.1 if test_split is None else test_split, seed,
+                {name: good(per_class[name]) for name in classes},
+                classes,
+                root,
+                0.1 if val_split is None else val_split,
+                0.1 if test_split is None else test_split,
+                seed,
             )
         return cls(root, classes, scientific_names_for(root, classes), train, valid, test, skipped)
 
@@ -150,7 +162,15 @@ class ImageFolderDataset:
     @classmethod
     def from_dict(cls, data: dict) -> ImageFolderDataset:
         train, valid, test = (Split.from_dict(s) for s in data["splits"])
-        return cls(Path(data["root"]), tuple(data["classes"]), tuple(data["scientific_names"]), train, valid, test, tuple(data["skipped"]))
+        return cls(
+            Path(data["root"]),
+            tuple(data["classes"]),
+            tuple(data["scientific_names"]),
+            train,
+            valid,
+            test,
+            tuple(data["skipped"]),
+        )
 
     def save(self, path: Path) -> None:
         """Writes the exact file lists, so a resumed run trains on the same split."""
@@ -205,10 +225,17 @@ def class_folders(folder: Path) -> dict[str, list[Path]]:
 
 
 def _split_per_class(
-    per_class: dict[str, list[Path]], classes: tuple[str, ...], root: Path, val_split: float, test_split: float, seed: int
+    per_class: dict[str, list[Path]],
+    classes: tuple[str, ...],
+    root: Path,
+    val_split: float,
+    test_split: float,
+    seed: int,
 ) -> tuple[Split, Split, Split]:
     if not (0 < val_split < 1 and 0 < test_split < 1 and val_split + test_split < 1):
-        raise DatasetError(f"--val-split {val_split} and --test-split {test_split} must each be in (0, 1) and add up to less than 1.")
+        raise DatasetError(
+            f"--val-split {val_split} and --test-split {test_split} must each be in (0, 1) and add up to less than 1."
+        )
     parts: dict[str, tuple[list[Path], list[int]]] = {name: ([], []) for name in SPLITS}
     for index, name in enumerate(classes):
         files = list(per_class[name])
@@ -219,7 +246,11 @@ def _split_per_class(
         random.Random(f"{seed}:{name}").shuffle(files)
         n_valid = min(max(1, round(len(files) * val_split)), len(files) - 2)
         n_test = min(max(1, round(len(files) * test_split)), len(files) - 1 - n_valid)
-        chunks = {"valid": files[:n_valid], "test": files[n_valid : n_valid + n_test], "train": files[n_valid + n_test :]}
+        chunks = {
+            "valid": files[:n_valid],
+            "test": files[n_valid : n_valid + n_test],
+            "train": files[n_valid + n_test :],
+        }
         for split, chunk in chunks.items():
             parts[split][0].extend(sorted(chunk))
             parts[split][1].extend([index] * len(chunk))
@@ -241,7 +272,9 @@ def scientific_names_for(root: Path, classes: tuple[str, ...]) -> tuple[str, ...
                     names.setdefault(label, scientific)
                     names.setdefault(" ".join(label.split()), scientific)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DatasetError(f"cannot read {csv_path}: {error}. Fix or remove it (it only adds scientific names).") from None
+        raise DatasetError(
+            f"cannot read {csv_path}: {error}. Fix or remove it (it only adds scientific names)."
+        ) from None
     return tuple(names.get(name) or names.get(" ".join(name.split()), "") for name in classes)
 
 
@@ -278,7 +311,9 @@ def augmentation(seed: int):
     )
 
 
-def image_pipeline(split: Split, image_size: int, batch_size: int, *, training: bool, cache: str | Path | None, seed: int = 0):
+def image_pipeline(
+    split: Split, image_size: int, batch_size: int, *, training: bool, cache: str | Path | None, seed: int = 0
+):
     """Batches of (float32 0-255 RGB images, class index): parallel decode, cache, shuffle and augment for training, prefetch.
 
     `cache` is "" for memory, a file prefix for a disk cache, or None for no cache.
@@ -291,7 +326,9 @@ def image_pipeline(split: Split, image_size: int, batch_size: int, *, training: 
     dataset = tf.data.Dataset.from_tensor_slices((files, targets))
     if training:  # files are sorted by class: mix them once, so the cache holds a mixed order
         dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=False)
-    dataset = dataset.map(lambda f, t: (decode_resized(f, image_size), t), num_parallel_calls=autotune, deterministic=True)
+    dataset = dataset.map(
+        lambda f, t: (decode_resized(f, image_size), t), num_parallel_calls=autotune, deterministic=True
+    )
     if cache is not None:
         dataset = dataset.cache(str(cache))
     if training:

@@ -47,7 +47,9 @@ def evaluate_folder(model_path: Path, data: Path, out: Path, *, resize: str = "s
     check_output_folder(out, "--out")
     per_class = class_folders(data)
     if not per_class:
-        raise DatasetError(f"{data} holds no class folders. Point --data at a folder of class folders (e.g. DATA/test).")
+        raise DatasetError(
+            f"{data} holds no class folders. Point --data at a folder of class folders (e.g. DATA/test)."
+        )
     classes = sorted(per_class)
     with Classifier.from_path(model_path, resize=resize, num_threads=num_threads, top_k=1) as classifier:
         outputs = [label.text for label in classifier.labels]

@@ -59,7 +59,9 @@ def convert(saved_model_dir: Path, quantization: str, representative: np.ndarray
     try:
         return converter.convert()
     except Exception as error:  # the converter raises ConverterError / RuntimeError with pages of MLIR
-        raise ModelError(f"TFLite conversion ({quantization}) failed: {first_line(error)}. {fallback_advice(quantization)}.") from None
+        raise ModelError(
+            f"TFLite conversion ({quantization}) failed: {first_line(error)}. {fallback_advice(quantization)}."
+        ) from None
 
 
 def fallback_advice(quantization: str) -> str:
@@ -102,7 +104,9 @@ def agreement(keras_probabilities: np.ndarray, tflite_probabilities: np.ndarray,
     return float((keras_score_of_named >= best - near_tie).mean())
 
 
-def calibrated_threshold(probabilities: np.ndarray, targets: Sequence[int], pass_rate: float = THRESHOLD_PASS_RATE) -> float | None:
+def calibrated_threshold(
+    probabilities: np.ndarray, targets: Sequence[int], pass_rate: float = THRESHOLD_PASS_RATE
+) -> float | None:
     """The top-1 score that `pass_rate` of correctly named validation birds reach; None if none is correct."""
     targets = np.asarray(targets)
     predicted = np.argmax(probabilities, 1)
@@ -132,7 +136,11 @@ def install(run_dir: Path, name: str, folder: Path | None = None) -> Path:
     card["run"] = str(Path(run_dir).resolve())
     card_text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"
     then = f"run `birdcam train --resume {run_dir}` to install the model (the installed models are unchanged)"
-    needed = (run_dir / "model.tflite").stat().st_size + (run_dir / "labels.txt").stat().st_size + len(card_text.encode("utf-8"))
+    needed = (
+        (run_dir / "model.tflite").stat().st_size
+        + (run_dir / "labels.txt").stat().st_size
+        + len(card_text.encode("utf-8"))
+    )
     check_free_space(folder, needed, then)
     try:
         with contextlib.ExitStack() as staged:  # leaves in reverse order: the .tflite is renamed last

@@ -16,9 +16,7 @@ from birdcam.training.options import BACKBONES, VIT_PRESETS, ModelSpec, check_we
 
 VIT_WEIGHTS = "imagenet21k+imagenet2012"
 WEIGHTS_URL = "https://github.com/faustomorales/vit-keras/releases/download/dl/ViT-{size}_{weights}.npz"
-INCEPTION_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
-)
+INCEPTION_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
 def build_model(spec: ModelSpec) -> keras.Model:
@@ -41,17 +39,29 @@ def build_backbone(spec: ModelSpec) -> keras.Model:
     from vit_keras import vit
 
     if spec.backbone == "custom":
-        patch, config = spec.patch_size, {
-            "hidden_size": spec.hidden_size, "num_layers": spec.num_layers, "num_heads": spec.num_heads, "mlp_dim": spec.mlp_dim, "dropout": 0.1,
-        }
+        patch, config = (
+            spec.patch_size,
+            {
+                "hidden_size": spec.hidden_size,
+                "num_layers": spec.num_layers,
+                "num_heads": spec.num_heads,
+                "mlp_dim": spec.mlp_dim,
+                "dropout": 0.1,
+            },
+        )
     elif spec.backbone in VIT_PRESETS:
         _, patch, family = VIT_PRESETS[spec.backbone]
         config = dict(vit.CONFIG_B if family == "B" else vit.CONFIG_L)
     else:
         raise ModelError(f"unknown backbone {spec.backbone!r}; choose one of {', '.join(BACKBONES)}.")
     backbone = vit.build_model(
-        image_size=spec.image_size, patch_size=patch, name=spec.backbone, classes=spec.num_classes,
-        include_top=False, representation_size=None, **config,
+        image_size=spec.image_size,
+        patch_size=patch,
+        name=spec.backbone,
+        classes=spec.num_classes,
+        include_top=False,
+        representation_size=None,
+        **config,
     )
     if spec.weights:
         _load_vit_weights(backbone, Path(spec.weights), spec.image_size // patch)
@@ -73,7 +83,9 @@ def local_weights(spec: ModelSpec) -> Path | None:
     else:
         url, local = WEIGHTS_URL.format(size=VIT_PRESETS[spec.backbone][0], weights=VIT_WEIGHTS), "--weights FILE.npz"
     try:
-        return Path(keras.utils.get_file(url.rsplit("/", 1)[1], url, cache_dir=str(paths.cache_dir()), cache_subdir="weights"))
+        return Path(
+            keras.utils.get_file(url.rsplit("/", 1)[1], url, cache_dir=str(paths.cache_dir()), cache_subdir="weights")
+        )
     except Exception as error:  # keras wraps every network failure in a plain Exception
         raise ModelError(
             f"cannot download the ImageNet weights for {spec.backbone} ({first_line(error)}). "
@@ -86,17 +98,27 @@ def _load_vit_weights(backbone: keras.Model, path: Path, patches_per_side: int) 
 
     try:
         utils.load_weights_numpy(
-            model=backbone, params_path=str(path), pretrained_top=False, num_x_patches=patches_per_side, num_y_patches=patches_per_side
+            model=backbone,
+            params_path=str(path),
+            pretrained_top=False,
+            num_x_patches=patches_per_side,
+            num_y_patches=patches_per_side,
         )
     except Exception as error:  # numpy / vit-keras raise ValueError, KeyError, AssertionError, OSError alike
-        raise ModelError(f"{path} does not fit the {backbone.name} backbone ({first_line(error)}). Pass the matching ViT .npz.") from None
+        raise ModelError(
+            f"{path} does not fit the {backbone.name} backbone ({first_line(error)}). Pass the matching ViT .npz."
+        ) from None
 
 
 def _inception(spec: ModelSpec) -> keras.Model:
-    backbone = keras.applications.InceptionV3(include_top=False, weights=None, input_shape=(spec.image_size, spec.image_size, 3), pooling="avg")
+    backbone = keras.applications.InceptionV3(
+        include_top=False, weights=None, input_shape=(spec.image_size, spec.image_size, 3), pooling="avg"
+    )
     if spec.weights:
         try:
             backbone.load_weights(str(spec.weights))
         except Exception as error:  # h5py / Keras raise OSError, ValueError alike
-            raise ModelError(f"{spec.weights} does not fit inception_v3 without its top ({first_line(error)}).") from None
+            raise ModelError(
+                f"{spec.weights} does not fit inception_v3 without its top ({first_line(error)})."
+            ) from None
     return backbone

@@ -106,10 +106,25 @@ class TrainOptions:
         ]
         patch = VIT_PRESETS[self.model.backbone][1] if self.model.backbone in VIT_PRESETS else self.model.patch_size
         if self.model.backbone != "inception_v3":
-            problems.append((patch < 1 or self.model.image_size % patch != 0, f"--image-size {self.model.image_size} must be a multiple of the patch size {patch}"))
+            problems.append(
+                (
+                    patch < 1 or self.model.image_size % patch != 0,
+                    f"--image-size {self.model.image_size} must be a multiple of the patch size {patch}",
+                )
+            )
         if self.model.backbone == "custom":
-            problems.append((min(self.model.hidden_size, self.model.num_heads, self.model.num_layers, self.model.mlp_dim) < 1, "--hidden-size, --num-heads, --num-layers and --mlp-dim must be at least 1"))
-            problems.append((self.model.hidden_size % max(1, self.model.num_heads) != 0, f"--hidden-size {self.model.hidden_size} must be divisible by --num-heads {self.model.num_heads}"))
+            problems.append(
+                (
+                    min(self.model.hidden_size, self.model.num_heads, self.model.num_layers, self.model.mlp_dim) < 1,
+                    "--hidden-size, --num-heads, --num-layers and --mlp-dim must be at least 1",
+                )
+            )
+            problems.append(
+                (
+                    self.model.hidden_size % max(1, self.model.num_heads) != 0,
+                    f"--hidden-size {self.model.hidden_size} must be divisible by --num-heads {self.model.num_heads}",
+                )
+            )
         if self.model.backbone == "inception_v3":
             problems.append((self.model.image_size < 75, "inception_v3 needs --image-size of at least 75"))
         for failed, message in problems:
@@ -155,7 +170,9 @@ def check_new_run(options: TrainOptions, out: Path) -> None:
     if data.exists() and not data.is_dir():
         raise DatasetError(f"--data {data} is a file; give the dataset folder (train/ valid/ test/ or class folders).")
     if not data.is_dir():
-        raise DatasetError(f"dataset folder not found: {data}. Pass --data DIR with train/ valid/ test/ or class folders.")
+        raise DatasetError(
+            f"dataset folder not found: {data}. Pass --data DIR with train/ valid/ test/ or class folders."
+        )
     if options.model.weights:
         check_weights_file(Path(options.model.weights).expanduser())
     check_output_folder(out, "--out")

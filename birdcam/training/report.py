@@ -20,7 +20,9 @@ PAIRS_SHOWN = 20
 FULL_MATRIX_MAX_CLASSES = 40
 
 
-def score(probabilities: np.ndarray, targets: Sequence[int], class_names: Sequence[str], files: Sequence[str] = ()) -> dict:
+def score(
+    probabilities: np.ndarray, targets: Sequence[int], class_names: Sequence[str], files: Sequence[str] = ()
+) -> dict:
     """Accuracy, loss, top-5, per-class accuracy, worst classes and most-confused pairs of predictions.
 
     `probabilities` is [n, outputs]; `targets` the true output index of each row; `class_names` names every output.
@@ -50,9 +52,7 @@ def score(probabilities: np.ndarray, targets: Sequence[int], class_names: Sequen
         "loss": float(-np.log(np.clip(true_probability, 1e-7, 1.0)).mean()),
         "per_class": per_class,
         "worst_classes": [{"class": name, **values} for name, values in worst],
-        "most_confused": [
-            {"true": class_names[t], "predicted": class_names[p], "images": n} for (t, p), n in confused
-        ],
+        "most_confused": [{"true": class_names[t], "predicted": class_names[p], "images": n} for (t, p), n in confused],
         "mistakes": [
             {"file": str(files[i]), "true": class_names[targets[i]], "predicted": class_names[predicted[i]]}
             for i in np.flatnonzero(~correct)[:200].tolist()
@@ -142,7 +142,10 @@ def read_history(run_dir: Path) -> list[dict]:
     if not log.is_file():
         raise DatasetError(f"{run_dir} has no log.csv: pass folders made by `birdcam train --out`.")
     with log.open(newline="", encoding="utf-8") as handle:
-        return [{key: float(value) if key != "epoch" else int(value) for key, value in row.items() if value != ""} for row in csv.DictReader(handle)]
+        return [
+            {key: float(value) if key != "epoch" else int(value) for key, value in row.items() if value != ""}
+            for row in csv.DictReader(handle)
+        ]
 
 
 def write_history(run_dir: Path, history: Sequence[dict]) -> None:
@@ -166,7 +169,9 @@ def chart_path(out: Path) -> Path:
         out = out.with_suffix(".png")
     formats = _figure((1, 1)).canvas.get_supported_filetypes()
     if out.suffix[1:].lower() not in formats:
-        raise OutputError(f"--out {out}: matplotlib cannot write {out.suffix} files; end the name with .png, .svg or .pdf.")
+        raise OutputError(
+            f"--out {out}: matplotlib cannot write {out.suffix} files; end the name with .png, .svg or .pdf."
+        )
     return check_output_file(out, "--out")
 
 

@@ -91,7 +91,14 @@ class RunFolder:
 
 
 def new_state() -> dict:
-    return {"epochs_done": 0, "best_val_accuracy": None, "best_epoch": None, "wait": 0, "stopped_early": False, "history": []}
+    return {
+        "epochs_done": 0,
+        "best_val_accuracy": None,
+        "best_epoch": None,
+        "wait": 0,
+        "stopped_early": False,
+        "history": [],
+    }
 
 
 def start(options: TrainOptions, out: Path) -> tuple[RunFolder, TrainOptions]:
@@ -99,7 +106,9 @@ def start(options: TrainOptions, out: Path) -> tuple[RunFolder, TrainOptions]:
     check_new_run(options, out)
     run = RunFolder(out)
     weights = local_weights(options.model)
-    dataset = ImageFolderDataset.from_path(options.data, val_split=options.val_split, test_split=options.test_split, seed=options.seed)
+    dataset = ImageFolderDataset.from_path(
+        options.data, val_split=options.val_split, test_split=options.test_split, seed=options.seed
+    )
     spec = replace(options.model, num_classes=len(dataset.classes), weights=str(weights.resolve()) if weights else None)
     options = replace(options, model=spec)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,11 +129,17 @@ def train(run: RunFolder, options: TrainOptions) -> dict:
     strategy, is_chief = distribution_strategy(options.distribute)
     spec = options.model
     if spec.num_classes != len(dataset.classes):
-        raise ModelError(f"run.json says {spec.num_classes} classes but the dataset has {len(dataset.classes)}; start a new run.")
+        raise ModelError(
+            f"run.json says {spec.num_classes} classes but the dataset has {len(dataset.classes)}; start a new run."
+        )
     keras.utils.set_random_seed(options.seed)  # first: the pipelines' shuffles take TensorFlow's global seed too
     cache = _cache_target(run, _cache_mode(options.cache, len(dataset.train) + len(dataset.valid), spec.image_size))
-    train_data = image_pipeline(dataset.train, spec.image_size, options.batch_size, training=True, cache=cache("train"), seed=options.seed)
-    valid_data = image_pipeline(dataset.valid, spec.image_size, options.batch_size, training=False, cache=cache("valid"))
+    train_data = image_pipeline(
+        dataset.train, spec.image_size, options.batch_size, training=True, cache=cache("train"), seed=options.seed
+    )
+    valid_data = image_pipeline(
+        dataset.valid, spec.image_size, options.batch_size, training=False, cache=cache("valid")
+    )
     with strategy.scope():
         model = build_model(spec)
         model.compile(
@@ -172,12 +187,18 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
     report.plot_confusion(run.root / "confusion.png", test_probabilities, dataset.test.targets, dataset.classes)
 
     keras_valid = model.predict(_in_order(dataset.valid, spec.image_size, options.batch_size), verbose=0)
-    representative = representative_images(dataset, spec.image_size, options.seed) if options.quantize == "int8" else None
+    representative = (
+        representative_images(dataset, spec.image_size, options.seed) if options.quantize == "int8" else None
+    )
     # The SavedModel and the flatbuffer each take about the weights' size; TensorFlow's writers fail a full disk badly.
-    check_free_space(run.root, 2 * _saved_bytes(model.weights), f"run `birdcam train --resume {run.root}` to export the model")
+    check_free_space(
+        run.root, 2 * _saved_bytes(model.weights), f"run `birdcam train --resume {run.root}` to export the model"
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".export-", dir=run.root) as scratch:
-        flatbuffer = export.convert(export.saved_model(model, Path(scratch) / "saved_model"), options.quantize, representative)
+        flatbuffer = export.convert(
+            export.saved_model(model, Path(scratch) / "saved_model"), options.quantize, representative
+        )
     conversion_s = time.perf_counter() - started
     write_atomically(run.model, export.with_embedded_labels(flatbuffer, dataset.label_lines()))
     write_text_atomically(run.labels, "\n".join(dataset.label_lines()) + "\n")
@@ -217,7 +238,9 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
         "best_val_accuracy": state["best_val_accuracy"],
         "epochs_trained": state["epochs_done"],
     }
-    report.write_report(run.root, {"test": test, "summary": summary, "classes": list(dataset.classes)}, f"birdcam run {run.root.name}")
+    report.write_report(
+        run.root, {"test": test, "summary": summary, "classes": list(dataset.classes)}, f"birdcam run {run.root.name}"
+    )
     if card["keras_agreement"] < export.MIN_AGREEMENT:
         card["installed"] = None
         print(
@@ -260,7 +283,9 @@ class RunCheckpoint(keras.callbacks.Callback):
             return
         weights, optimizer = self.model.weights, self.model.optimizer.variables
         then = f"run `birdcam train --resume {self.run.root}`; it continues with epoch {epoch + 1}"
-        check_free_space(self.run.checkpoints, (2 if improved else 1) * _saved_bytes(weights) + _saved_bytes(optimizer) + 2**16, then)
+        check_free_space(
+            self.run.checkpoints, (2 if improved else 1) * _saved_bytes(weights) + _saved_bytes(optimizer) + 2**16, then
+        )
         # Every file is written under a temporary name first; none replaces the previous epoch's
         # unless all were written, and state.json, which says which epoch they hold, goes in last.
         try:
@@ -293,7 +318,9 @@ class BatchProgress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self._progress is not None:
             logs = logs or {}
-            self._progress.advance(detail=", ".join(f"{name} {float(logs[name]):.4f}" for name in ("loss", "accuracy") if name in logs))
+            self._progress.advance(
+                detail=", ".join(f"{name} {float(logs[name]):.4f}" for name in ("loss", "accuracy") if name in logs)
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         if self._progress is not None:
@@ -329,7 +356,10 @@ def _tensorboard(folder: Path) -> list:
     try:
         import tensorboard  # noqa: F401
     except ImportError:
-        print("TensorBoard logs off: `pip install tensorboard` to get them; log.csv has the same figures.", file=sys.stderr)
+        print(
+            "TensorBoard logs off: `pip install tensorboard` to get them; log.csv has the same figures.",
+            file=sys.stderr,
+        )
         return []
     return [keras.callbacks.TensorBoard(str(folder))]
 
@@ -348,11 +378,15 @@ def read_arrays(path: Path, variables: Sequence) -> None:
     try:
         with np.load(path, allow_pickle=False) as saved:
             if len(saved.files) != len(variables):
-                raise ModelError(f"{path} holds {len(saved.files)} arrays, this model {len(variables)}; start a new run with --out.")
+                raise ModelError(
+                    f"{path} holds {len(saved.files)} arrays, this model {len(variables)}; start a new run with --out."
+                )
             for index, variable in enumerate(variables):
                 value = saved[f"arr_{index}"]
                 if tuple(variable.shape) != value.shape:
-                    raise ModelError(f"{path} does not match this model (array {index}: {value.shape}, not {tuple(variable.shape)}); start a new run with --out.")
+                    raise ModelError(
+                        f"{path} does not match this model (array {index}: {value.shape}, not {tuple(variable.shape)}); start a new run with --out."
+                    )
                 variable.assign(value)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
         raise ModelError(f"cannot read {path} ({first_line(error)}); start a new run with --out.") from None
@@ -400,7 +434,7 @@ def _in_order(split: Split, image_size: int, batch_size: int):
 def representative_images(dataset: ImageFolderDataset, image_size: int, seed: int) -> np.ndarray:
     """Up to 100 training images drawn across the classes (seeded), for int8 calibration."""
     order = np.random.default_rng(seed).permutation(len(dataset.train))[: export.REPRESENTATIVE_IMAGES]
-    subset = Split("train", tuple(dataset.train.files[i] for i in order), tuple(dataset.train.targets[i] for i in order))
+    subset = Split(
+        "train", tuple(dataset.train.files[i] for i in order), tuple(dataset.train.targets[i] for i in order)
+    )
     return resized_images(subset, image_size)
-
-

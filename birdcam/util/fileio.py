@@ -36,7 +36,7 @@ def remove_stale_partials(path: Path) -> None:
     if os.name != "posix" or not path.parent.is_dir():
         return  # no cheap, safe way to ask whether a pid lives elsewhere
     for partial in path.parent.glob(f".{path.name}.*.partial*"):
-        pid = partial.name[len(path.name) + 2:].split(".", 1)[0]
+        pid = partial.name[len(path.name) + 2 :].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             with contextlib.suppress(OSError):
                 partial.unlink()
@@ -128,7 +128,9 @@ def _check_can_create_in(existing: Path, wanted: Path, option: str) -> None:
     try:
         handle, probe = tempfile.mkstemp(prefix=".birdcam-write-test-", dir=existing)
     except OSError as error:
-        raise OutputError(f"cannot write {option} {wanted}: {error.strerror or first_line(error)} in {existing}; pick another place.") from None
+        raise OutputError(
+            f"cannot write {option} {wanted}: {error.strerror or first_line(error)} in {existing}; pick another place."
+        ) from None
     os.close(handle)
     with contextlib.suppress(OSError):
         os.unlink(probe)

@@ -76,7 +76,11 @@ class Progress:
         """The text of the progress line, e.g. "predict: 120/1000 images, 35.2/s, 0:25 left"."""
         elapsed = (time.monotonic() if now is None else now) - self.started
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        parts = [f"{self.label}: {self.done}/{self.total} {self.unit}" if self.total else f"{self.label}: {self.done} {self.unit}"]
+        parts = [
+            f"{self.label}: {self.done}/{self.total} {self.unit}"
+            if self.total
+            else f"{self.label}: {self.done} {self.unit}"
+        ]
         if self.done and rate > 0:
             parts.append(f"{rate:.1f}/s" if rate >= 1 else f"{1 / rate:.1f} s each")
             if self.total:

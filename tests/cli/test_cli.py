@@ -31,8 +31,19 @@ def test_predict_json_on_files_and_folders(starter_model, shared_dir, tmp_path, 
     shutil.copy(shared_dir / "images" / "not-birds" / "cat.jpg", tmp_path / "photos" / "cat.jpg")
     (tmp_path / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (tmp_path / "photos" / "notes.txt").write_text("ignored: not an image suffix")
-    code = main(["predict", "--model", str(starter_model), "--detector", str(_detector(shared_dir)), "--json", "--top-k", "2",
-                 str(tmp_path / "photos")])
+    code = main(
+        [
+            "predict",
+            "--model",
+            str(starter_model),
+            "--detector",
+            str(_detector(shared_dir)),
+            "--json",
+            "--top-k",
+            "2",
+            str(tmp_path / "photos"),
+        ]
+    )
     out, err = capsys.readouterr()
     records = {Path(r["path"]).name: r for r in map(json.loads, _lines(out))}
     assert set(records) == {"broken.jpg", "cat.jpg", "duck.JPG"}
@@ -70,8 +81,14 @@ def _two_bird_photo(shared_dir: Path, path: Path) -> Path:
 
     photos = {f"{p.species}/{p.path.name}": p for p in bird_scenes.sample_photos(shared_dir, set())}
     room = next(p for p in bird_scenes.background_photos(shared_dir) if p.stem == "000000006213")
-    shot = bird_scenes.make_shot(np.random.default_rng(0), room, [photos["CEDAR WAXWING/3.jpg"], photos["ASIAN DOLLARD BIRD/1.jpg"]],
-                                 heights=(220, 220), positions=[(0.25, 0.5), (0.72, 0.5)], noise=0)
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(0),
+        room,
+        [photos["CEDAR WAXWING/3.jpg"], photos["ASIAN DOLLARD BIRD/1.jpg"]],
+        heights=(220, 220),
+        positions=[(0.25, 0.5), (0.72, 0.5)],
+        noise=0,
+    )
     frame, truth = shot.frame(0)
     cv2.imwrite(str(path), frame)
     return path
@@ -79,7 +96,10 @@ def _two_bird_photo(shared_dir: Path, path: Path) -> Path:
 
 def test_predict_json_lists_every_bird_in_image_pixels(starter_model, shared_dir, tmp_path, capsys):
     photo = _two_bird_photo(shared_dir, tmp_path / "two birds.png")
-    assert main(["predict", "--model", str(starter_model), "--detector", str(_detector(shared_dir)), "--json", str(photo)]) == 0
+    assert (
+        main(["predict", "--model", str(starter_model), "--detector", str(_detector(shared_dir)), "--json", str(photo)])
+        == 0
+    )
     record = json.loads(capsys.readouterr().out)
     assert record["is_bird"] is True
     left, right = sorted(record["birds"], key=lambda bird: bird["box"][0])
@@ -97,7 +117,8 @@ def test_predict_json_lists_every_bird_in_image_pixels(starter_model, shared_dir
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{photo}: Cedar Waxwing (Bombycilla cedrorum) ")
     assert [line for line in lines if line.startswith("  + ")] == [
-        line for line in lines if line.startswith("  + bird (species not in this model) ")]
+        line for line in lines if line.startswith("  + bird (species not in this model) ")
+    ]
 
 
 def test_predict_without_a_detector_to_be_had_warns_once_and_goes_on(starter_model, shared_dir, capsys, monkeypatch):
@@ -129,7 +150,10 @@ def test_predict_text_output_and_threshold(starter_model, shared_dir, capsys):
         (["predict", "--model", "{missing}", "x.jpg"], "model file not found"),
         (["predict", "--model", "{invalid}", "{duck}"], "cannot run"),
         (["predict", "--model", "{text}", "{duck}"], "not a TFLite model"),
-        (["predict", "--model", "{starter}", "--labels", "{text}", "{duck}"], "1 classes but the model has 965 outputs"),
+        (
+            ["predict", "--model", "{starter}", "--labels", "{text}", "{duck}"],
+            "1 classes but the model has 965 outputs",
+        ),
         (["bench", "--model", "{starter}", "--source", "{missing}"], "bench source not found"),
         (["predict", "--model", "{starter}", "--detector", "{text}", "{duck}"], "not a TFLite model"),
         (["predict", "--model", "{starter}", "--detector", "{missing}", "{duck}"], "detector file not found"),
@@ -190,7 +214,23 @@ def test_predict_with_allow_and_deny_lists(starter_model, shared_dir, tmp_path, 
     assert main(["predict", "--model", str(starter_model), "--json", "--top-k", "5", "--deny", str(deny), duck]) == 0
     out, err = capsys.readouterr()
     assert "Aix galericulata" not in {c["scientific_name"] for c in json.loads(out)["top"]} and err == ""
-    assert main(["bench", "--model", str(starter_model), "--frames", "3", "--json", "--allow", str(allow), "--deny", str(deny)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                str(starter_model),
+                "--frames",
+                "3",
+                "--json",
+                "--allow",
+                str(allow),
+                "--deny",
+                str(deny),
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["frames"] == 3
 
 
@@ -223,13 +263,40 @@ def test_verbose_shows_the_traceback(tmp_path, capsys):
 
 
 def test_bench_json(starter_model, shared_dir, capsys):
-    assert main(["bench", "--model", str(starter_model), "--detector", str(_detector(shared_dir)), "--frames", "20",
-                 "--threads", "1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                str(starter_model),
+                "--detector",
+                str(_detector(shared_dir)),
+                "--frames",
+                "20",
+                "--threads",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     figures = json.loads(capsys.readouterr().out)
     assert set(figures) == {
-        "model", "detector", "threads", "frames", "invoke_ms_median", "invoke_ms_p95", "end_to_end_ms_median",
-        "end_to_end_ms_p95", "fps", "detector_ms_median", "classifier_ms_median", "scene_ms_median", "scene_ms_p95",
-        "scene_fps"}
+        "model",
+        "detector",
+        "threads",
+        "frames",
+        "invoke_ms_median",
+        "invoke_ms_p95",
+        "end_to_end_ms_median",
+        "end_to_end_ms_p95",
+        "fps",
+        "detector_ms_median",
+        "classifier_ms_median",
+        "scene_ms_median",
+        "scene_ms_p95",
+        "scene_fps",
+    }
     assert figures["threads"] == 1 and figures["frames"] == 20
     assert figures["detector"] == str(_detector(shared_dir))
     assert 0 < figures["invoke_ms_median"] <= figures["invoke_ms_p95"]
@@ -304,7 +371,12 @@ def test_predict_imports_neither_tensorflow_nor_qt(starter_model, shared_dir):
 def test_module_and_main_py_entry_points(starter_model, shared_dir):
     duck = str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
     for entry in (["-m", "birdcam"], [str(REPO / "main.py")]):
-        done = subprocess.run([sys.executable, *entry, "predict", "--model", str(starter_model), duck], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, *entry, "predict", "--model", str(starter_model), duck],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         assert "Mandarin Duck" in done.stdout
 
@@ -343,14 +415,26 @@ def test_model_given_before_the_command_is_kept(starter_model, shared_dir, capsy
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["predict", "--top-k", "0", "x.jpg"], "argument --top-k: must be 1 or more, not 0; see `birdcam predict --help`."),
-        (["predict", "--top-k", "two", "x.jpg"], "argument --top-k: must be a whole number, not 'two'; see `birdcam predict --help`."),
+        (
+            ["predict", "--top-k", "0", "x.jpg"],
+            "argument --top-k: must be 1 or more, not 0; see `birdcam predict --help`.",
+        ),
+        (
+            ["predict", "--top-k", "two", "x.jpg"],
+            "argument --top-k: must be a whole number, not 'two'; see `birdcam predict --help`.",
+        ),
         (["predict"], "the following arguments are required: PATH; see `birdcam predict --help`."),
         (["bench", "--threads", "0"], "argument --threads: must be 1 or more, not 0; see `birdcam bench --help`."),
         (["models", "--frames", "3"], "unrecognized arguments: --frames 3; see `birdcam --help`."),
-        (["live", "--max-frames", "many"], "argument --max-frames: invalid int value: 'many'; see `birdcam live --help`."),
+        (
+            ["live", "--max-frames", "many"],
+            "argument --max-frames: invalid int value: 'many'; see `birdcam live --help`.",
+        ),
         (["sightings", "--limit"], "argument --limit: expected one argument; see `birdcam sightings --help`."),
-        (["train", "--quantize", "int4"], "argument --quantize: invalid choice: 'int4'"),  # then the choices, quoted by Python's version
+        (
+            ["train", "--quantize", "int4"],
+            "argument --quantize: invalid choice: 'int4'",
+        ),  # then the choices, quoted by Python's version
         (["evaluate", "--data", "d"], "the following arguments are required: --model; see `birdcam evaluate --help`."),
         (["compare"], "the following arguments are required: RUN_DIR; see `birdcam compare --help`."),
         (["no-such-command"], "argument COMMAND: invalid choice: 'no-such-command'"),
@@ -374,13 +458,24 @@ def test_help_still_prints_usage(capsys):
         assert out.startswith(f"usage: birdcam {argv[0]} ") and "--help" in out
 
 
-def test_a_folder_given_where_a_file_belongs_is_called_a_folder(starter_model, shared_dir, tmp_path, monkeypatch, capsys):
+def test_a_folder_given_where_a_file_belongs_is_called_a_folder(
+    starter_model, shared_dir, tmp_path, monkeypatch, capsys
+):
     duck = str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
     model_folder = starter_model.parent
     cases = [
-        (["predict", "--model", str(model_folder), duck], f"--model {model_folder} is a folder, not a model file; give the .tflite file, e.g. {starter_model}."),
-        (["predict", "--model", str(starter_model), "--labels", str(tmp_path), duck], f"--labels {tmp_path} is a folder; give the label file (one label per line)."),
-        (["bench", "--model", str(starter_model), "--source", str(tmp_path)], f"bench source {tmp_path} is a folder; give an image or video file."),
+        (
+            ["predict", "--model", str(model_folder), duck],
+            f"--model {model_folder} is a folder, not a model file; give the .tflite file, e.g. {starter_model}.",
+        ),
+        (
+            ["predict", "--model", str(starter_model), "--labels", str(tmp_path), duck],
+            f"--labels {tmp_path} is a folder; give the label file (one label per line).",
+        ),
+        (
+            ["bench", "--model", str(starter_model), "--source", str(tmp_path)],
+            f"bench source {tmp_path} is a folder; give an image or video file.",
+        ),
     ]
     for argv, message in cases:
         assert main(argv) == 2
@@ -399,7 +494,10 @@ def test_models_says_when_birdcam_model_points_nowhere(tmp_path, monkeypatch, ca
 
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
-    assert err == f"birdcam: error: BIRDCAM_MODEL points to {tmp_path / 'gone.tflite'}, which does not exist. Fix or unset it.\n"
+    assert (
+        err
+        == f"birdcam: error: BIRDCAM_MODEL points to {tmp_path / 'gone.tflite'}, which does not exist. Fix or unset it.\n"
+    )
 
 
 # -- no native noise before birdcam's line --------------------------------------------------------
@@ -407,7 +505,9 @@ def test_models_says_when_birdcam_model_points_nowhere(tmp_path, monkeypatch, ca
 
 def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     """`python -m birdcam ARGS` in a child process: what a user sees on the console, native output included."""
-    return subprocess.run([sys.executable, "-m", "birdcam", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "birdcam", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 def test_a_truncated_video_is_one_line_without_ffmpeg_noise(starter_model, shared_dir, tmp_path):
@@ -449,7 +549,9 @@ def test_naming_a_huge_jpeg_keeps_memory_bounded(starter_model, shared_dir, tmp_
     )
 
     def peak_rss(image: Path) -> int:
-        done = subprocess.run([sys.executable, "-c", script, str(image)], capture_output=True, text=True, cwd=REPO, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(image)], capture_output=True, text=True, cwd=REPO, timeout=120
+        )
         peak, code = done.stdout.splitlines()[-1].split()[1:]
         assert code == "0", done.stderr
         return int(peak)

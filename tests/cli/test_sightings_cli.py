@@ -38,8 +38,9 @@ def recorded(shared_dir, starter_model, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("recorded")
     video, _ = bird_video(shared_dir, folder / "birds.avi")
     path = folder / "sightings.sqlite3"
-    recorder = SightingsRecorder(path, source="video: birds.avi", model="aiy", snapshot_dir=folder / "snapshots",
-                                 merge_gap_s=0.5)
+    recorder = SightingsRecorder(
+        path, source="video: birds.avi", model="aiy", snapshot_dir=folder / "snapshots", merge_gap_s=0.5
+    )
     with ScenePass(Classifier.from_path(starter_model)) as scene_pass:
         play(video, scene_pass, recorder, start=DAY1.timestamp())
     labels = {label.common_name: label for label in read_labels(starter_model.parent / "labels.txt")}
@@ -47,8 +48,14 @@ def recorded(shared_dir, starter_model, tmp_path_factory) -> Path:
     t = DAY2.timestamp()
     for n in range(20):
         boxes = [(100, 150, 400, 400), (520, 200, 380, 380)]
-        recorder.update(tuple(Bird(track, box, labels["Mandarin Duck"], 0, 0.9, ()) for track, box in
-                              zip((1, 2), boxes[: 1 + (n >= 5)])), t + n / 10, duck)
+        recorder.update(
+            tuple(
+                Bird(track, box, labels["Mandarin Duck"], 0, 0.9, ())
+                for track, box in zip((1, 2), boxes[: 1 + (n >= 5)])
+            ),
+            t + n / 10,
+            duck,
+        )
     recorder.update((), t + 2)
     recorder.update((Bird(3, (100, 150, 400, 400), None, None, 0.7, ()),), t + 100, duck)
     recorder.update((Bird(3, (100, 150, 400, 400), None, None, 0.7, ()),), t + 101.5, duck)
@@ -103,12 +110,30 @@ def test_a_relabel_and_a_delete_change_the_exported_dataset(db_copy, tmp_path, c
     before = tmp_path / "before"
     assert main(["sightings", "--db", str(db_copy), "--export-dataset", str(before)]) == 0
     assert sorted(p.name for p in before.iterdir() if p.is_dir()) == [
-        "Belted Kingfisher", "Cedar Waxwing", "Eastern Bluebird", "Mandarin Duck"]  # no unnamed unknown bird
-    assert sorted(p.name for p in (before / "Belted Kingfisher").iterdir()) == ["1.jpg", "2.jpg"]  # the old one: no crop
+        "Belted Kingfisher",
+        "Cedar Waxwing",
+        "Eastern Bluebird",
+        "Mandarin Duck",
+    ]  # no unnamed unknown bird
+    assert sorted(p.name for p in (before / "Belted Kingfisher").iterdir()) == [
+        "1.jpg",
+        "2.jpg",
+    ]  # the old one: no crop
 
     visits = ids(db_copy)
-    assert main(["sightings", "--db", str(db_copy), "--relabel", str(visits["Eastern Bluebird"][0]),
-                 "Sialia currucoides (Mountain Bluebird)"]) == 0
+    assert (
+        main(
+            [
+                "sightings",
+                "--db",
+                str(db_copy),
+                "--relabel",
+                str(visits["Eastern Bluebird"][0]),
+                "Sialia currucoides (Mountain Bluebird)",
+            ]
+        )
+        == 0
+    )
     assert "is now Mountain Bluebird (Sialia currucoides); it was Eastern Bluebird" in capsys.readouterr().out
     assert main(["sightings", "--db", str(db_copy), "--relabel", str(visits["Unknown bird"][0]), "Mandarin Duck"]) == 0
     assert main(["sightings", "--db", str(db_copy), "--delete", str(visits["Cedar Waxwing"][1])]) == 0
@@ -122,23 +147,45 @@ def test_a_relabel_and_a_delete_change_the_exported_dataset(db_copy, tmp_path, c
     after = tmp_path / "after"
     assert main(["sightings", "--db", str(db_copy), "--export-dataset", str(after)]) == 0
     classes = {p.name: sorted(f.name for f in p.iterdir()) for p in after.iterdir() if p.is_dir()}
-    assert classes == {"Belted Kingfisher": ["1.jpg", "2.jpg"], "Cedar Waxwing": ["1.jpg"],
-                       "Mountain Bluebird": ["1.jpg"], "Mandarin Duck": ["1.jpg", "2.jpg"]}
+    assert classes == {
+        "Belted Kingfisher": ["1.jpg", "2.jpg"],
+        "Cedar Waxwing": ["1.jpg"],
+        "Mountain Bluebird": ["1.jpg"],
+        "Mandarin Duck": ["1.jpg", "2.jpg"],
+    }
     assert (after / "Mountain Bluebird" / "1.jpg").read_bytes() == (before / "Eastern Bluebird" / "1.jpg").read_bytes()
     with (after / "birds.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["class id", "filepaths", "labels", "data set", "scientific name"]
     names = {row["labels"]: row["scientific name"] for row in rows}
-    assert names == {"Belted Kingfisher": "Megaceryle alcyon", "Cedar Waxwing": "Bombycilla cedrorum",
-                     "Mandarin Duck": "Aix galericulata", "Mountain Bluebird": "Sialia currucoides"}
+    assert names == {
+        "Belted Kingfisher": "Megaceryle alcyon",
+        "Cedar Waxwing": "Bombycilla cedrorum",
+        "Mandarin Duck": "Aix galericulata",
+        "Mountain Bluebird": "Sialia currucoides",
+    }
     crop = cv2.imread(str(after / "Mandarin Duck" / "2.jpg"))  # the renamed unknown bird, named "Mandarin Duck" alone
     assert crop.shape[0] == crop.shape[1] > 400
 
 
 def test_dataset_filters_by_day_and_score(recorded, tmp_path, capsys):
     out = tmp_path / "recent"
-    assert main(["sightings", "--db", str(recorded), "--export-dataset", str(out), "--since", DAY2.date().isoformat(),
-                 "--min-score", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "sightings",
+                "--db",
+                str(recorded),
+                "--export-dataset",
+                str(out),
+                "--since",
+                DAY2.date().isoformat(),
+                "--min-score",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["Mandarin Duck", "birds.csv"]
     printed = capsys.readouterr()
     assert "wrote 1 bird crops of 1 species" in printed.out
@@ -158,8 +205,22 @@ def test_csv_export_has_a_row_per_visit(recorded, tmp_path, capsys):
 
 def test_ebird_export_is_one_row_per_species_per_day_with_the_most_seen_at_once(recorded, tmp_path, capsys):
     out = tmp_path / "ebird.csv"
-    assert main(["sightings", "--db", str(recorded), "--export", str(out), "--format", "ebird",
-                 "--location", "Back garden feeder"]) == 0
+    assert (
+        main(
+            [
+                "sightings",
+                "--db",
+                str(recorded),
+                "--export",
+                str(out),
+                "--format",
+                "ebird",
+                "--location",
+                "Back garden feeder",
+            ]
+        )
+        == 0
+    )
     with out.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     assert all(len(row) == len(EBIRD_COLUMNS) == 19 for row in rows)
@@ -167,8 +228,15 @@ def test_ebird_export_is_one_row_per_species_per_day_with_the_most_seen_at_once(
     table = {(row[column["Date"]], row[column["Common Name"]]): row for row in rows}
     day1, day2 = DAY1.strftime("%m/%d/%Y"), DAY2.strftime("%m/%d/%Y")
     long_ago = datetime.date.fromtimestamp(DAY1.timestamp() - 400 * 86_400).strftime("%m/%d/%Y")
-    assert sorted(table) == sorted([(day1, "Belted Kingfisher"), (day1, "Cedar Waxwing"), (day1, "Eastern Bluebird"),
-                                    (day2, "Mandarin Duck"), (long_ago, "Belted Kingfisher")])  # no unknown bird
+    assert sorted(table) == sorted(
+        [
+            (day1, "Belted Kingfisher"),
+            (day1, "Cedar Waxwing"),
+            (day1, "Eastern Bluebird"),
+            (day2, "Mandarin Duck"),
+            (long_ago, "Belted Kingfisher"),
+        ]
+    )  # no unknown bird
     duck = table[(day2, "Mandarin Duck")]
     assert (duck[column["Genus"]], duck[column["Species"]], duck[column["Number"]]) == ("Aix", "galericulata", "2")
     assert duck[column["Location Name"]] == "Back garden feeder" and duck[column["Protocol"]] == "Incidental"
@@ -180,8 +248,13 @@ def test_ebird_export_is_one_row_per_species_per_day_with_the_most_seen_at_once(
 
 def birdcam(*argv: str) -> subprocess.CompletedProcess:
     """The CLI in a process of its own (the chart makes a QGuiApplication, which must not outlive one test)."""
-    return subprocess.run([sys.executable, "-m", "birdcam", *argv], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "birdcam", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
 
 
 def test_summary_marks_first_sightings_and_the_chart_is_a_readable_png(recorded, tmp_path):
@@ -193,12 +266,17 @@ def test_summary_marks_first_sightings_and_the_chart_is_a_readable_png(recorded,
     assert lines[0].startswith(f"{today} ") and "no visits" in lines[0]
     at = {line.split()[0]: n for n, line in enumerate(lines) if not line.startswith(" ")}
     assert "2 species, 2 visits" in lines[at[day2]] and "3 species, 5 visits" in lines[at[day1]]
-    day2_lines = lines[at[day2] + 1: at[day1]]
+    day2_lines = lines[at[day2] + 1 : at[day1]]
     assert any("Mandarin Duck" in line and "up to 2 at once" in line and "first ever" in line for line in day2_lines)
     assert any("Unknown bird" in line and "first" not in line for line in day2_lines)
-    day1_lines = lines[at[day1] + 1: at[day1] + 4]
-    assert any(line.split()[:2] == ["Belted", "Kingfisher"] and "2 visits" in line and "first this year" in line
-               for line in day1_lines) or DAY1.year != datetime.date.today().year
+    day1_lines = lines[at[day1] + 1 : at[day1] + 4]
+    assert (
+        any(
+            line.split()[:2] == ["Belted", "Kingfisher"] and "2 visits" in line and "first this year" in line
+            for line in day1_lines
+        )
+        or DAY1.year != datetime.date.today().year
+    )
     assert any("Cedar Waxwing" in line and "first ever" in line for line in day1_lines)
     assert f"chart: {chart}" in lines[-1]
     image = cv2.imread(str(chart))
@@ -211,18 +289,21 @@ def test_summary_marks_first_sightings_and_the_chart_is_a_readable_png(recorded,
     assert len(done.stderr.splitlines()) == 1
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--relabel", "999", "Mallard"], "visit 999 does not exist"),
-    (["--relabel", "one", "Mallard"], "takes a visit id (a number)"),
-    (["--delete", "999"], "visit 999 does not exist"),
-    (["--export-dataset", "{full}"], "already exists and is not an empty folder"),
-    (["--export-dataset", "{out}", "--since", "31/05/2025"], "--since must be a day like 2025-05-31"),
-    (["--export", "{file}/x.csv"], "cannot write"),
-    (["--export", "{out}.csv", "--format", "xml"], "--format must be birdcam or ebird"),
-    (["--summary", "--days", "0"], "--days must be at least 1"),
-    (["--export-dataset", "{out}", "--min-score", "2"], "--min-score must be between 0 and 1"),
-    (["--since", "2025-01-01"], "--since goes with --export-dataset"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--relabel", "999", "Mallard"], "visit 999 does not exist"),
+        (["--relabel", "one", "Mallard"], "takes a visit id (a number)"),
+        (["--delete", "999"], "visit 999 does not exist"),
+        (["--export-dataset", "{full}"], "already exists and is not an empty folder"),
+        (["--export-dataset", "{out}", "--since", "31/05/2025"], "--since must be a day like 2025-05-31"),
+        (["--export", "{file}/x.csv"], "cannot write"),
+        (["--export", "{out}.csv", "--format", "xml"], "--format must be birdcam or ebird"),
+        (["--summary", "--days", "0"], "--days must be at least 1"),
+        (["--export-dataset", "{out}", "--min-score", "2"], "--min-score must be between 0 and 1"),
+        (["--since", "2025-01-01"], "--since goes with --export-dataset"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_code_2(argv, message, db_copy, tmp_path, capsys):
     full = tmp_path / "full"
     full.mkdir()

@@ -46,7 +46,8 @@ def no_thread_left_running(monkeypatch):
 
 def _running(before, started) -> list[str]:
     python_threads = [
-        t.name for t in threading.enumerate()
+        t.name
+        for t in threading.enumerate()
         if t not in before and t.is_alive() and not isinstance(t, threading._DummyThread)
     ]
     qt_threads = [t.objectName() or "QThread" for t in started if t.isRunning()]
@@ -63,6 +64,7 @@ def settings(tmp_path):
 
 # -- the real window under Xvfb (tests/gui/real_window.py) ---------------------------------------------
 
+
 @pytest.fixture
 def x_display(tmp_path):
     """A private X display with a window manager. Tools missing: a failure under CI, a skip elsewhere."""
@@ -72,8 +74,7 @@ def x_display(tmp_path):
         pytest.skip("real-window tests drive an X11 window under Xvfb: Linux only")
     missing = missing_tools()
     if missing:
-        message = (f"real-window tests need {', '.join(missing)}; "
-                   "./dev.sh test installs them on Debian/Ubuntu (apt-get)")
+        message = f"real-window tests need {', '.join(missing)}; ./dev.sh test installs them on Debian/Ubuntu (apt-get)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
@@ -94,8 +95,12 @@ def launch_window(x_display, isolated_user_dirs, tmp_path):
     config, runtime = isolated_user_dirs / "config", tmp_path / "runtime"
     config.mkdir(exist_ok=True)
     runtime.mkdir(mode=0o700)
-    env = {"XDG_CONFIG_HOME": str(config), "XDG_RUNTIME_DIR": str(runtime), "QT_QPA_PLATFORM": "xcb",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO), os.environ.get("PYTHONPATH")]))}
+    env = {
+        "XDG_CONFIG_HOME": str(config),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "QT_QPA_PLATFORM": "xcb",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO), os.environ.get("PYTHONPATH")])),
+    }
     windows: list[RealWindow] = []
 
     def launch(*args: str, cwd: Path | None = None) -> RealWindow:
@@ -116,12 +121,13 @@ def sweeping_duck_video(shared_dir, tmp_path) -> Path:
     import cv2
     from media import read_image, write_video
 
-    duck = cv2.resize(read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg"), (320, 240),
-                      interpolation=cv2.INTER_AREA)
+    duck = cv2.resize(
+        read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg"), (320, 240), interpolation=cv2.INTER_AREA
+    )
     frames = []
     for index in range(60):
         frame = duck.copy()
         left = index * 320 // 60
-        frame[:, left:left + 10] = (0, 0, 255)
+        frame[:, left : left + 10] = (0, 0, 255)
         frames.append(frame)
     return write_video(tmp_path / "duck-sweep.avi", frames, fps=15)

@@ -24,8 +24,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-TOOLS = {"Xvfb": "xvfb", "openbox": "openbox", "xdotool": "xdotool", "import": "imagemagick",
-         "tesseract": "tesseract-ocr", "ps": "procps"}
+TOOLS = {
+    "Xvfb": "xvfb",
+    "openbox": "openbox",
+    "xdotool": "xdotool",
+    "import": "imagemagick",
+    "tesseract": "tesseract-ocr",
+    "ps": "procps",
+}
 """Command -> the Debian package that has it (./dev.sh test installs the missing ones)."""
 
 SCREEN_SIZE = (1280, 800)
@@ -66,8 +72,11 @@ class XDisplay:
         self._processes: list[subprocess.Popen] = []
         read_end, write_end = os.pipe()
         try:
-            self._start(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "{}x{}x24".format(*size),
-                                      "-nolisten", "tcp"], log_dir / "xvfb.log", pass_fds=(write_end,))
+            self._start(
+                ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "{}x{}x24".format(*size), "-nolisten", "tcp"],
+                log_dir / "xvfb.log",
+                pass_fds=(write_end,),
+            )
             os.close(write_end)
             number = _read_line(read_end, timeout=10.0)
         finally:
@@ -137,9 +146,15 @@ class RealWindow:
         self._stderr_path = log_dir / f"birdcam-{time.monotonic_ns()}.stderr"
         self._shots = 0
         with open(self._stderr_path, "wb") as err:
-            self.process = subprocess.Popen([sys.executable, "-m", "birdcam", *args], cwd=cwd, env=self._env,
-                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "birdcam", *args],
+                cwd=cwd,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
         self.window = ""
         """The main window's id, once `wait_until_shown()` has found it."""
 
@@ -168,12 +183,16 @@ class RealWindow:
             if found:
                 return found[-1]
             if self.process.poll() is not None:
-                raise AssertionError(f"birdcam ended (exit code {self.process.returncode}) before a window "
-                                     f"{title!r} showed; stderr:\n{self.stderr[-3000:]}")
+                raise AssertionError(
+                    f"birdcam ended (exit code {self.process.returncode}) before a window "
+                    f"{title!r} showed; stderr:\n{self.stderr[-3000:]}"
+                )
             if time.monotonic() > deadline:
                 shot = self.screenshot()
-                raise AssertionError(f"no window {title!r} within {timeout:g} s (screen: {shot}; windows: "
-                                     f"{list(self.windows().values())}); stderr:\n{self.stderr[-3000:]}")
+                raise AssertionError(
+                    f"no window {title!r} within {timeout:g} s (screen: {shot}; windows: "
+                    f"{list(self.windows().values())}); stderr:\n{self.stderr[-3000:]}"
+                )
             time.sleep(0.1)
 
     def title(self, window: str | None = None) -> str:
@@ -216,8 +235,13 @@ class RealWindow:
         result = _run(["tesseract", str(path), "-"], self._env, timeout=60.0)
         return " ".join(result.stdout.split())
 
-    def wait_for_text(self, *needles: str, region: tuple[float, float, float, float] = WHOLE,
-                      white_text: bool = False, timeout: float = 20.0) -> str:
+    def wait_for_text(
+        self,
+        *needles: str,
+        region: tuple[float, float, float, float] = WHOLE,
+        white_text: bool = False,
+        timeout: float = 20.0,
+    ) -> str:
         """What read_text reads once it contains every needle; fails after `timeout` seconds.
 
         Underscores count as spaces: tesseract often misses an underscore in a file name.
@@ -228,8 +252,10 @@ class RealWindow:
             if all(_loose(needle) in _loose(text) for needle in needles):
                 return text
             if time.monotonic() > deadline:
-                raise AssertionError(f"{needles} not shown within {timeout:g} s (read-{self._shots:02d}.png in "
-                                     f"{self.log_dir}); read: {text!r}")
+                raise AssertionError(
+                    f"{needles} not shown within {timeout:g} s (read-{self._shots:02d}.png in "
+                    f"{self.log_dir}); read: {text!r}"
+                )
 
     # -- what a user does --------------------------------------------------------------------------
 
@@ -266,8 +292,9 @@ class RealWindow:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(f"birdcam did not exit within {timeout:g} s of Ctrl+Q; "
-                                 f"stderr:\n{self.stderr[-3000:]}") from None
+            raise AssertionError(
+                f"birdcam did not exit within {timeout:g} s of Ctrl+Q; stderr:\n{self.stderr[-3000:]}"
+            ) from None
         while (left := self.leftover_processes()) and time.monotonic() < start + timeout:
             time.sleep(0.02)
         took = time.monotonic() - start
@@ -278,8 +305,9 @@ class RealWindow:
 
     def leftover_processes(self) -> list[str]:
         """Live processes of the app's process group other than a running app itself (its children)."""
-        listing = subprocess.run(["ps", "-A", "-o", "pid=,pgid=,stat=,args="], capture_output=True, text=True,
-                                 timeout=_COMMAND_TIMEOUT_S).stdout
+        listing = subprocess.run(
+            ["ps", "-A", "-o", "pid=,pgid=,stat=,args="], capture_output=True, text=True, timeout=_COMMAND_TIMEOUT_S
+        ).stdout
         left = []
         for line in listing.splitlines():
             pid, pgid, stat, args = (line.split(None, 3) + [""])[:4]
@@ -300,8 +328,9 @@ class RealWindow:
 
     def _grab(self) -> np.ndarray:
         """The screen now, BGR (uncompressed through a pipe: a PNG costs seconds on a busy machine)."""
-        result = subprocess.run(["import", "-window", "root", "ppm:-"], env=self._env, capture_output=True,
-                                timeout=_COMMAND_TIMEOUT_S)
+        result = subprocess.run(
+            ["import", "-window", "root", "ppm:-"], env=self._env, capture_output=True, timeout=_COMMAND_TIMEOUT_S
+        )
         image = cv2.imdecode(np.frombuffer(result.stdout, np.uint8), cv2.IMREAD_COLOR)
         assert image is not None, f"screenshot failed: {result.stderr.decode(errors='replace').strip()}"
         return image
@@ -310,8 +339,9 @@ class RealWindow:
         """A part of the main window now (fractions x, y, width, height of it), clipped to the screen."""
         x, y, width, height = self.geometry()
         left, top = max(0, x + int(region[0] * width)), max(0, y + int(region[1] * height))
-        return self._grab()[top:y + int((region[1] + region[3]) * height),
-                            left:x + int((region[0] + region[2]) * width)]
+        return self._grab()[
+            top : y + int((region[1] + region[3]) * height), left : x + int((region[0] + region[2]) * width)
+        ]
 
     def _xdotool(self, *args: str, check: bool = True) -> str:
         result = _run(["xdotool", *args], self._env)

@@ -26,7 +26,12 @@ print("survived", len(received))
 
 
 def test_a_long_session_of_qt_calls_and_emits_survives():
-    result = subprocess.run([sys.executable, "-c", LONG_SESSION], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    result = subprocess.run(
+        [sys.executable, "-c", LONG_SESSION],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("survived 300000")

@@ -22,8 +22,9 @@ LONG = "Black-capped Chickadee"
 @pytest.mark.parametrize("size", [(1920, 1080), (1280, 720), (640, 360)])
 def test_a_long_name_is_never_cut_short(qapp, size):
     width, height = size
-    content = OverlayContent(title=LONG, subtitle="Poecile atricapillus", score=0.9, is_bird=True,
-                             top=(("Carolina Chickadee", 0.05),))
+    content = OverlayContent(
+        title=LONG, subtitle="Poecile atricapillus", score=0.9, is_bird=True, top=(("Carolina Chickadee", 0.05),)
+    )
     layout = panel_layout(QRectF(0, 0, width, height), content)
     assert " ".join(layout.title_lines) == LONG, "every word of the name is drawn"
     assert layout.rect.right() <= width and layout.rect.left() >= 0
@@ -39,7 +40,7 @@ def test_a_name_too_long_for_a_small_window_wraps_instead_of_being_cut(qapp):
 
 def colour_near(image: np.ndarray, x: int, y: int, colour) -> bool:
     """Whether the BGR pixels around (x, y) include the colour (within a few levels)."""
-    patch = image[y - 2: y + 3, x - 2: x + 3].reshape(-1, 3).astype(int)
+    patch = image[y - 2 : y + 3, x - 2 : x + 3].reshape(-1, 3).astype(int)
     target = np.array([colour.blue(), colour.green(), colour.red()])
     return bool((np.abs(patch - target).max(axis=1) < 30).any())
 
@@ -49,8 +50,9 @@ def test_each_bird_is_boxed_where_it_is_and_an_unknown_one_in_its_own_colour(qap
     frame = np.full((360, 640, 3), 90, np.uint8)
     known = BirdMark((60, 80, 120, 100), "Mandarin Duck", 0.9, True, highlighted=True)
     unknown = BirdMark((400, 200, 100, 80), "Bird?", 0.6, False)
-    content = OverlayContent(title="Mandarin Duck", score=0.9, is_bird=True, birds=(known, unknown),
-                             frame_size=(640, 360))
+    content = OverlayContent(
+        title="Mandarin Duck", score=0.9, is_bird=True, birds=(known, unknown), frame_size=(640, 360)
+    )
     image = qimage_to_bgr(render_annotated(frame, content, mirror=mirror))
 
     def left_edge(box) -> tuple[int, int]:
@@ -60,6 +62,8 @@ def test_each_bird_is_boxed_where_it_is_and_an_unknown_one_in_its_own_colour(qap
     assert colour_near(image, *left_edge(known.box), BIRD_COLOR)
     assert not colour_near(image, *left_edge(known.box), UNKNOWN_BIRD_COLOR)
     middle_of_unknown_edge = left_edge(unknown.box)
-    assert any(colour_near(image, middle_of_unknown_edge[0], middle_of_unknown_edge[1] + dy, UNKNOWN_BIRD_COLOR)
-               for dy in range(-12, 13, 3)), "dashed amber"
+    assert any(
+        colour_near(image, middle_of_unknown_edge[0], middle_of_unknown_edge[1] + dy, UNKNOWN_BIRD_COLOR)
+        for dy in range(-12, 13, 3)
+    ), "dashed amber"
     assert not colour_near(image, 320, 40, BIRD_COLOR), "nothing is drawn where no bird is"

@@ -44,7 +44,8 @@ def saved_setting(user_dirs: Path, key: str):
 
 
 def test_a_model_that_fails_when_run_is_a_message_and_the_window_plays_on(
-        launch_window, sweeping_duck_video, starter_model, shared_dir):
+    launch_window, sweeping_duck_video, starter_model, shared_dir
+):
     """Issue 7 §1: Ctrl+M to model_invoking_error.tflite froze the window for good (LiteRT's loader held the GIL)."""
     window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
     window.wait_for_window(r"^video: duck-sweep\.avi")
@@ -61,8 +62,12 @@ def test_a_model_that_fails_when_run_is_a_message_and_the_window_plays_on(
     for _ in range(5):  # ~10 s while the model loads and fails: the window must not stop at any point
         assert_alive(window)
         time.sleep(1.0)
-    window.wait_for_text("Could not load the model", "model_invoking_error.tflite",
-                         f"{starter_model.stem} keeps running", region=MESSAGE_BAR)
+    window.wait_for_text(
+        "Could not load the model",
+        "model_invoking_error.tflite",
+        f"{starter_model.stem} keeps running",
+        region=MESSAGE_BAR,
+    )
     window.screenshot()  # kept in the test's tmp_path, with the others, to look at
     window.wait_for_text(DUCK, region=PICTURE, white_text=True, timeout=5.0)  # the starter model still names the bird
     assert_alive(window)
@@ -94,7 +99,7 @@ def trickling_mirror(shared_dir):
                 if stop.wait(0.05):
                     return
                 try:
-                    self.wfile.write(data[start:start + 8192])
+                    self.wfile.write(data[start : start + 8192])
                 except OSError:
                     return
 
@@ -115,7 +120,8 @@ def trickling_mirror(shared_dir):
 
 
 def test_closing_while_the_model_still_loads_ends_every_process_at_once(
-        trickling_mirror, launch_window, sweeping_duck_video, monkeypatch, isolated_user_dirs):
+    trickling_mirror, launch_window, sweeping_duck_video, monkeypatch, isolated_user_dirs
+):
     """Issue 7 §1: a load still running when the window closes is abandoned, not waited for."""
     url, requested = trickling_mirror
     monkeypatch.delenv("BIRDCAM_OFFLINE")
@@ -131,8 +137,9 @@ def test_closing_while_the_model_still_loads_ends_every_process_at_once(
     assert leftovers == [], "the abandoned download left its partial file behind"
 
 
-def test_dragging_a_region_on_screen_opens_it_as_the_source(launch_window, sweeping_duck_video, starter_model,
-                                                               isolated_user_dirs):
+def test_dragging_a_region_on_screen_opens_it_as_the_source(
+    launch_window, sweeping_duck_video, starter_model, isolated_user_dirs
+):
     """Issue 7 §4: "Drag on screen…" did nothing (hiding the modal dialog ended its exec())."""
     window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
     window.wait_for_window(r"^video: duck-sweep\.avi")
@@ -159,8 +166,9 @@ def test_dragging_a_region_on_screen_opens_it_as_the_source(launch_window, sweep
     assert saved_setting(isolated_user_dirs, "source") == f"screen:{x},{y},{width},{height}"
 
 
-def test_the_last_source_opens_from_another_folder(launch_window, sweeping_duck_video, starter_model, tmp_path,
-                                                   isolated_user_dirs):
+def test_the_last_source_opens_from_another_folder(
+    launch_window, sweeping_duck_video, starter_model, tmp_path, isolated_user_dirs
+):
     """Issue 7 §4: the last source was saved as given (relative), so starting from another folder failed."""
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
@@ -190,8 +198,9 @@ def sightings_rows(path: Path) -> list[tuple[str, int]]:
         connection.close()
 
 
-def test_a_damaged_sightings_database_is_a_message_and_never_written(launch_window, sweeping_duck_video,
-                                                                       starter_model, isolated_user_dirs):
+def test_a_damaged_sightings_database_is_a_message_and_never_written(
+    launch_window, sweeping_duck_video, starter_model, isolated_user_dirs
+):
     """Issue 7 §2: damaged pages under a valid header aborted the window at start (SIGABRT)."""
     from sightings_material import damage, v1_database
 
@@ -210,8 +219,9 @@ def test_a_damaged_sightings_database_is_a_message_and_never_written(launch_wind
     assert sightings_rows(side) == [(DUCK, 1)], "recording went on in a new database beside it"
 
 
-def test_a_locked_sightings_database_never_freezes_the_window(launch_window, sweeping_duck_video, starter_model,
-                                                              isolated_user_dirs):
+def test_a_locked_sightings_database_never_freezes_the_window(
+    launch_window, sweeping_duck_video, starter_model, isolated_user_dirs
+):
     """Issue 7 §2: each insert into a database another program holds locked blocked the GUI thread for 5 s."""
     import sqlite3
 

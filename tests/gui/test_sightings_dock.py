@@ -32,8 +32,9 @@ def make_dock(qtbot, tmp_path, starter_model):
     labels = read_labels(starter_model.parent / "labels.txt")
 
     def make(path: Path | None = None, **options):
-        log = SightingsLog(db_path=path or tmp_path / "sightings.sqlite3", snapshot_dir=tmp_path / "snapshots",
-                           **options)
+        log = SightingsLog(
+            db_path=path or tmp_path / "sightings.sqlite3", snapshot_dir=tmp_path / "snapshots", **options
+        )
         dock = SightingsDock(log, lambda: labels)
         qtbot.addWidget(dock)
         dock.show()
@@ -46,8 +47,7 @@ def make_dock(qtbot, tmp_path, starter_model):
 
 
 def scene(birds) -> SceneResult:
-    return SceneResult(tuple(birds), Shown(None, None, 0.0, False, ()), np.zeros(1, np.float32),
-                       SceneTimings(0, 0, 0))
+    return SceneResult(tuple(birds), Shown(None, None, 0.0, False, ()), np.zeros(1, np.float32), SceneTimings(0, 0, 0))
 
 
 def feed_on_timer(qtbot, log, frames, *, interval_ms: int = 5) -> list[float]:
@@ -74,8 +74,9 @@ def names(dock) -> list[str]:
 
 
 def test_the_visits_of_a_video_appear_with_thumbnails(qtbot, make_dock, shared_dir, starter_model, tmp_path):
-    video, _ = bird_video(shared_dir, tmp_path / "birds.avi", shots=(("CEDAR WAXWING", "1.jpg"),
-                                                                     ("BELTED KINGFISHER", "1.jpg")))
+    video, _ = bird_video(
+        shared_dir, tmp_path / "birds.avi", shots=(("CEDAR WAXWING", "1.jpg"), ("BELTED KINGFISHER", "1.jpg"))
+    )
     log, dock = make_dock(source="video: birds.avi", model="aiy")
     assert names(dock) == ["No visits yet."]
     capture, frames = cv2.VideoCapture(str(video)), []
@@ -101,8 +102,10 @@ def test_two_birds_at_once_show_a_count_and_an_unknown_bird_its_wording(qtbot, m
     log, dock = make_dock()
     frame = np.zeros((120, 200, 3), np.uint8)
     duck = labels["Mandarin Duck"]
-    frames = [((Bird(1, (10, 10, 40, 40), duck, 0, 0.9, ()), Bird(2, (90, 10, 40, 40), duck, 0, 0.8, ())),
-               T0 + n / 10, frame) for n in range(15)]
+    frames = [
+        ((Bird(1, (10, 10, 40, 40), duck, 0, 0.9, ()), Bird(2, (90, 10, 40, 40), duck, 0, 0.8, ())), T0 + n / 10, frame)
+        for n in range(15)
+    ]
     frames += [((Bird(3, (10, 10, 40, 40), None, None, 0.6, ()),), T0 + 40 + n / 10, frame) for n in range(15)]
     feed_on_timer(qtbot, log, frames, interval_ms=1)
     log.recorder.flush()
@@ -116,8 +119,11 @@ def test_a_locked_database_never_blocks_the_gui_thread(qtbot, make_dock, starter
     SightingsDB.open(path).close()
     frame = np.zeros((240, 320, 3), np.uint8)
     birds = [(labels["Mandarin Duck"], T0), (labels["Green-winged Teal"], T0 + 60), (labels["Mandarin Duck"], T0 + 120)]
-    frames = [((Bird(k, (20, 20, 80, 80), label, 0, 0.8, ()),), start + n / 20, frame)
-              for k, (label, start) in enumerate(birds) for n in range(30)]
+    frames = [
+        ((Bird(k, (20, 20, 80, 80), label, 0, 0.8, ()),), start + n / 20, frame)
+        for k, (label, start) in enumerate(birds)
+        for n in range(30)
+    ]
     with LockHolder(path) as holder:
         log, dock = make_dock(path)
         ticks = feed_on_timer(qtbot, log, frames, interval_ms=10)  # 90 frames, ~1 s of GUI time, all while locked
@@ -126,8 +132,9 @@ def test_a_locked_database_never_blocks_the_gui_thread(qtbot, make_dock, starter
         assert [v.id for v in dock.visible_visits()] == [None, None, None]
         assert "waiting" in dock.list.item(0).text()
         holder.release()
-        qtbot.waitUntil(lambda: all(v.id is not None for v in dock.visible_visits()) and dock.status_label.isHidden(),
-                        timeout=5000)
+        qtbot.waitUntil(
+            lambda: all(v.id is not None for v in dock.visible_visits()) and dock.status_label.isHidden(), timeout=5000
+        )
     # An insert on the GUI thread would stall the timer for SQLite's busy timeout (5 s) per visit.
     assert max(np.diff(ticks)) < 2.0
     assert names(dock) == ["Mandarin Duck", "Green-winged Teal", "Mandarin Duck"]
@@ -136,8 +143,10 @@ def test_a_locked_database_never_blocks_the_gui_thread(qtbot, make_dock, starter
 def test_a_read_only_database_shows_its_visits_and_says_read_only(qtbot, make_dock, tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
-    path = v1_database(folder / "sightings.sqlite3", [(T0 + i * 100, T0 + i * 100 + 5, "Mandarin Duck",
-                                                       "Aix galericulata") for i in range(3)])
+    path = v1_database(
+        folder / "sightings.sqlite3",
+        [(T0 + i * 100, T0 + i * 100 + 5, "Mandarin Duck", "Aix galericulata") for i in range(3)],
+    )
     with read_only(folder):
         log, dock = make_dock(path)
         qtbot.waitUntil(lambda: dock.status_label.isVisible(), timeout=3000)
@@ -156,8 +165,9 @@ def test_a_damaged_database_says_so_and_recording_goes_on(qtbot, make_dock, star
         db.upsert(Visit(None, T0, T0 + 5, "Mandarin Duck", "Aix galericulata", 0.9, "", "", uid="a"))
     damaged = damage(path)
     log, dock = make_dock(path)
-    frames = [((Bird(1, (20, 20, 80, 80), labels["Green-winged Teal"], 0, 0.8, ()),), T0 + n / 10, None)
-              for n in range(15)]
+    frames = [
+        ((Bird(1, (20, 20, 80, 80), labels["Green-winged Teal"], 0, 0.8, ()),), T0 + n / 10, None) for n in range(15)
+    ]
     feed_on_timer(qtbot, log, frames, interval_ms=1)
     qtbot.waitUntil(lambda: names(dock) == ["Green-winged Teal"], timeout=3000)
     assert "is damaged" in dock.status_label.text() and dock.status_label.isVisible()
@@ -170,9 +180,11 @@ def test_rename_delete_and_open_snapshot_from_the_context_menu(qtbot, make_dock,
     labels = {label.common_name: label for label in read_labels(starter_model.parent / "labels.txt")}
     log, dock = make_dock()
     frame = np.full((240, 320, 3), 90, np.uint8)
-    frames = [((Bird(1, (20, 20, 80, 80), label, 0, 0.8, ()),), start + n / 10, frame)
-              for label, start in ((labels["Mandarin Duck"], T0), (labels["Green-winged Teal"], T0 + 60))
-              for n in range(15)]
+    frames = [
+        ((Bird(1, (20, 20, 80, 80), label, 0, 0.8, ()),), start + n / 10, frame)
+        for label, start in ((labels["Mandarin Duck"], T0), (labels["Green-winged Teal"], T0 + 60))
+        for n in range(15)
+    ]
     feed_on_timer(qtbot, log, frames, interval_ms=1)
     log.recorder.flush()
     qtbot.waitUntil(lambda: names(dock) == ["Green-winged Teal", "Mandarin Duck"], timeout=3000)
@@ -182,6 +194,7 @@ def test_rename_delete_and_open_snapshot_from_the_context_menu(qtbot, make_dock,
         def exec_(dialog):
             dialog.combo.setEditText(text)
             return QDialog.DialogCode.Accepted
+
         return exec_
 
     monkeypatch.setattr(sightings_dock.RenameDialog, "exec", pick("Wood Duck \u2014 Aix sponsa"))
@@ -233,9 +246,15 @@ def test_the_summary_view_and_the_export(qtbot, make_dock, starter_model, tmp_pa
     labels = {label.common_name: label for label in read_labels(starter_model.parent / "labels.txt")}
     log, dock = make_dock()
     morning = datetime.datetime.combine(datetime.date.today(), datetime.time(10, 0)).timestamp()
-    frames = [((Bird(1, (20, 20, 80, 80), label, 0, 0.8, ()),), start + n / 10, None)
-              for label, start in ((labels["Mandarin Duck"], morning), (labels["Green-winged Teal"], morning + 100),
-                                   (labels["Mandarin Duck"], morning + 200)) for n in range(15)]
+    frames = [
+        ((Bird(1, (20, 20, 80, 80), label, 0, 0.8, ()),), start + n / 10, None)
+        for label, start in (
+            (labels["Mandarin Duck"], morning),
+            (labels["Green-winged Teal"], morning + 100),
+            (labels["Mandarin Duck"], morning + 200),
+        )
+        for n in range(15)
+    ]
     feed_on_timer(qtbot, log, frames, interval_ms=1)
     log.recorder.flush()
     dock.summary_action.trigger()
@@ -243,15 +262,18 @@ def test_the_summary_view_and_the_export(qtbot, make_dock, starter_model, tmp_pa
     qtbot.waitUntil(lambda: dialog.summary is not None, timeout=3000)
     assert dialog.chart.pixmap().width() > 300
     table = [[dialog.table.item(r, c).text() for c in range(5)] for r in range(dialog.table.rowCount())]
-    assert [row[1:] for row in table] == [["Mandarin Duck", "2", "1", "first ever"],
-                                          ["Green-winged Teal", "1", "1", "first ever"]]
+    assert [row[1:] for row in table] == [
+        ["Mandarin Duck", "2", "1", "first ever"],
+        ["Green-winged Teal", "1", "1", "first ever"],
+    ]
     dialog.days.setValue(3)
     qtbot.waitUntil(lambda: len(dialog.summary.days) == 3, timeout=3000)
     dialog.close()
 
     out = tmp_path / "ebird.csv"
-    monkeypatch.setattr(sightings_dock.QFileDialog, "getSaveFileName",
-                        lambda *args: (str(out), list(sightings_dock.EXPORT_FILTERS)[1]))
+    monkeypatch.setattr(
+        sightings_dock.QFileDialog, "getSaveFileName", lambda *args: (str(out), list(sightings_dock.EXPORT_FILTERS)[1])
+    )
     dock.export_action.trigger()
     qtbot.waitUntil(lambda: out.exists() and "Exported 2 species-days" in dock.status_label.text(), timeout=3000)
     with out.open(newline="") as handle:

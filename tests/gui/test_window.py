@@ -76,11 +76,13 @@ def test_missing_camera_is_a_message_and_the_window_carries_on(qtbot, open_windo
     assert window.message_bar.text == ""
 
 
-def test_truncated_video_plays_what_it_has_then_says_it_ended(qtbot, open_window, settings, shared_dir,
-                                                              starter_model, tmp_path):
+def test_truncated_video_plays_what_it_has_then_says_it_ended(
+    qtbot, open_window, settings, shared_dir, starter_model, tmp_path
+):
     duck = read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
-    frames = [cv2.putText(duck.copy(), str(i), (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 3)
-              for i in range(60)]
+    frames = [
+        cv2.putText(duck.copy(), str(i), (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 3) for i in range(60)
+    ]
     video = write_video(tmp_path / "cut.avi", frames, fps=30)
     data = video.read_bytes()
     video.write_bytes(data[: len(data) // 2])
@@ -101,8 +103,9 @@ def test_unreadable_video_is_a_message(qtbot, open_window, starter_model, tmp_pa
 
 
 @pytest.mark.parametrize("bad_model", ["text", "invoke_error"])
-def test_bad_model_during_a_switch_keeps_the_old_one(qtbot, open_window, duck_video, starter_model, shared_dir,
-                                                     tmp_path, bad_model):
+def test_bad_model_during_a_switch_keeps_the_old_one(
+    qtbot, open_window, duck_video, starter_model, shared_dir, tmp_path, bad_model
+):
     if bad_model == "text":
         path = tmp_path / "broken.tflite"
         path.write_text("not a flatbuffer")
@@ -142,8 +145,9 @@ def test_settings_persist_between_runs(qtbot, open_window, settings, duck_video,
     qtbot.waitUntil(lambda: second.model_label.text() == starter_model.stem, timeout=5000)
 
 
-def test_pause_freezes_the_picture_and_snapshot_saves_the_annotated_frame(qtbot, open_window, duck_video,
-                                                                          starter_model):
+def test_pause_freezes_the_picture_and_snapshot_saves_the_annotated_frame(
+    qtbot, open_window, duck_video, starter_model
+):
     window = open_window(source=str(duck_video), model=str(starter_model))
     wait_for_title(qtbot, window, DUCK)
     qtbot.keyClick(window.view, " ")
@@ -160,8 +164,8 @@ def test_pause_freezes_the_picture_and_snapshot_saves_the_annotated_frame(qtbot,
     assert saved.shape == raw.shape
     height, width = raw.shape[:2]
     difference = np.abs(saved.astype(int) - raw.astype(int)).mean(axis=2)
-    assert difference[int(height * 0.85):, : width // 4].mean() > 20, "the label panel is painted bottom-left"
-    assert difference[height // 3: height // 2, width // 3: width // 2].mean() < 3, "the picture itself is kept"
+    assert difference[int(height * 0.85) :, : width // 4].mean() > 20, "the label panel is painted bottom-left"
+    assert difference[height // 3 : height // 2, width // 3 : width // 2].mean() < 3, "the picture itself is kept"
 
     qtbot.keyClick(window.view, " ")
     qtbot.waitUntil(lambda: window.pipeline.frames_shown > shown, timeout=3000)
@@ -195,8 +199,9 @@ def test_a_visit_appears_in_the_sightings_dock(qtbot, open_window, duck_video, s
     assert not item.icon().isNull(), "the visit has a thumbnail of its best annotated frame"
 
 
-def test_sightings_command_lists_and_exports_what_the_window_saw(qtbot, open_window, duck_video, starter_model,
-                                                                 tmp_path, capsys):
+def test_sightings_command_lists_and_exports_what_the_window_saw(
+    qtbot, open_window, duck_video, starter_model, tmp_path, capsys
+):
     from birdcam import cli
 
     window = open_window(source=str(duck_video), model=str(starter_model))
@@ -220,8 +225,9 @@ def test_without_a_camera_the_window_says_what_to_open(qtbot, open_window, start
     assert not window.pipeline.capture_running
 
 
-def test_screen_region_is_grabbed_on_the_gui_thread_and_switching_away_does_not_hang(qtbot, open_window, duck_video,
-                                                                                      starter_model):
+def test_screen_region_is_grabbed_on_the_gui_thread_and_switching_away_does_not_hang(
+    qtbot, open_window, duck_video, starter_model
+):
     window = open_window(source="screen:0,0,320,240", model=str(starter_model))
     qtbot.waitUntil(lambda: window.pipeline.frames_shown > 3, timeout=5000)
     assert window._display.frame.image.shape == (240, 320, 3)
@@ -313,7 +319,6 @@ def test_window_title_names_the_source(qtbot, open_window, duck_video, starter_m
     assert window.windowTitle().endswith("birdcam")
 
 
-
 def test_dragging_a_region_from_the_dialog_keeps_the_dialog_open(qtbot):
     """The dialog runs modally (exec); dragging must not end it, and the dragged region must come back to it."""
     from PySide6.QtCore import QPoint, QTimer
@@ -359,8 +364,9 @@ def install_model(starter_model, name: str):
     return folder / f"{name}.tflite"
 
 
-def test_a_newly_trained_model_runs_when_the_window_is_on_the_default_model(qtbot, open_window, duck_video,
-                                                                            starter_model):
+def test_a_newly_trained_model_runs_when_the_window_is_on_the_default_model(
+    qtbot, open_window, duck_video, starter_model
+):
     first = install_model(starter_model, "run-1")
     window = open_window(source=str(duck_video))
     qtbot.waitUntil(lambda: window.pipeline.model_path == first, timeout=8000)
@@ -370,8 +376,7 @@ def test_a_newly_trained_model_runs_when_the_window_is_on_the_default_model(qtbo
     assert "run-2" in window.message_bar.text and window.settings.model is None
 
 
-def test_a_newly_trained_model_is_offered_when_another_model_was_chosen(qtbot, open_window, duck_video,
-                                                                        starter_model):
+def test_a_newly_trained_model_is_offered_when_another_model_was_chosen(qtbot, open_window, duck_video, starter_model):
     window = open_window(source=str(duck_video), model=str(starter_model))
     wait_for_title(qtbot, window, DUCK)
     trained = install_model(starter_model, "my-garden")
@@ -383,8 +388,9 @@ def test_a_newly_trained_model_is_offered_when_another_model_was_chosen(qtbot, o
     assert window.settings.model == str(trained)
 
 
-def test_a_species_list_picked_in_the_dock_masks_the_model_and_is_remembered(qtbot, open_window, duck_video,
-                                                                             starter_model, tmp_path):
+def test_a_species_list_picked_in_the_dock_masks_the_model_and_is_remembered(
+    qtbot, open_window, duck_video, starter_model, tmp_path
+):
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QLineEdit
 

@@ -210,8 +210,10 @@ def test_a_real_stream_that_ends_is_reconnected_and_a_server_that_goes_away_is_r
         server.shutdown()
         server.server_close()
         serving.join(5)
-    assert wait_until(lambda: any("cannot connect to" in message for kind, message in recorder.statuses[-3:]
-                                  if kind == "retrying"), timeout=10)
+    assert wait_until(
+        lambda: any("cannot connect to" in message for kind, message in recorder.statuses[-3:] if kind == "retrying"),
+        timeout=10,
+    )
     thread.stop(timeout=1.0)
     assert not thread.is_alive()
 
@@ -225,8 +227,9 @@ def test_stop_joins_promptly_while_running_and_while_backing_off():
     assert not running.is_alive() and time.monotonic() - started < 1.0
 
     recorder = Recorder()
-    waiting = CaptureThread(FlakyCamera(drop_after=1, refusals=100), recorder.on_frame, recorder.on_status,
-                            retry_delays=(30,))
+    waiting = CaptureThread(
+        FlakyCamera(drop_after=1, refusals=100), recorder.on_frame, recorder.on_status, retry_delays=(30,)
+    )
     waiting.start()
     assert wait_until(lambda: "retrying" in recorder.kinds())
     started = time.monotonic()

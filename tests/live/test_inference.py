@@ -52,7 +52,9 @@ def test_the_starter_model_in_a_process_says_what_it_says_in_this_one(starter_mo
         assert mine.birds == theirs.birds
         assert mine.whole == theirs.whole
     assert got[1].top.label.common_name == "Mandarin Duck" and got[1].top.score > 0.8
-    assert got[2].birds == () and got[4].top.label.common_name == "Mandarin Duck", "a new scene is taken on its second frame"
+    assert got[2].birds == () and got[4].top.label.common_name == "Mandarin Duck", (
+        "a new scene is taken on its second frame"
+    )
     assert shm_blocks() == blocks_before, "closing frees the shared memory"
 
 
@@ -67,8 +69,9 @@ def test_a_model_that_fails_at_load_is_one_line_and_no_process(shared_dir):
 
 
 def test_a_load_that_hangs_is_killed_after_the_timeout():
-    process = InferenceProcess(InferenceOptions(model="stuck.tflite", load_timeout_s=1.0),
-                               factory=fake_models.hang_on_load)
+    process = InferenceProcess(
+        InferenceOptions(model="stuck.tflite", load_timeout_s=1.0), factory=fake_models.hang_on_load
+    )
     started = time.monotonic()
     with pytest.raises(ModelHung, match="stuck.tflite did not load within 1 s"):
         process.wait_ready()
@@ -100,8 +103,9 @@ def test_a_frame_that_segfaults_or_hangs_is_a_message_and_the_process_is_gone():
         crashing.process(frame_of(100), 0.1)
     assert not crashing.alive
 
-    hanging = InferenceProcess(InferenceOptions(model="fake:hang_at=1", frame_timeout_s=0.5),
-                               factory=fake_models.fake_scene)
+    hanging = InferenceProcess(
+        InferenceOptions(model="fake:hang_at=1", frame_timeout_s=0.5), factory=fake_models.fake_scene
+    )
     hanging.wait_ready()
     started = time.monotonic()
     with pytest.raises(ModelHung, match="more than 0.5 s on one frame"):
@@ -156,9 +160,13 @@ def test_the_scene_pass_with_a_detector_says_the_same_in_a_process(starter_model
     names = {label.scientific_name.lower() for label in read_labels(starter_model.parent / "labels.txt")}
     photos = {f"{p.species}/{p.path.name}": p for p in bird_scenes.sample_photos(shared_dir, names)}
     background = next(p for p in bird_scenes.background_photos(shared_dir) if p.stem == "000000006213")
-    shot = bird_scenes.make_shot(np.random.default_rng(0), background,
-                                 [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]],
-                                 heights=(220, 220), positions=[(0.25, 0.5), (0.72, 0.5)])
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(0),
+        background,
+        [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]],
+        heights=(220, 220),
+        positions=[(0.25, 0.5), (0.72, 0.5)],
+    )
     closeup = bird_scenes.fill_frame(cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")))
     frames = [frame for _, frame, _ in shot.play()][:40] + [closeup] * 10
     classifier = Classifier.from_path(starter_model, top_k=7)

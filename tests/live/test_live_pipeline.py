@@ -47,8 +47,9 @@ def fake_frame(index: int, value: int | None = None) -> Frame:
 
 
 def start_driver(events: Collector, frames: LatestFrame) -> tuple[InferenceDriver, threading.Thread]:
-    driver = InferenceDriver(frames, on_result=events.results.append, on_error=events.errors.append,
-                             on_failed=events.failed.append)
+    driver = InferenceDriver(
+        frames, on_result=events.results.append, on_error=events.errors.append, on_failed=events.failed.append
+    )
     thread = threading.Thread(target=driver.run, name="test driver")
     thread.start()
     return driver, thread
@@ -109,8 +110,10 @@ def test_a_hung_frame_restarts_the_process(tmp_path):
     events, frames = Collector(), LatestFrame()
     driver, thread = start_driver(events, frames)
     try:
-        process = InferenceProcess(InferenceOptions(model=f"fake:hang_at=1,once={tmp_path / 'hung'}", frame_timeout_s=0.3),
-                                   factory=fake_models.fake_scene)
+        process = InferenceProcess(
+            InferenceOptions(model=f"fake:hang_at=1,once={tmp_path / 'hung'}", frame_timeout_s=0.3),
+            factory=fake_models.fake_scene,
+        )
         process.wait_ready()
         driver.set_process(process)
         frames.put(fake_frame(0, 50))
@@ -131,10 +134,14 @@ def pipeline_events():
 
     def make(**options) -> LivePipeline:
         pipeline = LivePipeline(
-            on_result=events.results.append, on_status=lambda kind, message: events.statuses.append((kind, message)),
+            on_result=events.results.append,
+            on_status=lambda kind, message: events.statuses.append((kind, message)),
             on_model_ready=lambda info, request: events.ready.append((info, request)),
-            on_model_failed=events.failed.append, on_error=events.errors.append,
-            factory=fake_models.fake_scene, **options)
+            on_model_failed=events.failed.append,
+            on_error=events.errors.append,
+            factory=fake_models.fake_scene,
+            **options,
+        )
         pipelines.append(pipeline)
         return pipeline
 
@@ -179,8 +186,11 @@ def test_closing_during_a_load_does_not_wait_for_it(pipeline_events):
 def test_a_bad_model_during_a_switch_keeps_the_running_one(pipeline_events, shared_dir, starter_model):
     events, make = pipeline_events
     pipeline = LivePipeline(
-        on_result=events.results.append, on_status=lambda kind, message: events.statuses.append((kind, message)),
-        on_model_ready=lambda info, request: events.ready.append((info, request)), on_model_failed=events.failed.append)
+        on_result=events.results.append,
+        on_status=lambda kind, message: events.statuses.append((kind, message)),
+        on_model_ready=lambda info, request: events.ready.append((info, request)),
+        on_model_failed=events.failed.append,
+    )
     try:
         pipeline.load_model(str(starter_model))
         events.wait(lambda: events.ready)
@@ -218,8 +228,12 @@ def test_the_first_run_downloads_the_starter_model_with_progress(starter_model, 
     monkeypatch.delenv("BIRDCAM_OFFLINE")
     monkeypatch.setenv("BIRDCAM_STARTER_MIRROR", f"http://127.0.0.1:{server.server_address[1]}")
     events, progress = Collector(), []
-    loader = ModelLoader(InferenceOptions(detector="none"), on_loaded=lambda request, process: events.ready.append(process),
-                         on_failed=lambda request, message: events.failed.append(message), on_progress=progress.append)
+    loader = ModelLoader(
+        InferenceOptions(detector="none"),
+        on_loaded=lambda request, process: events.ready.append(process),
+        on_failed=lambda request, message: events.failed.append(message),
+        on_progress=progress.append,
+    )
     try:
         loader.request(None)
         events.wait(lambda: events.ready or events.failed, timeout=30)

@@ -37,7 +37,9 @@ def _colour_frame(rgb, size=(24, 32), noise=0, seed=0) -> np.ndarray:
     return frame
 
 
-def _float_reference(path: Path, frame_bgr: np.ndarray, *, raw: bool = False, softmax_on_top: bool = False) -> np.ndarray:
+def _float_reference(
+    path: Path, frame_bgr: np.ndarray, *, raw: bool = False, softmax_on_top: bool = False
+) -> np.ndarray:
     """What the float32 model says when fed by hand: pixels swapped to RGB and normalized here, not by the engine."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -81,7 +83,8 @@ def test_starter_top1_on_kaggle_photos_it_knows(starter, shared_dir):
     rows = [r for r in csv.DictReader((sample / "birds.csv").open()) if r["scientific name"].lower() in known]
     assert len(rows) == 100
     correct = sum(
-        starter.classify(cv2.imread(str(sample / row["filepaths"]))).top.scientific_name.lower() == row["scientific name"].lower()
+        starter.classify(cv2.imread(str(sample / row["filepaths"]))).top.scientific_name.lower()
+        == row["scientific name"].lower()
         for row in rows
     )
     assert correct / len(rows) >= 0.90
@@ -322,14 +325,22 @@ def test_label_order_explicit_sidecar_embedded_default(tiny, tmp_path):
     model = _copy_model(tiny["none"], tmp_path / "m")
     with Classifier.from_path(model) as classifier:
         assert [label.text for label in classifier.labels] == ["class 0", "class 1", "class 2"]
-    _with_zip(model, {"probability-labels.txt": "/m/1\n/m/2\n/m/3\n", "probability-labels-en.txt": "Pica pica\nCorvus corax\nbackground\n"})
+    _with_zip(
+        model,
+        {
+            "probability-labels.txt": "/m/1\n/m/2\n/m/3\n",
+            "probability-labels-en.txt": "Pica pica\nCorvus corax\nbackground\n",
+        },
+    )
     with Classifier.from_path(model) as classifier:
         assert classifier.labels[0].scientific_name == "Pica pica"
         assert classifier.background_index == 2
         assert "embedded" in classifier.labels_source
         # Still a runnable model after the zip was appended.
         assert classifier.classify(_colour_frame(tiny_models.COLOURS_RGB[0])).top.scientific_name == "Pica pica"
-    (tmp_path / "m" / "labels.txt").write_text("Turdus merula (Eurasian Blackbird)\nErithacus rubecula (European Robin)\n__background__\n")
+    (tmp_path / "m" / "labels.txt").write_text(
+        "Turdus merula (Eurasian Blackbird)\nErithacus rubecula (European Robin)\n__background__\n"
+    )
     with Classifier.from_path(model) as classifier:
         assert classifier.labels[1].common_name == "European Robin"
         assert classifier.background_index == 2
@@ -371,7 +382,7 @@ def test_bad_model_files_are_model_errors(tmp_path, starter_model, shared_dir):
     with pytest.raises(ModelError):
         Classifier.from_path(noise)
     truncated = tmp_path / "truncated.tflite"
-    truncated.write_bytes(starter_model.read_bytes()[: 1_000_000])
+    truncated.write_bytes(starter_model.read_bytes()[:1_000_000])
     with pytest.raises(ModelError, match="truncated or corrupt"):
         Classifier.from_path(truncated)
     with pytest.raises(ModelError, match="cannot run"):

@@ -147,7 +147,9 @@ def _build_nhwc_yolox(path: Path, *, transposed: bool) -> Path:
     @tf.function(input_signature=[tf.TensorSpec([1, 64, 64, 3], tf.float32)])
     def detect(image):
         first = tf.reduce_mean(image[..., 0]) / 255.0
-        row = tf.stack([tf.constant(0.5), tf.constant(0.5), tf.constant(0.0), tf.constant(0.0), first, tf.constant(1.0)])
+        row = tf.stack(
+            [tf.constant(0.5), tf.constant(0.5), tf.constant(0.0), tf.constant(0.0), first, tf.constant(1.0)]
+        )
         raw = tf.concat([row[tf.newaxis], tf.zeros([83, 6])], axis=0)[tf.newaxis]
         return {"output": tf.transpose(raw, [0, 2, 1]) if transposed else raw}
 
@@ -222,7 +224,9 @@ def test_bird_free_scenes_give_no_bird(detector, shared_dir):
         assert detector.detect(cv2.resize(image, (1280, 720))).birds == (), scene.name
 
 
-def _pasted(shared_dir: Path, scene: str, frame_size: tuple[int, int], photo: str, rect: tuple[int, int, int]) -> np.ndarray:
+def _pasted(
+    shared_dir: Path, scene: str, frame_size: tuple[int, int], photo: str, rect: tuple[int, int, int]
+) -> np.ndarray:
     """A real scene resized to frame_size (w, h) with a bird photo pasted as a square at (x, y, side)."""
     frame = cv2.resize(_image(shared_dir, f"images/scenes/{scene}"), frame_size, interpolation=cv2.INTER_AREA)
     x, y, side = rect
@@ -350,7 +354,9 @@ def _build_ssd(path: Path, names: dict[str, str], *, float_input: bool = False) 
         first_row, first_col = tf.cast(tf.argmax(rows), tf.float32), tf.cast(tf.argmax(cols), tf.float32)
         after_row = height - tf.cast(tf.argmax(tf.reverse(rows, [0])), tf.float32)
         after_col = width - tf.cast(tf.argmax(tf.reverse(cols, [0])), tf.float32)
-        return tf.stack([first_row / height, first_col / width, after_row / height, after_col / width]), tf.reduce_max(mask)
+        return tf.stack([first_row / height, first_col / width, after_row / height, after_col / width]), tf.reduce_max(
+            mask
+        )
 
     dtype = tf.float32 if float_input else tf.uint8
 
@@ -380,7 +386,12 @@ def ssd_models(tmp_path_factory) -> dict[str, Path]:
     lists boxes, classes, scores, count (as TFLite_Detection_PostProcess does); "unnamed_scores_first"
     lists scores before classes, and nothing in the names says which is which."""
     folder = tmp_path_factory.mktemp("ssd")
-    named = {"boxes": "detection_boxes", "classes": "detection_classes", "scores": "detection_scores", "count": "num_detections"}
+    named = {
+        "boxes": "detection_boxes",
+        "classes": "detection_classes",
+        "scores": "detection_scores",
+        "count": "num_detections",
+    }
 
     def numbered(*roles):
         return {role: f"output_{i}" for i, role in enumerate(roles)}
@@ -388,8 +399,12 @@ def ssd_models(tmp_path_factory) -> dict[str, Path]:
     return {
         "named": _build_ssd(folder / "named" / "ssd.tflite", named),
         "float": _build_ssd(folder / "float" / "ssd.tflite", named, float_input=True),
-        "unnamed_postprocess_order": _build_ssd(folder / "a" / "ssd.tflite", numbered("scores", "boxes", "count", "classes")),
-        "unnamed_scores_first": _build_ssd(folder / "b" / "ssd.tflite", numbered("boxes", "scores", "count", "classes")),
+        "unnamed_postprocess_order": _build_ssd(
+            folder / "a" / "ssd.tflite", numbered("scores", "boxes", "count", "classes")
+        ),
+        "unnamed_scores_first": _build_ssd(
+            folder / "b" / "ssd.tflite", numbered("boxes", "scores", "count", "classes")
+        ),
     }
 
 
@@ -507,7 +522,10 @@ def test_models_says_which_detector_runs_and_why(yolox_model, starter_model, mon
     assert detector["labels"].endswith("coco_classes.txt")
 
     assert main(["models", "--model", str(starter_model), "--detector", "none", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["detector"] == {"path": None, "reason": "--detector none: whole-frame mode"}
+    assert json.loads(capsys.readouterr().out)["detector"] == {
+        "path": None,
+        "reason": "--detector none: whole-frame mode",
+    }
 
     # Offline with nothing cached: still exit 0, and the line says what to do.
     monkeypatch.delenv("BIRDCAM_DETECTOR")

@@ -10,7 +10,14 @@ import pytest
 
 from birdcam.errors import BirdcamError, SpeciesListError
 from birdcam.models.labels import read_labels
-from birdcam.models.species import SpeciesFilterReport, name_key, parse_species_list, read_species_list, read_species_lists, species_mask
+from birdcam.models.species import (
+    SpeciesFilterReport,
+    name_key,
+    parse_species_list,
+    read_species_list,
+    read_species_lists,
+    species_mask,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +44,11 @@ def test_one_name_a_line_with_comments_blanks_and_any_case():
 
 def test_files_in_utf8_with_or_without_a_bom_and_utf16(tmp_path):
     names = "Eurasian Jay\nGroße Rohrdommel  # Botaurus stellaris\n"
-    for encoding, data in (("utf-8", names.encode()), ("utf-8-sig", names.encode("utf-8-sig")), ("utf-16", names.encode("utf-16"))):
+    for encoding, data in (
+        ("utf-8", names.encode()),
+        ("utf-8-sig", names.encode("utf-8-sig")),
+        ("utf-16", names.encode("utf-16")),
+    ):
         path = tmp_path / f"{encoding}.txt"
         path.write_bytes(data)
         assert read_species_list(path) == ("Eurasian Jay", "Große Rohrdommel"), encoding
@@ -48,12 +59,26 @@ def test_files_in_utf8_with_or_without_a_bom_and_utf16(tmp_path):
     [
         (lambda tmp, shared: tmp / "missing.txt", "species list not found: "),
         (lambda tmp, shared: tmp, "is a folder, not a species list"),
-        (lambda tmp, shared: shutil.copy(shared / "images" / "birds" / "mandarin_duck.jpg", tmp / "birds.txt"), "is a JPEG image, not text"),
-        (lambda tmp, shared: shared / "models" / "aiy_birds_v1" / "lite-model_aiy_vision_classifier_birds_V1_3.tflite", "is a TFLite model, not text"),
+        (
+            lambda tmp, shared: shutil.copy(shared / "images" / "birds" / "mandarin_duck.jpg", tmp / "birds.txt"),
+            "is a JPEG image, not text",
+        ),
+        (
+            lambda tmp, shared: (
+                shared / "models" / "aiy_birds_v1" / "lite-model_aiy_vision_classifier_birds_V1_3.tflite"
+            ),
+            "is a TFLite model, not text",
+        ),
         (lambda tmp, shared: _write(tmp / "zeros.txt", b"Pica pica\n\x00\x00\x01"), "is a binary file, not text"),
-        (lambda tmp, shared: _write(tmp / "latin1.txt", "Gro\u00dfe Rohrdommel\n".encode("latin-1")), "is not UTF-8 text; save it as UTF-8"),
+        (
+            lambda tmp, shared: _write(tmp / "latin1.txt", "Gro\u00dfe Rohrdommel\n".encode("latin-1")),
+            "is not UTF-8 text; save it as UTF-8",
+        ),
         (lambda tmp, shared: _write(tmp / "empty.txt", b""), "names no species (it is empty or all comments)"),
-        (lambda tmp, shared: _write(tmp / "comments.txt", b"# nothing yet\n\n   \n# still nothing\n"), "names no species"),
+        (
+            lambda tmp, shared: _write(tmp / "comments.txt", b"# nothing yet\n\n   \n# still nothing\n"),
+            "names no species",
+        ),
     ],
 )
 def test_a_file_that_is_not_a_species_list_is_one_line(make, message, tmp_path, shared_dir):
@@ -83,7 +108,10 @@ def test_both_files_as_the_engine_takes_them(tmp_path):
 def test_names_match_scientific_common_and_kaggle_spellings(labels):
     kaggle = ["AMERICAN ROBIN", "DARK EYED JUNCO", "COOPERS HAWK", "turdus merula", "Merlin", "  falco   columbarius "]
     keep, report = species_mask(labels, 964, kaggle)
-    expected = {_index(labels, name) for name in ("American Robin", "Dark-eyed Junco", "Cooper's Hawk", "Eurasian Blackbird", "Merlin")}
+    expected = {
+        _index(labels, name)
+        for name in ("American Robin", "Dark-eyed Junco", "Cooper's Hawk", "Eurasian Blackbird", "Merlin")
+    }
     assert set(np.flatnonzero(keep)) == expected | {964}
     assert report.unknown == () and report.warning is None
     assert report.listed == 6  # names, not species: "Merlin" and "Falco columbarius" are one
@@ -93,14 +121,30 @@ def test_names_match_scientific_common_and_kaggle_spellings(labels):
 
 def test_a_genus_stands_for_its_species(labels):
     keep, report = species_mask(labels, 964, ["GEOCOCCYX"])  # how the Kaggle set's birds.csv names its roadrunners
-    assert {labels[i].common_name for i in np.flatnonzero(keep) if i != 964} == {"Greater Roadrunner", "Lesser Roadrunner"}
+    assert {labels[i].common_name for i in np.flatnonzero(keep) if i != 964} == {
+        "Greater Roadrunner",
+        "Lesser Roadrunner",
+    }
     assert report.unknown == ()
 
 
 def test_unknown_names_are_reported_in_one_line(labels):
-    names = ["Amethyst Woodstar", "American Robin", "Wattled Curassow", "Cape Glossy Starling", "Asian Dollard Bird", "Takahe"]
+    names = [
+        "Amethyst Woodstar",
+        "American Robin",
+        "Wattled Curassow",
+        "Cape Glossy Starling",
+        "Asian Dollard Bird",
+        "Takahe",
+    ]
     keep, report = species_mask(labels, 964, names)
-    assert report.unknown == ("Amethyst Woodstar", "Wattled Curassow", "Cape Glossy Starling", "Asian Dollard Bird", "Takahe")
+    assert report.unknown == (
+        "Amethyst Woodstar",
+        "Wattled Curassow",
+        "Cape Glossy Starling",
+        "Asian Dollard Bird",
+        "Takahe",
+    )
     assert report.warning == (
         "the model does not know 5 of the 6 species listed (Amethyst Woodstar, Wattled Curassow, Cape Glossy Starling "
         "and 2 more); they are ignored"
@@ -130,4 +174,9 @@ def test_the_kaggle_sample_names_match_twenty_known_species(labels, shared_dir):
     keep, report = species_mask(labels, 964, scientific)
     # 20 species the model knows, plus the two roadrunners of the genus GEOCOCCYX, plus the background.
     assert keep.sum() == 20 + 2 + 1
-    assert sorted(report.unknown) == ["CALLIPHLOX AMETHYSTINA", "CRAX GLOBULOSA", "EURYSTOMUS ORIENTALIS", "LAMPROTORNIS NITENS"]
+    assert sorted(report.unknown) == [
+        "CALLIPHLOX AMETHYSTINA",
+        "CRAX GLOBULOSA",
+        "EURYSTOMUS ORIENTALIS",
+        "LAMPROTORNIS NITENS",
+    ]

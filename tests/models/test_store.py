@@ -85,7 +85,10 @@ def test_download_verifies_and_lands_the_starter(server, starter_model):
     assert resolved.origin == "starter (downloaded)"
     assert resolved.path == paths.cache_dir() / "aiy_birds_v1" / "starter.tflite"
     assert _sha(resolved.path) == _sha(starter_model)
-    assert resolved.labels_path is not None and resolved.labels_path.read_bytes() == (starter_model.parent / "labels.txt").read_bytes()
+    assert (
+        resolved.labels_path is not None
+        and resolved.labels_path.read_bytes() == (starter_model.parent / "labels.txt").read_bytes()
+    )
     size = starter_model.stat().st_size
     assert seen[-1] == (size, size) and len(seen) > 10
     assert [p.name for p in resolved.path.parent.iterdir() if p.name.startswith(".")] == []
@@ -178,8 +181,10 @@ def test_offline_setting_and_mirror(server, starter_model, monkeypatch):
         resolve_model()  # BIRDCAM_OFFLINE is set for every test
     monkeypatch.delenv("BIRDCAM_OFFLINE")
     monkeypatch.setenv("BIRDCAM_STARTER_MIRROR", server + "/")
-    _Handler.files = {f"/{AIY_BIRDS_V1.model.filename}": starter_model.read_bytes(),
-                      "/labels.txt": (starter_model.parent / "labels.txt").read_bytes()}
+    _Handler.files = {
+        f"/{AIY_BIRDS_V1.model.filename}": starter_model.read_bytes(),
+        "/labels.txt": (starter_model.parent / "labels.txt").read_bytes(),
+    }
     assert default_starter().model.urls[0] == f"{server}/{AIY_BIRDS_V1.model.filename}"
     resolved = resolve_model()
     assert resolved.origin == "starter (downloaded)" and _sha(resolved.path) == AIY_BIRDS_V1.model.sha256
@@ -205,8 +210,12 @@ def _detector_starter(base: str, files: dict[str, bytes], model_sha: str | None 
 
     return dataclasses.replace(
         STARTER_DETECTOR,
-        model=RemoteFile("yolox.tflite", (base + "/yolox.tflite",), model_sha or hashlib.sha256(files["/yolox.tflite"]).hexdigest()),
-        labels=RemoteFile("coco_classes.txt", (base + "/coco_classes.txt",), hashlib.sha256(files["/coco_classes.txt"]).hexdigest()),
+        model=RemoteFile(
+            "yolox.tflite", (base + "/yolox.tflite",), model_sha or hashlib.sha256(files["/yolox.tflite"]).hexdigest()
+        ),
+        labels=RemoteFile(
+            "coco_classes.txt", (base + "/coco_classes.txt",), hashlib.sha256(files["/coco_classes.txt"]).hexdigest()
+        ),
     )
 
 
@@ -250,7 +259,9 @@ def test_detector_with_a_wrong_checksum_leaves_nothing_and_says_what_to_do(serve
     with pytest.raises(ModelError) as error:
         resolve_detector(download=True, starter=_detector_starter(server, yolox_files, model_sha="0" * 64))
     message = str(error.value)
-    assert "SHA-256" in message and "--detector PATH" in message and "--detector none" in message and "\n" not in message
+    assert (
+        "SHA-256" in message and "--detector PATH" in message and "--detector none" in message and "\n" not in message
+    )
     folder = paths.cache_dir() / "yolox_nano"
     assert not folder.exists() or list(folder.iterdir()) == []
 

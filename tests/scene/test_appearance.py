@@ -13,8 +13,9 @@ def test_a_bird_is_found_where_it_moved_and_missed_where_it_left(shared_dir, sta
     photos = bird_scenes.sample_photos(shared_dir, set())
     robin = next(p for p in photos if p.species == "AMERICAN ROBIN" and p.path.name == "1.jpg")
     scene = next(p for p in bird_scenes.background_photos(shared_dir) if p.stem == "000000000139")
-    shot = bird_scenes.make_shot(np.random.default_rng(0), scene, [robin], heights=(200, 200),
-                                 positions=[(0.4, 0.6)], speed=2.0)
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(0), scene, [robin], heights=(200, 200), positions=[(0.4, 0.6)], speed=2.0
+    )
     first, (bird,) = shot.frame(0)
     look = Appearance(first, bird.box)
     later, (moved,) = shot.frame(8)

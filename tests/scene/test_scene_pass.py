@@ -57,9 +57,13 @@ def scientific(bird) -> str | None:
 
 def test_two_birds_are_named_and_each_keeps_its_track(shared_dir, models, photos):
     classifier, detector = models
-    shot = bird_scenes.make_shot(np.random.default_rng(0), background(shared_dir, "000000006213"),
-                                 [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]],
-                                 heights=(220, 220), positions=[(0.25, 0.5), (0.72, 0.5)])
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(0),
+        background(shared_dir, "000000006213"),
+        [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]],
+        heights=(220, 220),
+        positions=[(0.25, 0.5), (0.72, 0.5)],
+    )
     scene = ScenePass(classifier, detector)
     ids: dict[int, set[int]] = {0: set(), 1: set()}
     named = {0: 0, 1: 0}
@@ -74,7 +78,9 @@ def test_two_birds_are_named_and_each_keeps_its_track(shared_dir, models, photos
                 continue
             true = truth_of(bird, truth)
             assert true is not None, f"frame {n}: a bird shown where there is none: {bird}"
-            assert scientific(bird) in (None, true.scientific_name), f"frame {n}: {bird.label} on a {true.scientific_name}"
+            assert scientific(bird) in (None, true.scientific_name), (
+                f"frame {n}: {bird.label} on a {true.scientific_name}"
+            )
             ids[true.key].add(bird.track)
             named[true.key] += scientific(bird) == true.scientific_name
         assert [b.known for b in result.birds] == sorted((b.known for b in result.birds), reverse=True)
@@ -115,8 +121,13 @@ def test_a_species_the_model_does_not_know_is_an_unknown_bird(shared_dir, models
     classifier, detector = models
     dollarbird = photos["ASIAN DOLLARD BIRD/1.jpg"]
     assert not dollarbird.known  # Eurystomus orientalis is not among the starter model's 964 species
-    shot = bird_scenes.make_shot(np.random.default_rng(2), background(shared_dir, "cat"), [dollarbird],
-                                 heights=(220, 220), positions=[(0.3, 0.5)])
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(2),
+        background(shared_dir, "cat"),
+        [dollarbird],
+        heights=(220, 220),
+        positions=[(0.3, 0.5)],
+    )
     scene = ScenePass(classifier, detector)
     unknown = 0
     for n, frame, truth in shot.play():
@@ -200,8 +211,13 @@ class SeenOnce:
 
 def test_a_box_the_detector_saw_once_gets_no_label(shared_dir, models, photos):
     classifier, detector = models
-    shot = bird_scenes.make_shot(np.random.default_rng(4), background(shared_dir, "000000000632"),
-                                 [photos["EASTERN BLUEBIRD/1.jpg"]], heights=(420, 420), positions=[(0.8, 0.45)])
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(4),
+        background(shared_dir, "000000000632"),
+        [photos["EASTERN BLUEBIRD/1.jpg"]],
+        heights=(420, 420),
+        positions=[(0.8, 0.45)],
+    )
     once = SeenOnce(detector)
     scene, control = ScenePass(classifier, once), ScenePass(classifier, detector)
     tracked = 0
@@ -215,11 +231,19 @@ def test_a_box_the_detector_saw_once_gets_no_label(shared_dir, models, photos):
 
 def test_without_a_detector_it_is_the_whole_frame_pass(shared_dir, models, photos):
     classifier, _ = models
-    shot = bird_scenes.make_shot(np.random.default_rng(5), background(shared_dir, "000000005037"),
-                                 [photos["CEDAR WAXWING/3.jpg"]], heights=(600, 600), positions=[(0.5, 0.5)])
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(5),
+        background(shared_dir, "000000005037"),
+        [photos["CEDAR WAXWING/3.jpg"]],
+        heights=(600, 600),
+        positions=[(0.5, 0.5)],
+    )
     scene = ScenePass(classifier)
-    smoother = LabelSmoother(classifier.labels, classifier.background_index,
-                             dataclasses.replace(SmoothingOptions(), threshold=classifier.threshold))
+    smoother = LabelSmoother(
+        classifier.labels,
+        classifier.background_index,
+        dataclasses.replace(SmoothingOptions(), threshold=classifier.threshold),
+    )
     named = 0
     for n, frame, _ in shot.play():
         result = scene.process(frame, n / FPS)
@@ -238,9 +262,14 @@ def test_without_a_detector_it_is_the_whole_frame_pass(shared_dir, models, photo
 
 def test_one_photo_on_its_own(shared_dir, models, photos):
     classifier, detector = models
-    shot = bird_scenes.make_shot(np.random.default_rng(0), background(shared_dir, "000000006213"),
-                                 [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]],
-                                 heights=(220, 220), positions=[(0.25, 0.5), (0.72, 0.5)], noise=0)
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(0),
+        background(shared_dir, "000000006213"),
+        [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]],
+        heights=(220, 220),
+        positions=[(0.25, 0.5), (0.72, 0.5)],
+        noise=0,
+    )
     frame, truth = shot.frame(0)
     scene = ScenePass(classifier, detector)
     result = scene.process_still(frame)
@@ -267,7 +296,9 @@ def test_search_plan_covers_the_frame_with_overlapping_tiles():
     assert covered.min() >= 1
     # Neighbouring tiles overlap by at least a sixth of a tile, so a bird that size is whole in one of them.
     xs, ys = sorted({x for x, *_ in tiles}), sorted({y for _, y, *_ in tiles})
-    assert all(b - a <= 448 * 5 / 6 for a, b in zip(xs, xs[1:])) and all(b - a <= 448 * 5 / 6 for a, b in zip(ys, ys[1:]))
+    assert all(b - a <= 448 * 5 / 6 for a, b in zip(xs, xs[1:])) and all(
+        b - a <= 448 * 5 / 6 for a, b in zip(ys, ys[1:])
+    )
     assert [plan.next_region() for _ in range(len(plan.regions) + 1)] == [*plan.regions, plan.regions[0]]
     # A frame no larger than about a tile is searched whole.
     assert SearchPlan((320, 320), (448, 544)).regions == [(0, 0, 320, 320)]
@@ -279,9 +310,13 @@ def test_a_new_threshold_keeps_the_birds_and_a_new_tracking_starts_them_over(sha
     import dataclasses
 
     classifier, detector = models
-    shot = bird_scenes.make_shot(np.random.default_rng(0), background(shared_dir, "000000006213"),
-                                 [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]],
-                                 heights=(220, 220), positions=[(0.25, 0.5), (0.72, 0.5)])
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(0),
+        background(shared_dir, "000000006213"),
+        [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]],
+        heights=(220, 220),
+        positions=[(0.25, 0.5), (0.72, 0.5)],
+    )
     frames = [(n, frame) for n, frame, _ in shot.play()]
     scene = ScenePass(classifier, detector)
     for n, frame in frames[:40]:
@@ -293,7 +328,8 @@ def test_a_new_threshold_keeps_the_birds_and_a_new_tracking_starts_them_over(sha
     n, frame = frames[40]
     after = scene.process(frame, n / FPS)
     assert {b.track: b.label for b in after.birds if b.known and not b.whole_frame} == {
-        track: bird.label for track, bird in named.items()}, "the same birds, the same names, at once"
+        track: bird.label for track, bird in named.items()
+    }, "the same birds, the same names, at once"
 
     scene.set_options(dataclasses.replace(scene.options, threshold=0.99))
     n, frame = frames[41]

@@ -9,8 +9,15 @@ import pytest
 from birdcam.models.labels import parse_label
 from birdcam.scene.smoothing import LabelSmoother, SmoothingOptions
 
-LABELS = tuple(parse_label(text) for text in (
-    "Aix galericulata (Mandarin Duck)", "Aix sponsa (Wood Duck)", "Anas crecca (Green-winged Teal)", "background"))
+LABELS = tuple(
+    parse_label(text)
+    for text in (
+        "Aix galericulata (Mandarin Duck)",
+        "Aix sponsa (Wood Duck)",
+        "Anas crecca (Green-winged Teal)",
+        "background",
+    )
+)
 A, B, C, BACKGROUND = range(4)
 
 
@@ -57,8 +64,12 @@ def change_time(options: SmoothingOptions, fps: float) -> float:
 def test_the_label_changes_after_the_average_crosses_and_the_hysteresis():
     # The averages cross after tau * ln(1 / 0.3) (A: 0.3 + 0.5 e^-t/tau, B: 0.6 - 0.5 e^-t/tau), then B must lead 0.4 s.
     assert change_time(SmoothingOptions(), fps=30) == pytest.approx(0.3 * np.log(1 / 0.3) + 0.4, abs=1 / 30 + 1e-6)
-    assert change_time(SmoothingOptions(time_constant_s=0.1), fps=30) == pytest.approx(0.1 * np.log(1 / 0.3) + 0.4, abs=1 / 30 + 1e-6)
-    assert change_time(SmoothingOptions(switch_after_s=0), fps=30) == pytest.approx(0.3 * np.log(1 / 0.3), abs=1 / 30 + 1e-6)
+    assert change_time(SmoothingOptions(time_constant_s=0.1), fps=30) == pytest.approx(
+        0.1 * np.log(1 / 0.3) + 0.4, abs=1 / 30 + 1e-6
+    )
+    assert change_time(SmoothingOptions(switch_after_s=0), fps=30) == pytest.approx(
+        0.3 * np.log(1 / 0.3), abs=1 / 30 + 1e-6
+    )
 
 
 def test_the_delay_does_not_depend_on_the_frame_rate():
@@ -138,7 +149,8 @@ def test_real_model_flicker_on_a_hand_held_shot_is_cut_by_more_than_half(starter
 
     rng = np.random.default_rng(0)
     photos = sorted((shared_dir / "birds525-sample" / "valid" / "TAKAHE").glob("*.jpg"))[:2] + [
-        shared_dir / "images" / "birds" / "mandarin_duck.jpg"]
+        shared_dir / "images" / "birds" / "mandarin_duck.jpg"
+    ]
     frames = []
     for path in photos:
         picture = cv2.resize(cv2.imread(str(path)), (256, 256))

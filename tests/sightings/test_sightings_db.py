@@ -37,12 +37,16 @@ def db(tmp_path):
 
 
 def test_an_old_database_opens_keeps_its_rows_and_gains_the_new_columns(tmp_path):
-    path = v1_database(tmp_path / "old.sqlite3", [(T0, T0 + 3, "Mandarin Duck", "Aix galericulata"),
-                                                  (T0 + 60, T0 + 64, "Green-winged Teal", "Anas crecca")])
+    path = v1_database(
+        tmp_path / "old.sqlite3",
+        [(T0, T0 + 3, "Mandarin Duck", "Aix galericulata"), (T0 + 60, T0 + 64, "Green-winged Teal", "Anas crecca")],
+    )
     with SightingsDB.open(path) as db:
         old = db.visits()
         assert [(v.common_name, v.count, v.deleted, v.renamed, v.crop_path) for v in old] == [
-            ("Mandarin Duck", 1, False, False, None), ("Green-winged Teal", 1, False, False, None)]
+            ("Mandarin Duck", 1, False, False, None),
+            ("Green-winged Teal", 1, False, False, None),
+        ]
         renamed = db.rename(old[1].id, "Eurasian Teal", "Anas crecca", T0 + 100)
         db.upsert(visit("new", T0 + 200, count=2))
     with sqlite3.connect(path) as other:
@@ -107,7 +111,10 @@ def test_corrections_keep_the_original_name_and_a_recorder_update_never_undoes_t
     db.rename(first, "Wood Duck", "Aix sponsa", T0 + 10)
     again = db.rename(first, "Mandarin", "", T0 + 20)
     assert (again.display_name, again.original_display_name, again.original_scientific_name) == (
-        "Mandarin", "Mandarin Duck", "Aix galericulata")
+        "Mandarin",
+        "Mandarin Duck",
+        "Aix galericulata",
+    )
     db.upsert(visit("a", T0).replace(end=T0 + 50, count=3))  # the recorder writes the visit's names again
     stored = db.get(first)
     assert (stored.display_name, stored.end, stored.count) == ("Mandarin", T0 + 50, 3)

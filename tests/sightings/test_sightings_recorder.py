@@ -42,9 +42,11 @@ class Events:
         self.changed = threading.Event()
 
     def kwargs(self) -> dict:
-        return {"on_status": lambda kind, message: self.status.append((kind, message)),
-                "on_changed": self.changed.set,
-                "on_new_species": lambda kind, visit: self.new_species.append((kind, visit.display_name))}
+        return {
+            "on_status": lambda kind, message: self.status.append((kind, message)),
+            "on_changed": self.changed.set,
+            "on_new_species": lambda kind, visit: self.new_species.append((kind, visit.display_name)),
+        }
 
     def states(self) -> list[str]:
         return [kind for kind, _ in self.status if kind != "notice"]
@@ -85,8 +87,9 @@ def stored(path) -> list[tuple]:
 # -- real material -----------------------------------------------------------------------------------
 
 
-def test_the_visits_of_a_video_are_its_birds_with_snapshots_and_clean_crops(shared_dir, starter_model, tmp_path,
-                                                                            recorders):
+def test_the_visits_of_a_video_are_its_birds_with_snapshots_and_clean_crops(
+    shared_dir, starter_model, tmp_path, recorders
+):
     video, plan = bird_video(shared_dir, tmp_path / "birds.avi")
     recorder = recorders(tmp_path / "sightings.sqlite3", source="video: birds.avi", model="aiy", merge_gap_s=0.5)
     with ScenePass(Classifier.from_path(starter_model)) as scene_pass:
@@ -319,9 +322,20 @@ print(json.dumps(status))
 
 @pytest.mark.parametrize("snapshots", [True, False], ids=["snapshots", "database"])
 def test_a_full_disk_stops_recording_with_a_message_not_a_traceback(tmp_path, snapshots):
-    done = subprocess.run([sys.executable, "-c", DISK_FULL, str(tmp_path / "s.sqlite3"), str(tmp_path / "snapshots"),
-                           "1" if snapshots else "0"],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            DISK_FULL,
+            str(tmp_path / "s.sqlite3"),
+            str(tmp_path / "snapshots"),
+            "1" if snapshots else "0",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
     assert done.returncode == 0 and done.stderr == ""
     status = json.loads(done.stdout)
     states = [kind for kind, _ in status if kind != "notice"]
@@ -354,8 +368,12 @@ while True:
 
 def test_the_log_survives_a_killed_process(tmp_path):
     path = tmp_path / "killed.sqlite3"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     finished = []
     try:
         while len(finished) < 30:

@@ -95,7 +95,12 @@ def test_birds_of_an_unknown_species_make_a_visit_too(species):
     film = Film(VisitBuilder())
     film.play(2, bird(7, None, 0.6))
     (visit,) = film.finish()
-    assert (visit.common_name, visit.scientific_name, visit.known, visit.display_name) == ("", "", False, "Unknown bird")
+    assert (visit.common_name, visit.scientific_name, visit.known, visit.display_name) == (
+        "",
+        "",
+        False,
+        "Unknown bird",
+    )
 
 
 def test_an_unknown_bird_that_gets_its_name_is_one_visit_from_when_it_came(species):

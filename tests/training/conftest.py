@@ -40,8 +40,20 @@ def shapes_run(shapes_dataset, tmp_path_factory) -> dict:
     with pytest.MonkeyPatch.context() as patch, terminal_streams(stdout=False, stderr=True) as seen:
         patch.setenv("BIRDCAM_MODELS_DIR", str(models))
         code = main(
-            ["train", "--data", str(shapes_dataset), "--out", str(folder / "run"), *TINY_VIT,
-             "--epochs", str(SHAPES_EPOCHS), "--batch-size", "16", "--learning-rate", "0.001"]
+            [
+                "train",
+                "--data",
+                str(shapes_dataset),
+                "--out",
+                str(folder / "run"),
+                *TINY_VIT,
+                "--epochs",
+                str(SHAPES_EPOCHS),
+                "--batch-size",
+                "16",
+                "--learning-rate",
+                "0.001",
+            ]
         )
     run = folder / "run"
     card = json.loads((run / "model.json").read_text(encoding="utf-8")) if (run / "model.json").is_file() else {}

@@ -29,7 +29,9 @@ def test_kaggle_layout_keeps_class_names_byte_exact_and_reads_scientific_names(t
     ]
     assert (len(dataset.train), len(dataset.valid), len(dataset.test)) == (16, 8, 8)
     mikado = dataset.classes.index("MIKADO  PHEASANT")
-    assert all(f.parent.name == "MIKADO  PHEASANT" for f, t in zip(dataset.train.files, dataset.train.targets) if t == mikado)
+    assert all(
+        f.parent.name == "MIKADO  PHEASANT" for f, t in zip(dataset.train.files, dataset.train.targets) if t == mikado
+    )
     assert dataset.skipped == ()
 
 
@@ -64,7 +66,9 @@ def test_grayscale_cmyk_and_alpha_images_decode_as_rgb(tmp_path):
     rgba[..., 0], rgba[..., 3] = 255, 128  # blue in BGRA, half transparent
     cv2.imwrite(str(tmp_path / "alpha.png"), rgba)
 
-    cmyk, gray, alpha = (decode_resized(tf.constant(str(tmp_path / n)), 16).numpy() for n in ("cmyk.jpg", "gray.png", "alpha.png"))
+    cmyk, gray, alpha = (
+        decode_resized(tf.constant(str(tmp_path / n)), 16).numpy() for n in ("cmyk.jpg", "gray.png", "alpha.png")
+    )
 
     assert cmyk.shape == gray.shape == alpha.shape == (16, 16, 3)
     assert cmyk[8, 8, 0] > 200 and cmyk[8, 8, 1] < 50 and cmyk[8, 8, 2] < 50
@@ -92,7 +96,9 @@ def test_a_class_of_only_corrupt_files_is_an_error(tmp_path):
 
 def test_a_missing_split_is_a_one_line_cli_error(shared_dir, tmp_path, capsys):
     # The shared sample holds only valid/: as a Kaggle layout it lacks train/ and test/.
-    code = main(["train", "--data", str(shared_dir / "birds525-sample"), "--out", str(tmp_path / "run"), "--no-pretrained"])
+    code = main(
+        ["train", "--data", str(shared_dir / "birds525-sample"), "--out", str(tmp_path / "run"), "--no-pretrained"]
+    )
 
     error = capsys.readouterr().err.strip()
     assert code == 2
@@ -124,7 +130,21 @@ def test_a_model_that_cannot_be_built_is_refused_before_the_data_is_read(tmp_pat
     root = make_shapes_dataset(tmp_path / "data", sizes=SMALL)
     shutil.rmtree(root / "test")  # would be an error too, but the flags are checked first
 
-    code = main(["train", "--data", str(root), "--out", str(tmp_path / "run"), "--backbone", "custom", "--image-size", "30", "--patch-size", "8"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(root),
+            "--out",
+            str(tmp_path / "run"),
+            "--backbone",
+            "custom",
+            "--image-size",
+            "30",
+            "--patch-size",
+            "8",
+        ]
+    )
 
     assert code == 2
     assert "multiple of the patch size 8" in capsys.readouterr().err

@@ -51,8 +51,21 @@ def test_a_checkpoint_that_would_not_fit_stops_the_run_in_one_line_and_resume_go
 
     with monkeypatch.context() as patch:
         patch.setattr(shutil, "disk_usage", filling_up)
-        code = main(["train", "--data", str(data), "--out", str(run), *TINY_VIT, "--epochs", "3", "--batch-size", "16",
-                     *NO_QUANTIZE])
+        code = main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--out",
+                str(run),
+                *TINY_VIT,
+                "--epochs",
+                "3",
+                "--batch-size",
+                "16",
+                *NO_QUANTIZE,
+            ]
+        )
 
     err = capsys.readouterr().err
     assert code == 2
@@ -91,9 +104,27 @@ def test_a_checkpoint_write_that_fails_is_one_line_not_a_crash(tmp_path, capsys)
     data = make_shapes_dataset(tmp_path / "data", sizes=SMALL)
     run = tmp_path / "run"
     env = {**os.environ, "BIRDCAM_MODELS_DIR": str(tmp_path / "models")}
-    args = ["train", "--data", str(data), "--out", str(run), *TINY_VIT, "--epochs", "3", "--batch-size", "16", *NO_QUANTIZE]
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        *TINY_VIT,
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        *NO_QUANTIZE,
+    ]
 
-    done = subprocess.run([sys.executable, "-c", WRITES_FAIL_AFTER_THE_FIRST_EPOCH, *args], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", WRITES_FAIL_AFTER_THE_FIRST_EPOCH, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
     assert done.returncode == 2, done.stderr[-3000:]  # was -11: a segfault in HDF5, a half file left behind
     assert done.stderr.splitlines()[-1] == (  # before it, only TensorFlow's start-up lines (imported before main)
@@ -109,7 +140,9 @@ def test_a_checkpoint_write_that_fails_is_one_line_not_a_crash(tmp_path, capsys)
     assert _epochs_logged(run) == [0, 1, 2]
 
 
-def test_an_export_or_install_onto_a_full_disk_keeps_the_old_model_and_resume_finishes_it(shapes_run, tmp_path, monkeypatch, capsys):
+def test_an_export_or_install_onto_a_full_disk_keeps_the_old_model_and_resume_finishes_it(
+    shapes_run, tmp_path, monkeypatch, capsys
+):
     from birdcam.training import export
 
     models = Path(os.environ["BIRDCAM_MODELS_DIR"])
@@ -148,7 +181,9 @@ def test_an_export_or_install_onto_a_full_disk_keeps_the_old_model_and_resume_fi
     err = capsys.readouterr().err.splitlines()
     assert code == 2
     assert err[-1].startswith(f"birdcam: error: not enough space in {models}: ")
-    assert err[-1].endswith(f"Free some space, then run `birdcam train --resume {run}` to install the model (the installed models are unchanged).")
+    assert err[-1].endswith(
+        f"Free some space, then run `birdcam train --resume {run}` to install the model (the installed models are unchanged)."
+    )
     assert [line for line in err if not line.startswith("resuming ")] == err[-1:]
     assert _files(models) == before
 

@@ -21,8 +21,23 @@ sys.exit(main(sys.argv[1:]))
 def test_mirrored_training_uses_both_devices_and_learns(shapes_dataset, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "BIRDCAM_MODELS_DIR": str(tmp_path / "models"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    args = ["train", "--data", str(shapes_dataset), "--out", str(run), *TINY_VIT, "--epochs", "5", "--batch-size", "16",
-            "--learning-rate", "0.001", "--distribute", "mirrored", "--no-install"]
+    args = [
+        "train",
+        "--data",
+        str(shapes_dataset),
+        "--out",
+        str(run),
+        *TINY_VIT,
+        "--epochs",
+        "5",
+        "--batch-size",
+        "16",
+        "--learning-rate",
+        "0.001",
+        "--distribute",
+        "mirrored",
+        "--no-install",
+    ]
 
     done = subprocess.run([sys.executable, "-c", TWO_CPUS, *args], capture_output=True, text=True, env=env, timeout=300)
 

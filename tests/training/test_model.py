@@ -12,7 +12,17 @@ from birdcam.cli import main
 from birdcam.errors import ModelError
 from birdcam.training.options import ModelSpec
 
-TINY = ModelSpec(backbone="custom", image_size=32, num_classes=3, patch_size=8, hidden_size=16, num_layers=2, num_heads=2, mlp_dim=32, pretrained=False)
+TINY = ModelSpec(
+    backbone="custom",
+    image_size=32,
+    num_classes=3,
+    patch_size=8,
+    hidden_size=16,
+    num_layers=2,
+    num_heads=2,
+    mlp_dim=32,
+    pretrained=False,
+)
 
 
 def test_layers_before_finetune_at_are_frozen_and_inputs_are_raw_pixels():
@@ -65,7 +75,9 @@ def test_an_offline_weights_download_is_a_one_line_error(tmp_path, monkeypatch, 
     monkeypatch.setattr(model, "WEIGHTS_URL", "http://127.0.0.1:9/ViT-{size}_{weights}.npz")  # nothing listens there
     data = make_shapes_dataset(tmp_path / "data", sizes={"train": 2, "valid": 1, "test": 1})
 
-    code = main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--backbone", "vit_b32", "--image-size", "32"])
+    code = main(
+        ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--backbone", "vit_b32", "--image-size", "32"]
+    )
 
     error = capsys.readouterr().err.strip()
     assert code == 2

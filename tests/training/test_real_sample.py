@@ -20,8 +20,26 @@ def sample_run(shared_dir, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BIRDCAM_MODELS_DIR", str(folder / "models"))
         code = main(
-            ["train", "--data", str(shared_dir / "birds525-sample" / "valid"), "--val-split", "0.2", "--test-split", "0.2",
-             "--out", str(folder / "birds"), *TINY_VIT, "--epochs", "3", "--batch-size", "16", "--learning-rate", "0.001", "--quantize", "none"]
+            [
+                "train",
+                "--data",
+                str(shared_dir / "birds525-sample" / "valid"),
+                "--val-split",
+                "0.2",
+                "--test-split",
+                "0.2",
+                "--out",
+                str(folder / "birds"),
+                *TINY_VIT,
+                "--epochs",
+                "3",
+                "--batch-size",
+                "16",
+                "--learning-rate",
+                "0.001",
+                "--quantize",
+                "none",
+            ]
         )
     return {"code": code, "run": folder / "birds", "models": folder / "models"}
 
@@ -82,7 +100,9 @@ def test_predict_runs_the_exported_model_on_a_real_photo(sample_run, shared_dir,
     installed = sample_run["models"] / "birds.tflite"
     labels = (sample_run["run"] / "labels.txt").read_text(encoding="utf-8").splitlines()
 
-    code = main(["predict", "--model", str(installed), "--json", str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")])
+    code = main(
+        ["predict", "--model", str(installed), "--json", str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")]
+    )
 
     record = json.loads(capsys.readouterr().out.splitlines()[0])
     assert code == 0
@@ -91,7 +111,17 @@ def test_predict_runs_the_exported_model_on_a_real_photo(sample_run, shared_dir,
 
 
 def test_evaluate_matches_every_sample_folder_to_the_trained_labels(sample_run, shared_dir, tmp_path):
-    code = main(["evaluate", "--model", str(sample_run["run"] / "model.tflite"), "--data", str(shared_dir / "birds525-sample" / "valid"), "--out", str(tmp_path)])
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(sample_run["run"] / "model.tflite"),
+            "--data",
+            str(shared_dir / "birds525-sample" / "valid"),
+            "--out",
+            str(tmp_path),
+        ]
+    )
 
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert code == 0
@@ -99,7 +129,19 @@ def test_evaluate_matches_every_sample_folder_to_the_trained_labels(sample_run, 
 
 
 def test_evaluate_scores_the_starter_model_on_the_species_it_knows(starter_model, shared_dir, tmp_path, capsys):
-    code = main(["evaluate", "--model", str(starter_model), "--data", str(shared_dir / "birds525-sample" / "valid"), "--resize", "crop", "--out", str(tmp_path)])
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(starter_model),
+            "--data",
+            str(shared_dir / "birds525-sample" / "valid"),
+            "--resize",
+            "crop",
+            "--out",
+            str(tmp_path),
+        ]
+    )
 
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert code == 0
@@ -112,7 +154,15 @@ def test_evaluate_scores_the_starter_model_on_the_species_it_knows(starter_model
 
 
 def test_evaluate_shows_progress_only_on_a_terminal(starter_model, shared_dir, tmp_path):
-    args = ["evaluate", "--model", str(starter_model), "--data", str(shared_dir / "birds525-sample" / "valid"), "--resize", "crop"]
+    args = [
+        "evaluate",
+        "--model",
+        str(starter_model),
+        "--data",
+        str(shared_dir / "birds525-sample" / "valid"),
+        "--resize",
+        "crop",
+    ]
     watched = run_in_terminal([*args, "--out", str(tmp_path / "watched")], stdout=False, stderr=True)
     assert watched.code == 0, watched.terminal
     frames = watched.terminal.split("\r")

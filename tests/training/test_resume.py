@@ -19,7 +19,9 @@ STEPS_PER_EPOCH = 6  # 96 training images / batch 16
 
 
 def _train(*args: str, log, env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "birdcam", "train", *args], stdout=log, stderr=subprocess.STDOUT, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "birdcam", "train", *args], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
 
 
 def test_a_killed_run_resumes_after_its_last_finished_epoch(shapes_dataset, tmp_path):
@@ -28,8 +30,23 @@ def test_a_killed_run_resumes_after_its_last_finished_epoch(shapes_dataset, tmp_
     state_file = run / "checkpoints" / "state.json"
     with (tmp_path / "first.log").open("w") as log:
         first = _train(
-            "--data", str(shapes_dataset), "--out", str(run), *TINY_VIT, "--epochs", "40", "--patience", "40", "--cache", "disk",
-            "--batch-size", "16", "--learning-rate", "0.001", log=log, env=env,
+            "--data",
+            str(shapes_dataset),
+            "--out",
+            str(run),
+            *TINY_VIT,
+            "--epochs",
+            "40",
+            "--patience",
+            "40",
+            "--cache",
+            "disk",
+            "--batch-size",
+            "16",
+            "--learning-rate",
+            "0.001",
+            log=log,
+            env=env,
         )
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and first.poll() is None:

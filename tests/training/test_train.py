@@ -46,7 +46,13 @@ def test_a_terminal_on_stderr_shows_each_epochs_batches_and_the_log_gets_one_lin
     for epoch in range(1, SHAPES_EPOCHS + 1):
         seen = [frame for frame in frames if frame.startswith(f"epoch {epoch}/{SHAPES_EPOCHS}: ")]
         assert f"epoch {epoch}/{SHAPES_EPOCHS}: 0/{steps} batches" in seen
-        assert any(re.fullmatch(rf"epoch {epoch}/{SHAPES_EPOCHS}: {steps}/{steps} batches, .* left, loss [\d.]+, accuracy [\d.]+ *", frame) for frame in seen)
+        assert any(
+            re.fullmatch(
+                rf"epoch {epoch}/{SHAPES_EPOCHS}: {steps}/{steps} batches, .* left, loss [\d.]+, accuracy [\d.]+ *",
+                frame,
+            )
+            for frame in seen
+        )
     assert frames[-1] == "" and frames[-2].strip() == ""  # cleared at the end
     log = shapes_run["log"]
     assert "\r" not in log and "\u2501" not in log and "batches" not in log  # no bar in the log
@@ -57,10 +63,25 @@ def test_a_terminal_on_stderr_shows_each_epochs_batches_and_the_log_gets_one_lin
 def test_a_terminal_on_stdout_gets_keras_own_progress_bar(tmp_path, monkeypatch):
     from birdcam.training import run
 
-    monkeypatch.setattr(run, "finish", lambda *args, **kwargs: {})  # the fit is what is watched here; export is tested above
+    monkeypatch.setattr(
+        run, "finish", lambda *args, **kwargs: {}
+    )  # the fit is what is watched here; export is tested above
     data = make_shapes_dataset(tmp_path / "data", sizes={"train": 8, "valid": 2, "test": 2})  # 2 batches of 16
     with terminal_streams(stdout=True, stderr=True) as seen:
-        code = main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY_VIT, "--epochs", "1", "--batch-size", "16"])
+        code = main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "run"),
+                *TINY_VIT,
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+            ]
+        )
     assert code == 0
     shown = re.sub(r"\x1b\[[0-9;]*m", "", seen.terminal)  # Keras colours its bar
     assert re.search(r"\r1/2 \u2501+", shown) and re.search(r"\r2/2 \u2501{20} ", shown)
@@ -148,7 +169,17 @@ def test_predict_names_test_images_with_the_exported_model(shapes_run, shapes_da
 
 
 def test_evaluate_scores_the_exported_model_on_the_test_folder(shapes_run, shapes_dataset, tmp_path, capsys):
-    code = main(["evaluate", "--model", str(shapes_run["run"] / "model.tflite"), "--data", str(shapes_dataset / "test"), "--out", str(tmp_path)])
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(shapes_run["run"] / "model.tflite"),
+            "--data",
+            str(shapes_dataset / "test"),
+            "--out",
+            str(tmp_path),
+        ]
+    )
 
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert code == 0
@@ -242,7 +273,9 @@ def test_installing_never_replaces_another_runs_model(shapes_run, tmp_path):
     (feeder / "labels.txt").write_text("labels of feeder, again\n")
     assert export.install(garden, "birds", models) == models / "birds.tflite"
     assert export.install(feeder, "birds", models) == models / "birds-2.tflite"
-    assert sorted(p.name for p in models.iterdir()) == sorted(f"birds{n}{s}" for n in ("", "-2") for s in (".tflite", ".json", ".labels.txt"))
+    assert sorted(p.name for p in models.iterdir()) == sorted(
+        f"birds{n}{s}" for n in ("", "-2") for s in (".tflite", ".json", ".labels.txt")
+    )
     assert (models / "birds.labels.txt").read_text() == "labels of garden, again\n"
     assert (models / "birds-2.labels.txt").read_text() == "labels of feeder, again\n"
 
@@ -272,18 +305,36 @@ def test_compare_into_a_folder_or_without_a_file_ending_says_where_the_chart_wen
     assert sorted(p.name for p in tmp_path.iterdir()) == ["charts", "vit-vs-inception.png"]
 
 
-def test_outputs_that_cannot_be_written_are_refused_in_one_line_before_the_work(shapes_run, starter_model, shared_dir, tmp_path, capsys):
+def test_outputs_that_cannot_be_written_are_refused_in_one_line_before_the_work(
+    shapes_run, starter_model, shared_dir, tmp_path, capsys
+):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me")
     cases = [
-        (["evaluate", "--model", str(starter_model), "--data", str(shared_dir / "birds525-sample" / "valid"), "--out", str(a_file)],
-         f"--out {a_file} is a file, not a folder; give a folder (it may not exist yet)."),
-        (["compare", str(shapes_run["run"]), "--out", str(a_file / "chart.png")],
-         f"cannot write --out {a_file / 'chart.png'}: {a_file} is a file, not a folder."),
-        (["compare", str(shapes_run["run"]), "--out", str(tmp_path / "chart.txt")],
-         f"--out {tmp_path / 'chart.txt'}: matplotlib cannot write .txt files; end the name with .png, .svg or .pdf."),
-        (["train", "--data", str(shared_dir / "birds525-sample"), "--out", str(a_file)],
-         f"--out {a_file} is a file, not a folder; give a folder (it may not exist yet)."),
+        (
+            [
+                "evaluate",
+                "--model",
+                str(starter_model),
+                "--data",
+                str(shared_dir / "birds525-sample" / "valid"),
+                "--out",
+                str(a_file),
+            ],
+            f"--out {a_file} is a file, not a folder; give a folder (it may not exist yet).",
+        ),
+        (
+            ["compare", str(shapes_run["run"]), "--out", str(a_file / "chart.png")],
+            f"cannot write --out {a_file / 'chart.png'}: {a_file} is a file, not a folder.",
+        ),
+        (
+            ["compare", str(shapes_run["run"]), "--out", str(tmp_path / "chart.txt")],
+            f"--out {tmp_path / 'chart.txt'}: matplotlib cannot write .txt files; end the name with .png, .svg or .pdf.",
+        ),
+        (
+            ["train", "--data", str(shared_dir / "birds525-sample"), "--out", str(a_file)],
+            f"--out {a_file} is a file, not a folder; give a folder (it may not exist yet).",
+        ),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
@@ -317,7 +368,10 @@ def test_the_advice_after_a_failed_export_never_names_the_mode_that_failed():
     for mode in ("int8", "dynamic", "float16", "none"):
         assert f"--quantize {mode}" not in export.fallback_advice(mode)
     assert describe_threshold(0.3156939744949341) == "threshold 0.32"
-    assert describe_threshold(None) == "threshold not calibrated (no validation image was named correctly; the app uses 0.30)"
+    assert (
+        describe_threshold(None)
+        == "threshold not calibrated (no validation image was named correctly; the app uses 0.30)"
+    )
 
 
 def test_train_checks_its_arguments_before_loading_tensorflow(shapes_dataset, tmp_path):
@@ -339,7 +393,9 @@ def test_train_checks_its_arguments_before_loading_tensorflow(shapes_dataset, tm
         ["train", "--resume", str(a_file)],
     ]
 
-    done = subprocess.run([sys.executable, "-c", script, *map(json.dumps, cases)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script, *map(json.dumps, cases)], capture_output=True, text=True, timeout=120
+    )
 
     assert json.loads(done.stdout.splitlines()[-1]) == {"codes": [2] * len(cases), "tensorflow": False}
     assert done.stderr.splitlines() == [
@@ -361,11 +417,16 @@ def test_a_training_error_after_tensorflow_loads_is_still_one_line(tmp_path):
 
     done = subprocess.run(
         [sys.executable, "-m", "birdcam", "train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY_VIT],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
     assert done.returncode == 2
-    assert done.stderr == f"birdcam: error: {data} holds one class ('AMERICAN ROBIN'); a classifier needs at least two class folders.\n"
+    assert (
+        done.stderr
+        == f"birdcam: error: {data} holds one class ('AMERICAN ROBIN'); a classifier needs at least two class folders.\n"
+    )
 
 
 def test_the_cli_and_evaluate_never_import_tensorflow(starter_model, shared_dir, tmp_path):

@@ -58,8 +58,23 @@ def make_shapes_dataset(root: Path, seed: int = 0, sizes: dict[str, int] = SPLIT
 
 # A ViT small enough to train in seconds on 2 cores.
 TINY_VIT = [
-    "--backbone", "custom", "--image-size", "32", "--patch-size", "8", "--hidden-size", "32",
-    "--num-layers", "2", "--num-heads", "2", "--mlp-dim", "64", "--no-pretrained", "--finetune-at", "0",
+    "--backbone",
+    "custom",
+    "--image-size",
+    "32",
+    "--patch-size",
+    "8",
+    "--hidden-size",
+    "32",
+    "--num-layers",
+    "2",
+    "--num-heads",
+    "2",
+    "--mlp-dim",
+    "64",
+    "--no-pretrained",
+    "--finetune-at",
+    "0",
 ]
 
 

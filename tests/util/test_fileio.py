@@ -87,8 +87,14 @@ def test_a_folder_without_write_permission_is_refused_in_one_line():
         with _as_nobody_if_root(), pytest.raises(OutputError) as file_refused:
             fileio.check_output_file(locked / "chart.png", "--log")
 
-        assert str(folder_refused.value) == f"cannot write --out {locked / 'report'}: Permission denied in {locked}; pick another place."
-        assert str(file_refused.value) == f"cannot write --log {locked / 'chart.png'}: Permission denied in {locked}; pick another place."
+        assert (
+            str(folder_refused.value)
+            == f"cannot write --out {locked / 'report'}: Permission denied in {locked}; pick another place."
+        )
+        assert (
+            str(file_refused.value)
+            == f"cannot write --log {locked / 'chart.png'}: Permission denied in {locked}; pick another place."
+        )
         assert list(locked.iterdir()) == []
 
 
@@ -112,4 +118,7 @@ def test_a_failed_write_is_one_line_saying_which_file_and_why():
 
     message = str(fileio.write_error(error, "run `birdcam train --resume runs/a` to install it"))
 
-    assert message == "cannot write /models/.birds.tflite.7.partial: No space left on device. Run `birdcam train --resume runs/a` to install it."
+    assert (
+        message
+        == "cannot write /models/.birds.tflite.7.partial: No space left on device. Run `birdcam train --resume runs/a` to install it."
+    )
