@@ -14,7 +14,6 @@ script, on frames this script writes, one round at a time between the script's o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics

@@ -101,7 +101,8 @@ def own_rate(scene, frames: list[np.ndarray], seconds: float) -> float:
 
 
 def run_headless(video: Path, seconds: float, work: Path, *, factory=None, sample_rss: bool) -> tuple[dict, list]:
-    from birdcam.live.headless import HeadlessOptions, run_headless as run
+    from birdcam.live.headless import HeadlessOptions
+    from birdcam.live.headless import run_headless as run
     from birdcam.live.inference import InferenceOptions, build_scene_pass, child_pids
 
     samples: list[tuple[float, float, float]] = []
@@ -274,8 +275,9 @@ def main() -> int:
     }
     print(json.dumps({"slow_model": figures["slow_model"]}), flush=True)
 
-    import birdcam.gui  # noqa: F401  (before Qt is used)
     from PySide6.QtWidgets import QApplication
+
+    import birdcam.gui  # noqa: F401  (before Qt is used)
 
     app = QApplication(sys.argv[:1])
     big_model = None if args.no_big_model else build_big_model(REPO / "benchmarks" / "out" / "big-300mb.tflite")

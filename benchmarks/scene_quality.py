@@ -348,10 +348,10 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from birdcam.models.detector import Detector
     from birdcam.models.classifier import Classifier
+    from birdcam.models.detector import Detector
     from birdcam.models.labels import read_labels
-    from birdcam.scene.scene_pass import ScenePass, SceneOptions
+    from birdcam.scene.scene_pass import SceneOptions, ScenePass
 
     model = args.shared / STARTER
     names = {label.scientific_name.lower() for label in read_labels(model.parent / "labels.txt")}

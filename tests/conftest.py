@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
-
-import json
 
 import pytest
 from media import read_image, write_video

@@ -12,8 +12,8 @@ from birdcam import __version__
 from birdcam.cli import app as app_commands
 from birdcam.cli import sightings as sightings_commands
 from birdcam.errors import BirdcamError
-from birdcam.util.native import quiet_native_logs
 from birdcam.training import commands as training_commands
+from birdcam.util.native import quiet_native_logs
 
 
 class OneLineParser(argparse.ArgumentParser):

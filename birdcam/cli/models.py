@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from birdcam.models.classifier import DEFAULT_TOP_K
 from birdcam.errors import BirdcamError, LabelError, ModelError, SourceError
-from birdcam.util.progress import Progress
 from birdcam.live.sources import IMAGE_SUFFIXES, read_image
+from birdcam.models.classifier import DEFAULT_TOP_K
+from birdcam.util.progress import Progress
 
 
 def register(commands) -> None:

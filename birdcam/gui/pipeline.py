@@ -18,8 +18,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from birdcam.gui.screen import QtScreenGrabber
 from birdcam.live.inference import InferenceOptions, LiveSettings, ModelInfo, SceneFactory, build_scene_pass
 from birdcam.live.pipeline import LivePipeline, LiveResult, LiveStats, ModelRequest
-from birdcam.scene.smoothing import SmoothingOptions
 from birdcam.live.sources import Frame
+from birdcam.scene.smoothing import SmoothingOptions
 
 
 @dataclass(frozen=True)

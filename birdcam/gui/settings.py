@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from birdcam.models.classifier import DEFAULT_TOP_K
 from birdcam.live.inference import LiveSettings
+from birdcam.models.classifier import DEFAULT_TOP_K
 
 
 class WindowSettings:

@@ -14,8 +14,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QImage, QPainter, QPen
 
 from birdcam.errors import SightingsError
-from birdcam.util.fileio import atomic_path
 from birdcam.sightings.summary import Summary
+from birdcam.util.fileio import atomic_path
 
 CELL_WIDTH = 46
 CELL_HEIGHT = 26

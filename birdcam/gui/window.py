@@ -17,13 +17,13 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QInputDialog,
+    QLabel,
     QMainWindow,
     QMessageBox,
     QStyle,
     QSystemTrayIcon,
     QVBoxLayout,
     QWidget,
-    QLabel,
 )
 
 from birdcam import __version__, paths
@@ -38,10 +38,10 @@ from birdcam.gui.sightings_dock import export_sightings, install_sightings
 from birdcam.gui.sightings_log import SightingsLog
 from birdcam.gui.widgets import MessageBar, VideoView, app_icon
 from birdcam.live.inference import ModelInfo
+from birdcam.live.sources import list_cameras
+from birdcam.models.species import read_species_lists, species_mask
 from birdcam.models.store import newest_trained_model
 from birdcam.util.notices import new_species_text
-from birdcam.models.species import read_species_lists, species_mask
-from birdcam.live.sources import list_cameras
 
 ORGANIZATION = "birdcam"
 APPLICATION = "birdcam"

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.errors import ModelError, SourceError
-from birdcam.util.fileio import check_output_file, write_error
 from birdcam.live.inference import InferenceOptions, LiveSettings, SceneFactory, build_scene_pass
 from birdcam.live.pipeline import LivePipeline, LiveResult
 from birdcam.scene.scene_pass import Bird
+from birdcam.util.fileio import check_output_file, write_error
 
 _POLL_S = 0.05
 _DRAIN_S = 3.0  # after a finite source ends, how long the last frame's result may take to arrive
@@ -240,8 +240,8 @@ def _recorder(options: HeadlessOptions, warn: Callable[[str], None]):
     """The sightings recorder of this run (None with --no-sightings); its troubles and notices become warnings."""
     if not options.record:
         return None
-    from birdcam.util.notices import desktop_notice, new_species_text
     from birdcam.sightings import SightingsRecorder
+    from birdcam.util.notices import desktop_notice, new_species_text
 
     def status(state: str, message: str) -> None:
         if message and state in ("damaged", "locked", "read-only", "error", "notice"):

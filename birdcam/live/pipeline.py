@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from birdcam.live.capture import CaptureThread, LatestFrame
 from birdcam.errors import BirdcamError, ModelError, SourceError
+from birdcam.live.capture import CaptureThread, LatestFrame
 from birdcam.live.inference import (
     InferenceOptions,
     InferenceProcess,
@@ -31,8 +31,8 @@ from birdcam.live.inference import (
     SceneFactory,
     build_scene_pass,
 )
-from birdcam.scene.scene_pass import SceneResult
 from birdcam.live.sources import Frame, ScreenGrabber, open_source
+from birdcam.scene.scene_pass import SceneResult
 
 _POLL_S = 0.05  # how often a waiting thread looks at its stop flag
 _RATE_WINDOW = 30  # results over which the inference rate is measured

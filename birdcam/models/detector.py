@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from birdcam.errors import LabelError, ModelError, first_line
 from birdcam.models.classifier import (
     Timings,
     as_three_channels,
@@ -26,7 +27,6 @@ from birdcam.models.classifier import (
     quantization,
     resize_image,
 )
-from birdcam.errors import LabelError, ModelError, first_line
 from birdcam.models.labels import embedded_labels
 
 YOLOX_STRIDES = (8, 16, 32)

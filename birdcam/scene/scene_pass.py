@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from birdcam.scene.appearance import Appearance
 from birdcam.models.classifier import Classifier
-from birdcam.scene.evidence import EvidenceOptions, SpeciesEvidence
 from birdcam.models.labels import Label
+from birdcam.scene.appearance import Appearance
+from birdcam.scene.evidence import EvidenceOptions, SpeciesEvidence
 from birdcam.scene.smoothing import LabelSmoother, Shown, SmoothingOptions
 from birdcam.scene.tracker import Track, Tracker, TrackerOptions
 

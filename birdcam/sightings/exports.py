@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from birdcam.errors import SightingsError
-from birdcam.util.fileio import write_text_atomically
 from birdcam.sightings.visit import Visit
+from birdcam.util.fileio import write_text_atomically
 
 EXPORT_FORMATS = ("birdcam", "ebird")
 CSV_COLUMNS = (

@@ -31,7 +31,6 @@ import numpy as np
 
 from birdcam import paths
 from birdcam.errors import SightingsError, first_line
-from birdcam.util.fileio import write_text_atomically
 from birdcam.scene.scene_pass import Bird
 from birdcam.sightings import snapshots
 from birdcam.sightings.db import (
@@ -47,6 +46,7 @@ from birdcam.sightings.db import (
 )
 from birdcam.sightings.visit import Visit, names_from_text
 from birdcam.sightings.visits import BestMoment, Change, VisitBuilder, VisitUpdate, Withdrawal
+from birdcam.util.fileio import write_text_atomically
 
 STATES = ("starting", "recording", "damaged", "locked", "read-only", "error")
 """The database's state as `Overview.state` and `on_status` give it; "notice" is also sent for one-off messages."""

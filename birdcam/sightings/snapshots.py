@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 
 from birdcam.errors import SightingsError
-from birdcam.util.fileio import write_atomically
 from birdcam.scene.scene_pass import Bird, Box
 from birdcam.sightings.visit import UNKNOWN_DESCRIPTION, Visit
+from birdcam.util.fileio import write_atomically
 
 SNAPSHOT_HEIGHT = 360
 """Pixel height of a snapshot (crop and frame side by side)."""

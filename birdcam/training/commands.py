@@ -7,9 +7,8 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from birdcam.models.classifier import DEFAULT_THRESHOLD
 from birdcam.errors import DatasetError, OutputError, first_line
-from birdcam.util.native import stderr_silenced
+from birdcam.models.classifier import DEFAULT_THRESHOLD
 from birdcam.training.options import (
     BACKBONES,
     CACHES,
@@ -20,6 +19,7 @@ from birdcam.training.options import (
     check_new_run,
     resumed_options,
 )
+from birdcam.util.native import stderr_silenced
 
 _MODEL_FLAGS = [field.name for field in fields(ModelSpec) if field.name not in ("num_classes", "noise")]
 _RUN_FLAGS = [field.name for field in fields(TrainOptions) if field.name not in ("data", "model", "install")]

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.errors import DatasetError, SourceError
-from birdcam.util.fileio import check_output_folder
-from birdcam.util.progress import Progress
 from birdcam.models.species import name_key
 from birdcam.training import report
 from birdcam.training.dataset import class_folders, scientific_names_for
+from birdcam.util.fileio import check_output_folder
+from birdcam.util.progress import Progress
 
 
 def match_classes(class_names: Sequence[str], scientific_names: Sequence[str], labels) -> dict[str, int]:
@@ -36,8 +36,8 @@ def match_classes(class_names: Sequence[str], scientific_names: Sequence[str], l
 
 def evaluate_folder(model_path: Path, data: Path, out: Path, *, resize: str = "stretch", num_threads: int = 2) -> dict:
     """Classifies every image of the matched classes, writes report.json / report.md / confusion.png to `out`."""
-    from birdcam.models.classifier import Classifier
     from birdcam.live.sources import read_image
+    from birdcam.models.classifier import Classifier
 
     data = Path(data).expanduser()
     if data.exists() and not data.is_dir():

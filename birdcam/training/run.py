@@ -25,14 +25,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from birdcam.errors import BirdcamError, DatasetError, ModelError, OutputError, first_line
-from birdcam.util.fileio import atomic_path, check_free_space, write_atomically, write_text_atomically
-from birdcam.util.progress import Progress
+from birdcam.errors import BirdcamError, ModelError, OutputError, first_line
 from birdcam.training import export, report
 from birdcam.training.dataset import ImageFolderDataset, Split, decoded_images, image_pipeline, resized_images
 from birdcam.training.model import build_model, local_weights
 from birdcam.training.options import TrainOptions, check_new_run
-
+from birdcam.util.fileio import atomic_path, check_free_space, write_atomically, write_text_atomically
+from birdcam.util.progress import Progress
 
 MEMORY_CACHE_BYTES = 2 * 1024**3
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from birdcam.cli import main
 from media import read_image, write_video
 from terminal import run_in_terminal
+
+from birdcam.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,9 +75,8 @@ def _detector(shared_dir: Path) -> Path:
 
 def _two_bird_photo(shared_dir: Path, path: Path) -> Path:
     """A Cedar Waxwing and an Asian Dollarbird (a species the starter model does not know) on a real bedroom photo."""
-    import cv2
-
     import bird_scenes
+    import cv2
 
     photos = {f"{p.species}/{p.path.name}": p for p in bird_scenes.sample_photos(shared_dir, set())}
     room = next(p for p in bird_scenes.background_photos(shared_dir) if p.stem == "000000006213")
@@ -383,7 +382,6 @@ def test_module_and_main_py_entry_points(starter_model, shared_dir):
 
 def test_normalization_flag_for_float_models(tiny, tmp_path, capsys):
     import cv2
-
     import tiny_models
 
     # The raw-pixel model without its card: only the flag can tell the engine how to feed it.

@@ -18,8 +18,8 @@ from sightings_material import T0, LockHolder, bird_video, damage, read_only, v1
 from birdcam.models.classifier import Classifier
 from birdcam.models.labels import read_labels
 from birdcam.scene.scene_pass import Bird, ScenePass, SceneResult, SceneTimings
-from birdcam.sightings import SightingsDB, Visit
 from birdcam.scene.smoothing import Shown
+from birdcam.sightings import SightingsDB, Visit
 
 
 @pytest.fixture

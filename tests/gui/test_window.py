@@ -7,11 +7,11 @@ import time
 import cv2
 import numpy as np
 import pytest
+from media import read_image, write_video
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QPushButton
 
 from birdcam.live.inference import child_pids
-from media import read_image, write_video
 
 DUCK = "Mandarin Duck"
 

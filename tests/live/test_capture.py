@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from birdcam.live.capture import CaptureThread, LatestFrame
 from birdcam.errors import SourceError
+from birdcam.live.capture import CaptureThread, LatestFrame
 from birdcam.live.sources import CameraSource, Frame, FrameSource, StreamSource, VideoSource
 
 IMAGE = np.zeros((4, 4, 3), np.uint8)

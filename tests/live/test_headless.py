@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from media import read_image, write_video
 
 from birdcam import cli
-
-from media import read_image, write_video
 
 FPS = 30
 FIELDS = {
@@ -341,9 +340,9 @@ def test_the_detector_finds_names_and_records_each_of_two_small_birds(shared_dir
     recorded as its own visit."""
     import dataclasses
 
+    import bird_scenes
     import numpy as np
 
-    import bird_scenes
     from birdcam.models.labels import read_labels
     from birdcam.sightings import SightingsDB, default_path
 

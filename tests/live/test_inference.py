@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 
 import cv2
+import fake_models
 import numpy as np
 import pytest
 
-import fake_models
-from birdcam.models.classifier import Classifier
 from birdcam.errors import ModelError
 from birdcam.live.inference import (
     InferenceOptions,
@@ -21,6 +20,7 @@ from birdcam.live.inference import (
     ModelCrashed,
     ModelHung,
 )
+from birdcam.models.classifier import Classifier
 from birdcam.scene.scene_pass import ScenePass
 
 
@@ -153,6 +153,7 @@ def test_close_ends_the_process_within_a_second_even_mid_frame():
 
 def test_the_scene_pass_with_a_detector_says_the_same_in_a_process(starter_model, shared_dir):
     import bird_scenes
+
     from birdcam.models.labels import read_labels
     from birdcam.scene.scene_pass import open_detector
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+import fake_models
 import numpy as np
 import pytest
 
-import fake_models
 from birdcam.live import pipeline as live
 from birdcam.live.capture import LatestFrame
 from birdcam.live.inference import InferenceOptions, InferenceProcess, LiveSettings, child_pids

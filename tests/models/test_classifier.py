@@ -11,10 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 import tiny_models
-from birdcam.models.classifier import Classifier, fit_to_size
+
 from birdcam.errors import BirdcamError, LabelError, ModelError, SpeciesListError
+from birdcam.models.classifier import Classifier, fit_to_size
 
 QUANTIZATIONS = tiny_models.QUANTIZATIONS
 # How far each variant's probabilities may stray from the float Keras model.

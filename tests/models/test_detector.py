@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from birdcam.models.detector import COCO_CLASSES, Detector, decode_yolox, read_class_names, yolox_anchors
 from birdcam.errors import BirdcamError, LabelError, ModelError
+from birdcam.models.detector import COCO_CLASSES, Detector, decode_yolox, read_class_names, yolox_anchors
 
 YOLOX_NAME = "yolox_nano_float16_quantize.tflite"
 

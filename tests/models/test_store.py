@@ -175,7 +175,8 @@ def test_resolution_order(tmp_path, monkeypatch, starter_model):
 
 
 def test_offline_setting_and_mirror(server, starter_model, monkeypatch):
-    from birdcam.models.store import AIY_BIRDS_V1, starter_model as default_starter
+    from birdcam.models.store import AIY_BIRDS_V1
+    from birdcam.models.store import starter_model as default_starter
 
     with pytest.raises(ModelError, match="downloading is off"):
         resolve_model()  # BIRDCAM_OFFLINE is set for every test

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import bird_scenes
 import numpy as np
 
-import bird_scenes
 from birdcam.scene.appearance import Appearance
 from birdcam.scene.scene_pass import SceneOptions
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import bird_scenes
 import cv2
 import numpy as np
 import pytest
 
-import bird_scenes
 from birdcam.models.classifier import Classifier
-from birdcam.scene.scene_pass import ScenePass, SceneOptions, SearchPlan, open_detector
+from birdcam.scene.scene_pass import SceneOptions, ScenePass, SearchPlan, open_detector
 from birdcam.scene.smoothing import LabelSmoother, SmoothingOptions
 
 FPS = bird_scenes.FPS

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from birdcam.util import fileio
 from birdcam.errors import OutputError
+from birdcam.util import fileio
 
 NOBODY = 65534
 
