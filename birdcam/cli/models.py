@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.errors import BirdcamError, LabelError, ModelError, SourceError
-from birdcam.live.sources import IMAGE_SUFFIXES, read_image
 from birdcam.models.classifier import DEFAULT_TOP_K
+from birdcam.models.image import IMAGE_SUFFIXES, read_image
 from birdcam.util.progress import Progress
 
 
@@ -451,16 +451,19 @@ def run_models(args: argparse.Namespace) -> int:
     else:
         print(f"model      {info['model']}")
         print(f"why        {info['reason']}")
-        print(
-            f"input      {info['input']} ({'raw 0-255 RGB' if info['input_dtype'] == 'uint8' else 'normalized per model card' if info['card'] else 'normalized to [-1, 1]'})"
+        scaling = (
+            "raw 0-255 RGB"
+            if info["input_dtype"] == "uint8"
+            else "normalized per model card"
+            if info["card"]
+            else "normalized to [-1, 1]"
         )
-        print(
-            f"classes    {info['classes']} (background class: {'none' if info['background_index'] is None else info['background_index']})"
-        )
+        print(f"input      {info['input']} ({scaling})")
+        background = "none" if info["background_index"] is None else info["background_index"]
+        print(f"classes    {info['classes']} (background class: {background})")
         print(f"labels     {info['labels']}")
-        print(
-            f"threshold  {info['threshold']:.2f}{' (calibrated, from the model card)' if 'threshold' in classifier.card else ''}"
-        )
+        calibrated = " (calibrated, from the model card)" if "threshold" in classifier.card else ""
+        print(f"threshold  {info['threshold']:.2f}{calibrated}")
         print(f"size       {info['size_bytes'] / 1e6:.1f} MB")
         print(f"trained    models exported by `birdcam train` go to {info['models_dir']}")
         _print_detector_info(info["detector"])
@@ -515,6 +518,7 @@ def _print_detector_info(info: dict) -> None:
     print(f"why        {info['reason']}")
     birds = ", ".join(info["bird_classes"])
     print(
-        f"           {info['kind']}, input {info['input']}, {info['classes']} classes, birds: {birds}, score >= {info['score_threshold']:.2f}"
+        f"           {info['kind']}, input {info['input']}, {info['classes']} classes, birds: {birds}, "
+        f"score >= {info['score_threshold']:.2f}"
     )
     print(f"           labels {info['labels']}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from birdcam.live.inference import LiveSettings
-from birdcam.models.classifier import DEFAULT_TOP_K
+from birdcam.scene.smoothing import SmoothingOptions
 
 
 class WindowSettings:
@@ -127,7 +127,7 @@ class WindowSettings:
 
     @property
     def top_k(self) -> int:
-        return self._get("top_k", DEFAULT_TOP_K, int)
+        return self._get("top_k", SmoothingOptions().top_k, int)
 
     @top_k.setter
     def top_k(self, value: int) -> None:
@@ -144,7 +144,10 @@ class WindowSettings:
     def window_geometry(self) -> tuple[QByteArray | None, QByteArray | None]:
         """(geometry, dock and toolbar state) saved at the last close, None where there is none."""
         geometry, state = self.qsettings.value("geometry"), self.qsettings.value("window_state")
-        valid = lambda value: value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+        def valid(value):
+            return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
         return valid(geometry), valid(state)
 
     def save_window_geometry(self, geometry: QByteArray, state: QByteArray) -> None:

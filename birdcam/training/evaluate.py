@@ -19,7 +19,8 @@ from birdcam.util.progress import Progress
 
 
 def match_classes(class_names: Sequence[str], scientific_names: Sequence[str], labels) -> dict[str, int]:
-    """{folder class: model output} by exact label, common name, then scientific name (compared as species lists compare names)."""
+    """{folder class: model output} by exact label, common name, then scientific name (compared as species lists
+    compare names)."""
 
     by_text = {label.text: i for i, label in enumerate(labels)}
     by_common = {name_key(label.common_name): i for i, label in enumerate(labels) if label.common_name}
@@ -36,7 +37,7 @@ def match_classes(class_names: Sequence[str], scientific_names: Sequence[str], l
 
 def evaluate_folder(model_path: Path, data: Path, out: Path, *, resize: str = "stretch", num_threads: int = 2) -> dict:
     """Classifies every image of the matched classes, writes report.json / report.md / confusion.png to `out`."""
-    from birdcam.live.sources import read_image
+    from birdcam.models.image import read_image
     from birdcam.models.classifier import Classifier
 
     data = Path(data).expanduser()

@@ -266,7 +266,7 @@ def test_list_cameras_reads_names_and_skips_metadata_nodes(tmp_path):
 def test_a_jpeg_size_is_read_from_its_header(shared_dir, tmp_path):
     from huge_jpeg import write_grey_jpeg
 
-    from birdcam.live.sources import jpeg_size
+    from birdcam.models.image import jpeg_size
 
     duck = shared_dir / "images" / "birds" / "mandarin_duck.jpg"
     photo = cv2.imread(str(duck))
@@ -283,7 +283,7 @@ def test_a_jpeg_size_is_read_from_its_header(shared_dir, tmp_path):
 
 
 def test_a_large_jpeg_is_decoded_reduced_just_enough(shared_dir, tmp_path):
-    from birdcam.live.sources import MAX_DECODED_SIDE, read_image
+    from birdcam.models.image import MAX_DECODED_SIDE, read_image
 
     photo = cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg"))
     for width, factor in ((MAX_DECODED_SIDE, 1), (4200, 2), (8200, 4), (16800, 8)):
@@ -310,7 +310,7 @@ def test_reading_a_huge_jpeg_takes_a_fraction_of_its_full_size(shared_dir, tmp_p
     huge = write_grey_jpeg(tmp_path / "huge.jpg", 20000, 20000)
     script = (
         "import resource, sys\n"
-        "from birdcam.live.sources import read_image\n"
+        "from birdcam.models.image import read_image\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "image = read_image(sys.argv[1])\n"
         "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"

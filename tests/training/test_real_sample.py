@@ -1,4 +1,5 @@
-"""The whole path on real photos with real names: shared/birds525-sample in single-folder mode, and the starter model."""
+"""The whole path on real photos with real names: shared/birds525-sample in single-folder mode, and the starter
+model."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def test_every_quantization_mode_of_the_real_sample_model_stays_close_to_keras(s
     # agreement is checked on the confident shapes model; here each export must give Keras's probabilities.
     import numpy as np
 
-    from birdcam.live.sources import read_image
+    from birdcam.models.image import read_image
     from birdcam.models.classifier import Classifier
     from birdcam.training import export
     from birdcam.training.dataset import ImageFolderDataset, resized_images
