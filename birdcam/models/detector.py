@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from birdcam.errors import LabelError, ModelError, first_line
+from birdcam.models.boxes import Box, non_maximum_suppression
 from birdcam.models.classifier import (
     Timings,
     as_three_channels,
@@ -53,9 +54,6 @@ _SSD_NAME_HINTS = {"classes": ("class", "categor", "label"), "scores": ("score",
 _POSTPROCESS_SUFFIXES = {":1": "classes", ":2": "scores"}
 _MAX_NMS_CANDIDATES = 2000
 
-Box = tuple[float, float, float, float]
-"""(x, y, width, height) in source-frame pixels."""
-
 
 @dataclass(frozen=True)
 class DetectorOptions:
@@ -64,7 +62,8 @@ class DetectorOptions:
     model_path: Path
     """The .tflite file."""
     labels_path: Path | None = None
-    """Class names; None: <model>.labels.txt, coco_classes.txt or labels.txt beside it, the embedded zip, else COCO's."""
+    """Class names; None: <model>.labels.txt, coco_classes.txt or labels.txt beside it, the embedded zip, else
+    COCO's."""
     num_threads: int = default_threads()
     """CPU threads LiteRT may use."""
     score_threshold: float = 0.25
@@ -257,7 +256,8 @@ class Detector:
         return boxes.astype(np.float32), scores[keep].astype(np.float32), classes[keep]
 
     def _select(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, region: tuple[int, int, int, int]):
-        """Region-relative (x0, y0, x1, y1) boxes -> frame-pixel Detections, clipped, NMS'd, split into birds and others."""
+        """Region-relative (x0, y0, x1, y1) boxes -> frame-pixel Detections, clipped, NMS'd, split into birds and
+        others."""
         x, y, w, h = region
         boxes = np.clip(boxes, 0, np.array([w, h, w, h], np.float32))
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & (classes >= 0)
@@ -271,7 +271,8 @@ class Detector:
         # Per-class NMS, with every bird class one group: two bird classes never box one bird twice,
         # and a cat overlapping a bird keeps its own box.
         groups = np.where(is_bird, -1, classes).astype(np.int32)
-        kept = _nms(boxes, scores, groups, self.options.iou_threshold)
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+        kept = non_maximum_suppression(xywh, scores, self.options.iou_threshold, groups)
         birds, others = [], []
         for i in kept:
             x0, y0, x1, y1 = (float(v) for v in boxes[i])
@@ -332,16 +333,6 @@ def decode_yolox(
     return boxes, scores[keep].astype(np.float32), classes[keep].astype(np.int64)
 
 
-def _nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, iou_threshold: float) -> list[int]:
-    """Indices kept by non-maximum suppression within each group, best score first."""
-    if len(scores) == 0:
-        return []
-    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1).astype(np.float64)
-    kept = cv2.dnn.NMSBoxesBatched(xywh, scores.astype(np.float32), groups, 0.0, float(iou_threshold))
-    kept = np.asarray(kept, np.int64).reshape(-1)
-    return [int(i) for i in kept[np.argsort(-scores[kept], kind="stable")]]
-
-
 # -- loading -----------------------------------------------------------------------------------
 
 
@@ -370,7 +361,8 @@ def _image_input(interpreter, model_path: Path) -> tuple[dict, bool]:
         )
     if np.dtype(details["dtype"]) not in (np.float32, np.uint8):
         raise ModelError(
-            f"{model_path.name} takes {np.dtype(details['dtype']).name} input; birdcam runs detectors with float32 or uint8 input."
+            f"{model_path.name} takes {np.dtype(details['dtype']).name} input; "
+            "birdcam runs detectors with float32 or uint8 input."
         )
     if shape[0] != 1:
         interpreter.resize_tensor_input(details["index"], [1, *shape[1:]])
@@ -385,7 +377,8 @@ def _with_positions(outputs: list[dict]) -> list[dict]:
 
 
 def _yolox_output(outputs: list[dict], input_size: tuple[int, int]) -> tuple[dict, bool] | None:
-    """(the output, transposed?) when the model's one output is a raw YOLOX [1, anchors, 5 + C] (or [1, 5 + C, anchors])."""
+    """(the output, transposed?) when the model's one output is a raw YOLOX [1, anchors, 5 + C] (or [1, 5 + C,
+    anchors])."""
     if len(outputs) != 1:
         return None
     (details,) = _with_positions(outputs)

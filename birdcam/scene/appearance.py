@@ -12,8 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-Box = tuple[float, float, float, float]
-"""(x, y, width, height) in frame pixels."""
+from birdcam.models.boxes import Box, PixelBox
+
 TEMPLATE_SIDE = 24
 """Pixels along the longer side of the template."""
 
@@ -69,7 +69,7 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def _clipped(box: Box, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+def _clipped(box: Box, shape: tuple[int, ...]) -> PixelBox:
     height, width = int(shape[0]), int(shape[1])
     x0, y0 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
     x1, y1 = min(width, int(round(box[0] + box[2]))), min(height, int(round(box[1] + box[3])))

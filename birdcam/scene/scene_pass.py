@@ -17,12 +17,11 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
+from birdcam.models.boxes import Box, PixelBox, covered_fraction, non_maximum_suppression, overlap_area, pixel_box
 from birdcam.models.classifier import Classifier
 from birdcam.models.labels import Label
 from birdcam.scene.appearance import Appearance
@@ -33,9 +32,6 @@ from birdcam.scene.tracker import Track, Tracker, TrackerOptions
 if TYPE_CHECKING:
     from birdcam.models.detector import Detector
 
-Box = tuple[int, int, int, int]
-"""(x, y, width, height) in frame pixels."""
-
 
 @dataclass(frozen=True)
 class Bird:
@@ -43,8 +39,8 @@ class Bird:
 
     track: int
     """Stable id of this bird while it stays in view (a new id when it comes back)."""
-    box: Box
-    """Where it is, in frame pixels."""
+    box: PixelBox
+    """Where it is, in frame pixels rounded to whole pixels."""
     label: Label | None
     """Its species; None: a bird of a species this model does not know."""
     index: int | None
@@ -112,7 +108,8 @@ class SceneOptions:
     naming: EvidenceOptions = EvidenceOptions()
     """How the looks at one bird become its name; its threshold is raised to `threshold` when that is higher."""
     tile_sizes: tuple[int, ...] = (448, 544)
-    """Sides of the square tiles searched in turn for small birds, in frame pixels (one grid per size); (): whole frame only."""
+    """Sides of the square tiles searched in turn for small birds, in frame pixels (one grid per size); (): whole
+    frame only."""
     min_bird_px: int = 24
     """Boxes narrower or lower than this are not followed: too few pixels to name a bird (and mostly a detail
     of something else)."""
@@ -271,7 +268,7 @@ class ScenePass:
                 if bird.score >= self.options.tracking.start_score and self._usable(bird.box, region, frame.shape):
                     boxes.append([float(v) for v in bird.box])
                     scores.append(float(bird.score))
-        kept = sorted(_non_maximum_suppression(boxes, scores), key=lambda i: -scores[i])
+        kept = non_maximum_suppression(boxes, scores, iou_threshold=0.45)
         tracks = self._tracker.update(
             [tuple(boxes[i]) for i in kept], [scores[i] for i in kept], 0.0, start_confirmed=True
         )
@@ -326,7 +323,7 @@ class ScenePass:
         self._last_t: float | None = None
         self._last_detection: float | None = None
         self._refreshed = False
-        self._probes: list[tuple[Box, float]] = []
+        self._probes: list[tuple[PixelBox, float]] = []
         self._view_of_other: float | None = None
         """When the detector last saw the whole-frame region taken by other objects and no bird (None: not lately)."""
 
@@ -344,11 +341,11 @@ class ScenePass:
         self._note_view(found, region, frame.shape, t)
         return tracks, found.timings.total_ms
 
-    def _note_view(self, found, region: Box, shape: tuple[int, ...], t: float) -> None:
+    def _note_view(self, found, region: PixelBox, shape: tuple[int, ...], t: float) -> None:
         """Remembers whether the detector, looking at all of the whole-frame region, found it taken by objects of
         other classes and no bird: apples the classifier calls a parakeet are no close-up of one."""
         fitted = self.classifier.fitted_region(shape)
-        if _overlap_area(fitted, region) < 0.9 * fitted[2] * fitted[3]:
+        if overlap_area(fitted, region) < 0.9 * fitted[2] * fitted[3]:
             return
         others = [
             d.box
@@ -356,12 +353,12 @@ class ScenePass:
             if d.score >= self.options.other_object_score and d.label.lower() not in self.options.not_other_objects
         ]
         taken = (
-            not any(_overlap_area(d.box, fitted) > 0 for d in found.birds)
+            not any(overlap_area(d.box, fitted) > 0 for d in found.birds)
             and _union_fraction(others, fitted) >= self.options.other_object_cover
         )
         self._view_of_other = t if taken else None
 
-    def _usable(self, box: tuple[float, float, float, float], region: Box, shape: tuple[int, ...]) -> bool:
+    def _usable(self, box: Box, region: PixelBox, shape: tuple[int, ...]) -> bool:
         """A box big enough to name a bird in, and not cut by an edge of the searched region inside the frame
         (that is part of a bird the region cut: a tile of the search plan shows it whole or the frame does)."""
         if min(box[2], box[3]) < self.options.min_bird_px:
@@ -409,7 +406,7 @@ class ScenePass:
                 self._unlike.add(track.id)
             self._appearance[track.id] = appearance
 
-    def _region(self, shape: tuple[int, ...], t: float) -> tuple[Box, bool]:
+    def _region(self, shape: tuple[int, ...], t: float) -> tuple[PixelBox, bool]:
         """Where the detector looks in this frame, and whether that is a search for new birds: the
         neighbourhood of a new bird (to confirm it), else a second look at a box a tile cut or doubted,
         else the neighbourhood of a bird not looked at for `refresh_s`, else the next region of the search plan."""
@@ -433,10 +430,10 @@ class ScenePass:
         for detection in boxes:
             if len(self._probes) >= MAX_PROBES:
                 return
-            if any(_overlap_area(detection.box, track.predicted(t)) > 0 for track in self._tracker.tracks):
+            if any(overlap_area(detection.box, track.predicted(t)) > 0 for track in self._tracker.tracks):
                 continue
             if any(
-                _overlap_area(detection.box, region) >= 0.5 * detection.box[2] * detection.box[3]
+                overlap_area(detection.box, region) >= 0.5 * detection.box[2] * detection.box[3]
                 for region, _ in self._probes
             ):
                 continue
@@ -521,16 +518,16 @@ class ScenePass:
         in_view = [
             (track, evidence)
             for track, evidence in shown
-            if _overlap_area(track.box, fitted) >= 0.5 * track.box[2] * track.box[3]
+            if overlap_area(track.box, fitted) >= 0.5 * track.box[2] * track.box[3]
         ]
-        closeup = max(in_view, key=lambda pair: _covered_fraction(pair[0].box, fitted), default=None)
-        if closeup is not None and _covered_fraction(closeup[0].box, fitted) < options.closeup_fraction:
+        closeup = max(in_view, key=lambda pair: covered_fraction(pair[0].box, fitted), default=None)
+        if closeup is not None and covered_fraction(closeup[0].box, fitted) < options.closeup_fraction:
             closeup = None
         if in_view and self._whole_track is not None:
             self._inherit_whole_frame_id(in_view, closeup)
         birds = []
         for track, evidence in shown:
-            box, track_id = _int_box(track.predicted(t)), self._aliases.get(track.id, track.id)
+            box, track_id = pixel_box(track.predicted(t)), self._aliases.get(track.id, track.id)
             if closeup is not None and track is closeup[0] and whole.is_bird:
                 birds.append(Bird(track_id, box, whole.label, whole.index, whole.score, whole.top, closeup=True))
             elif evidence.index is not None:
@@ -558,15 +555,15 @@ class ScenePass:
         birds.sort(key=lambda bird: (not bird.known, not (bird.closeup or bird.whole_frame), -bird.score))
         return tuple(birds)
 
-    def _may_be_closeup(self, fitted: Box, t: float) -> bool:
+    def _may_be_closeup(self, fitted: PixelBox, t: float) -> bool:
         """The whole-frame pass's bird may be shown on its own: no small bird is being followed in its view (the
         view holds birds the detector sees, and the whole-frame pass blurs them together with their background),
         and the detector did not lately see the view taken by objects of other classes."""
         options = self.options
         for track in self._tracker.tracks:
             if (
-                _overlap_area(track.box, fitted) >= 0.5 * track.box[2] * track.box[3]
-                and _covered_fraction(track.box, fitted) < options.closeup_fraction
+                overlap_area(track.box, fitted) >= 0.5 * track.box[2] * track.box[3]
+                and covered_fraction(track.box, fitted) < options.closeup_fraction
                 and track.misses < options.hide_after_misses
             ):
                 return False
@@ -595,21 +592,6 @@ class ScenePass:
         return LabelSmoother(self.classifier.labels, self.classifier.background_index, options)
 
 
-def open_detector(
-    path, *, labels_path=None, num_threads: int | None = None, options: SceneOptions = SceneOptions()
-) -> Detector:
-    """The detector as the scene pass wants it: reporting boxes down to the score that keeps a track going
-    (`options.tracking.keep_score`), below the detector's own default."""
-    from birdcam.models.detector import Detector, DetectorOptions
-
-    threads = {} if num_threads is None else {"num_threads": num_threads}
-    return Detector(
-        DetectorOptions(
-            model_path=Path(path), labels_path=labels_path, score_threshold=options.tracking.keep_score, **threads
-        )
-    )
-
-
 _SAME_TIME_S = 1e-3
 """Capture times this close count as equal (frame times are rounded by sources)."""
 MAX_PROBES = 4
@@ -631,7 +613,7 @@ class SearchPlan:
     def __init__(self, shape: tuple[int, int], tile_sizes: tuple[int, ...]):
         self.shape = (int(shape[0]), int(shape[1]))
         height, width = self.shape
-        self.regions: list[Box] = [(0, 0, width, height)]
+        self.regions: list[PixelBox] = [(0, 0, width, height)]
         for size in tile_sizes:
             if size > 0 and max(width, height) > 1.25 * size:
                 self.regions += [
@@ -641,7 +623,7 @@ class SearchPlan:
                 ]
         self._next = 0
 
-    def next_region(self) -> Box:
+    def next_region(self) -> PixelBox:
         region = self.regions[self._next]
         self._next = (self._next + 1) % len(self.regions)
         return region
@@ -655,21 +637,19 @@ def _tile_starts(length: int, tile: int) -> list[int]:
     return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
-def neighbourhood(
-    box: tuple[float, float, float, float], factor: float, input_size: tuple[int, int], shape: tuple[int, ...]
-) -> Box:
+def neighbourhood(box: Box, factor: float, input_size: tuple[int, int], shape: tuple[int, ...]) -> PixelBox:
     """A square around a box, `factor` times its longer side (at least the detector's input, so small birds are
     not enlarged past their pixels' worth), moved inside the frame."""
     side = max(factor * max(box[2], box[3]), float(min(input_size)))
     return _square_inside(box, side, shape)
 
 
-def square_crop(box: tuple[float, float, float, float], margin: float, shape: tuple[int, ...]) -> Box:
+def square_crop(box: Box, margin: float, shape: tuple[int, ...]) -> PixelBox:
     """The square the classifier sees around a bird: `margin` times the box's longer side, moved inside the frame."""
     return _square_inside(box, margin * max(box[2], box[3]), shape)
 
 
-def _square_inside(box: tuple[float, float, float, float], side: float, shape: tuple[int, ...]) -> Box:
+def _square_inside(box: Box, side: float, shape: tuple[int, ...]) -> PixelBox:
     height, width = int(shape[0]), int(shape[1])
     side = int(round(min(max(side, 8.0), width, height)))
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
@@ -678,13 +658,7 @@ def _square_inside(box: tuple[float, float, float, float], side: float, shape: t
     return x, y, side, side
 
 
-def _covered_fraction(box: tuple[float, float, float, float], region: Box) -> float:
-    """How much of the region the box covers."""
-    area = region[2] * region[3]
-    return _overlap_area(box, region) / area if area > 0 else 0.0
-
-
-def _union_fraction(boxes, region: Box, cells: int = 32) -> float:
+def _union_fraction(boxes, region: PixelBox, cells: int = 32) -> float:
     """How much of the region the boxes cover together (on a cells x cells grid)."""
     if not boxes or region[2] <= 0 or region[3] <= 0:
         return 0.0
@@ -698,28 +672,10 @@ def _union_fraction(boxes, region: Box, cells: int = 32) -> float:
     return float(covered.mean())
 
 
-def _holds(outer: tuple[float, float, float, float], inner: tuple[float, float, float, float]) -> bool:
+def _holds(outer: Box, inner: Box) -> bool:
     """The outer box is much larger and holds most of the inner one: a box around a bird and its surroundings."""
     inner_area = inner[2] * inner[3]
-    return outer[2] * outer[3] >= 2.5 * inner_area and _overlap_area(outer, inner) >= 0.6 * inner_area
-
-
-def _overlap_area(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    return w * h if w > 0 and h > 0 else 0.0
-
-
-def _non_maximum_suppression(boxes: list[list[float]], scores: list[float], iou: float = 0.45) -> list[int]:
-    """Indices of the boxes left after NMS (the same bird found in overlapping regions)."""
-    if not boxes:
-        return []
-    return [int(i) for i in np.array(cv2.dnn.NMSBoxes(boxes, scores, 0.0, iou)).reshape(-1)]
-
-
-def _int_box(box: tuple[float, float, float, float]) -> Box:
-    x, y = int(round(box[0])), int(round(box[1]))
-    return x, y, max(1, int(round(box[2]))), max(1, int(round(box[3])))
+    return outer[2] * outer[3] >= 2.5 * inner_area and overlap_area(outer, inner) >= 0.6 * inner_area
 
 
 class CutDetector:

@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-BoxF = tuple[float, float, float, float]
-"""(x, y, width, height) in frame pixels."""
+from birdcam.models.boxes import Box, iou, overlap_area
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,8 @@ class TrackerOptions:
     confirm_within_s: float = 1.0
     """A new track that does not reach confirm_hits within this time, or is missed twice in a row, is dropped."""
     lost_after_s: float = 1.5
-    """A track looked for and not found for this long is deleted, and so is one the detector has missed for this long."""
+    """A track looked for and not found for this long is deleted, and so is one the detector has missed for this
+    long."""
     forget_after_s: float = 4.0
     """A track not even looked for this long is deleted (its prediction means little by then)."""
     max_size_change: float = 2.5
@@ -51,7 +51,7 @@ class Track:
     """One bird being followed. Mutated by the Tracker only."""
 
     id: int
-    box: BoxF
+    box: Box
     """Where the bird was last estimated to be (at `t`)."""
     t: float
     """Time of `box`."""
@@ -76,10 +76,10 @@ class Track:
     """Detector looks in a row that did not find it (following it by other means does not reset this)."""
     matched_now: bool = False
     """Hit by the detector (or followed) in the last update."""
-    detected: BoxF | None = None
+    detected: Box | None = None
     """The detector's box of the last hit (the track's `box` blends it with the prediction)."""
 
-    def predicted(self, t: float) -> BoxF:
+    def predicted(self, t: float) -> Box:
         """Where the bird should be at time t."""
         dt = max(0.0, t - self.t)
         x, y, w, h = self.box
@@ -116,10 +116,10 @@ class Tracker:
 
     def update(
         self,
-        boxes: Sequence[BoxF],
+        boxes: Sequence[Box],
         scores: Sequence[float],
         t: float,
-        looked: Sequence[BoxF] | None = None,
+        looked: Sequence[Box] | None = None,
         *,
         start_confirmed: bool = False,
     ) -> tuple[Track, ...]:
@@ -172,7 +172,7 @@ class Tracker:
         self._tracks = [track for track in self._tracks if not self._expired(track, t)]
         return self.tracks
 
-    def follow(self, track_id: int, box: BoxF, t: float) -> None:
+    def follow(self, track_id: int, box: Box, t: float) -> None:
         """The bird of this track was seen at `box` by other means than the detector (its appearance): it moves
         there and counts as seen, but not as a hit (only the detector confirms a bird)."""
         track = self._find(track_id)
@@ -204,8 +204,8 @@ class Tracker:
         return next((track for track in self._tracks if track.id == track_id), None)
 
     def _match(
-        self, detections: list[tuple[BoxF, float]], tracks: list[Track], predictions: dict[int, BoxF], t: float
-    ) -> list[tuple[BoxF, float]]:
+        self, detections: list[tuple[Box, float]], tracks: list[Track], predictions: dict[int, Box], t: float
+    ) -> list[tuple[Box, float]]:
         """Greedy matching by overlap with the predictions, best pairs first; returns the detections left over."""
         pairs = []
         for d, (box, _) in enumerate(detections):
@@ -223,7 +223,7 @@ class Tracker:
             self._hit(track, *detections[d], predictions[track.id], t)
         return [detection for d, detection in enumerate(detections) if d not in used]
 
-    def _hit(self, track: Track, box: BoxF, score: float, predicted: BoxF, t: float) -> None:
+    def _hit(self, track: Track, box: Box, score: float, predicted: Box, t: float) -> None:
         options = self.options
         self._move(track, box, predicted, t)
         track.detected = box
@@ -236,7 +236,7 @@ class Tracker:
         if track.hits >= options.confirm_hits:
             track.confirmed = True
 
-    def _move(self, track: Track, box: BoxF, predicted: BoxF, t: float) -> None:
+    def _move(self, track: Track, box: Box, predicted: Box, t: float) -> None:
         """Blends an observed box into the track's estimate and its velocity (an alpha-beta filter)."""
         options = self.options
         dt = t - track.t
@@ -260,35 +260,22 @@ class Tracker:
         return t - max(track.last_seen, track.last_looked) > options.forget_after_s
 
 
-def iou(a: BoxF, b: BoxF) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    inter = _intersection(a, b)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _intersection(a: BoxF, b: BoxF) -> float:
-    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    return w * h if w > 0 and h > 0 else 0.0
-
-
-def _centre(box: BoxF) -> tuple[float, float]:
+def _centre(box: Box) -> tuple[float, float]:
     return box[0] + box[2] / 2, box[1] + box[3] / 2
 
 
-def _mostly_inside(box: BoxF, regions: Sequence[BoxF]) -> bool:
+def _mostly_inside(box: Box, regions: Sequence[Box]) -> bool:
     """At least 60% of the box lies in one of the regions."""
     area = box[2] * box[3]
-    return area > 0 and any(_intersection(box, region) >= 0.6 * area for region in regions)
+    return area > 0 and any(overlap_area(box, region) >= 0.6 * area for region in regions)
 
 
-def _similar_size(a: BoxF, b: BoxF, factor: float) -> bool:
+def _similar_size(a: Box, b: Box, factor: float) -> bool:
     area_a, area_b = a[2] * a[3], b[2] * b[3]
     return area_a > 0 and area_b > 0 and max(area_a, area_b) <= factor * min(area_a, area_b)
 
 
-def _same_bird(a: BoxF, b: BoxF, match_iou: float) -> bool:
+def _same_bird(a: Box, b: Box, match_iou: float) -> bool:
     """Two boxes overlap as much as a match, or most (60%) of the smaller lies inside the other."""
     smaller = min(a[2] * a[3], b[2] * b[3])
-    return iou(a, b) >= match_iou or (smaller > 0 and _intersection(a, b) >= 0.6 * smaller)
+    return iou(a, b) >= match_iou or (smaller > 0 and overlap_area(a, b) >= 0.6 * smaller)

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from birdcam.models.boxes import Box
 from birdcam.models.labels import Label
-from birdcam.scene.scene_pass import Bird, Box
+from birdcam.scene.scene_pass import Bird
 from birdcam.sightings.visit import Visit, names_of
 
 _UNKNOWN = None  # the species key of birds whose species the model does not know

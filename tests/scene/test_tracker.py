@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from birdcam.scene.tracker import Tracker, TrackerOptions, iou
+from birdcam.models.boxes import iou
+from birdcam.scene.tracker import Tracker, TrackerOptions
 
 FPS = 30.0
 
@@ -12,12 +13,6 @@ FPS = 30.0
 def moving(x0: float, y0: float, vx: float, vy: float, n: int, size: float = 60.0) -> tuple[float, float, float, float]:
     """The box of a bird moving vx, vy pixels per frame, at frame n."""
     return (x0 + vx * n, y0 + vy * n, size, size)
-
-
-def test_iou():
-    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == pytest.approx(1.0)
-    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
-    assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
 
 
 def test_a_box_seen_once_is_never_confirmed_and_goes_away():
