@@ -41,16 +41,17 @@ from birdcam.gui.sightings_log import SightingsLog
 from birdcam.gui.summary_chart import render_chart
 from birdcam.gui.widgets import ok_cancel_buttons
 from birdcam.models.labels import Label
-from birdcam.sightings import UNKNOWN_DESCRIPTION, Overview, Visit
+from birdcam.sightings import UNKNOWN_DESCRIPTION, Overview, State, Visit
 
 THUMBNAIL = QSize(96, 72)
 NOTICE_MS = 8000
 """How long a one-off message (a correction, an export) stays in the dock."""
+_ERROR_STYLE = "background: #fde7e9; color: #7a1020;"
 _STATE_STYLE = {
-    "locked": "background: #fff4ce; color: #5c4400;",
-    "read-only": "background: #e8eefc; color: #1f3a73;",
-    "damaged": "background: #fde7e9; color: #7a1020;",
-    "error": "background: #fde7e9; color: #7a1020;",
+    State.LOCKED: "background: #fff4ce; color: #5c4400;",
+    State.READ_ONLY: "background: #e8eefc; color: #1f3a73;",
+    State.DAMAGED: _ERROR_STYLE,
+    State.ERROR: _ERROR_STYLE,
 }
 _NOTICE_STYLE = "background: #eef6ee; color: #1d4d22;"
 VISIT_ROLE = Qt.ItemDataRole.UserRole
@@ -108,6 +109,7 @@ class SightingsDock(QDockWidget):
         self._notice_timer.timeout.connect(self._clear_notice)
         log.changed.connect(self.refresh)
         log.status.connect(self._on_status)
+        log.notice.connect(self._on_notice)
         self.refresh()
 
     # -- what is shown -----------------------------------------------------------------------
@@ -188,20 +190,21 @@ class SightingsDock(QDockWidget):
         if style is None:
             self.status_label.hide()
             return
-        waiting = f" ({overview.waiting} waiting)" if overview.state == "locked" and overview.waiting else ""
+        waiting = f" ({overview.waiting} waiting)" if overview.state == State.LOCKED and overview.waiting else ""
         self.status_label.setStyleSheet(style)
         self.status_label.setText(overview.message + waiting)
         self.status_label.show()
 
-    def _on_status(self, kind: str, message: str) -> None:
-        if kind == "notice":
-            self._notice = message
-            self.status_label.setStyleSheet(_NOTICE_STYLE)
-            self.status_label.setText(message)
-            self.status_label.show()
-            self._notice_timer.start(NOTICE_MS)
-        else:
-            self._show_state(self.log.overview)
+    def _on_status(self, state: State, message: str) -> None:
+        self._show_state(self.log.overview)
+
+    def _on_notice(self, message: str, error: bool) -> None:
+        """A one-off message for NOTICE_MS: in red when something was refused or failed."""
+        self._notice = message
+        self.status_label.setStyleSheet(_ERROR_STYLE if error else _NOTICE_STYLE)
+        self.status_label.setText(message)
+        self.status_label.show()
+        self._notice_timer.start(NOTICE_MS)
 
     def _clear_notice(self) -> None:
         self._notice = ""
@@ -220,7 +223,7 @@ class SightingsDock(QDockWidget):
     def context_menu(self, visit: Visit) -> QMenu:
         """The menu of a visit: rename, delete, open its snapshot, no notices for its species."""
         menu = QMenu(self)
-        stored = visit.id is not None and self.log.overview.state in ("recording", "damaged")
+        stored = visit.id is not None and self.log.overview.state.correctable
         rename = menu.addAction("Rename species\u2026", lambda: self.rename(visit))
         delete = menu.addAction("Delete visit", lambda: self.delete(visit))
         for action in (rename, delete):

@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from birdcam.scene.scene_pass import SceneResult
-from birdcam.sightings import Overview, SightingsRecorder, Visit, exports
+from birdcam.sightings import Overview, SightingsRecorder, State, Visit, exports
 from birdcam.sightings.summary import summarize
 
 
@@ -24,9 +24,10 @@ class SightingsLog(QObject):
 
     changed = Signal()
     """The overview changed (a visit stored or updated, a correction, the database's state)."""
-    status = Signal(str, str)
-    """(kind, message): kind is one of birdcam.sightings.STATES ("recording" with "" when all is well), or "notice"
-    for a one-off message (a correction done, an export written, why one failed)."""
+    status = Signal(object, str)
+    """(State, message): the database's state changed (RECORDING with "" when all is well)."""
+    notice = Signal(str, bool)
+    """(message, is_error): a one-off message (a correction done, an export written, why one failed)."""
     new_species = Signal(str, str)
     """(kind, name): the first visit of a species "ever" or "today" (muted species excepted)."""
     summary_ready = Signal(object)
@@ -51,6 +52,7 @@ class SightingsLog(QObject):
             snapshot_dir=snapshot_dir,
             muted=muted,
             on_status=self._on_status,
+            on_notice=self._on_notice,
             on_changed=self._on_changed,
             on_new_species=self._on_new_species,
         )
@@ -88,7 +90,7 @@ class SightingsLog(QObject):
 
         def done(summary, error: str) -> None:
             if error:
-                self._on_status("notice", f"No summary: {error}")
+                self._on_notice(f"No summary: {error}", error=True)
             elif not self._closed:
                 self.summary_ready.emit(summary)
 
@@ -106,7 +108,7 @@ class SightingsLog(QObject):
 
         def done(count, error: str) -> None:
             what = "species-days in eBird record format" if fmt == "ebird" else "visits"
-            self._on_status("notice", error or f"Exported {count} {what} to {path}")
+            self._on_notice(error or f"Exported {count} {what} to {path}", error=bool(error))
 
         self._recorder.query(write, done)
 
@@ -117,9 +119,13 @@ class SightingsLog(QObject):
 
     # -- the recorder's callbacks, on its writer thread -----------------------------------
 
-    def _on_status(self, kind: str, message: str) -> None:
+    def _on_status(self, state: State, message: str) -> None:
         if not self._closed:
-            self.status.emit(kind, message)
+            self.status.emit(state, message)
+
+    def _on_notice(self, message: str, error: bool = False) -> None:
+        if not self._closed:
+            self.notice.emit(message, error)
 
     def _on_changed(self) -> None:
         if not self._closed:

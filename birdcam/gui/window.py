@@ -41,6 +41,7 @@ from birdcam.live.inference import ModelInfo
 from birdcam.live.sources import list_cameras
 from birdcam.models.species import read_species_lists, species_mask
 from birdcam.models.store import newest_trained_model
+from birdcam.sightings import State
 from birdcam.util.notices import new_species_text
 
 ORGANIZATION = "birdcam"
@@ -139,6 +140,7 @@ class MainWindow(QMainWindow):
         self.menus["sightings"].addAction(dock.summary_action)
         self.sightings_dock = dock
         self._sightings.status.connect(self._on_sightings_status)
+        self._sightings.notice.connect(lambda message, error: self.statusBar().showMessage(message, 6000))
         self._sightings.new_species.connect(self._on_new_species)
         dock.set_muted(self.settings.muted)
         dock.muted_changed.connect(lambda names: setattr(self.settings, "muted", tuple(names)))
@@ -556,12 +558,10 @@ class MainWindow(QMainWindow):
 
     # -- sightings -----------------------------------------------------------------------------
 
-    @Slot(str, str)
-    def _on_sightings_status(self, kind: str, message: str) -> None:
-        """The database's state in the message bar when recording is affected; one-off notices in the status bar."""
-        if kind == "notice":
-            self.statusBar().showMessage(message, 6000)
-        elif kind in ("damaged", "read-only", "error") and message:
+    @Slot(object, str)
+    def _on_sightings_status(self, state: State, message: str) -> None:
+        """The database's state in the message bar when recording is affected."""
+        if state in (State.DAMAGED, State.READ_ONLY, State.ERROR) and message:
             self.message_bar.show_message(message, "warning")
 
     def _show_sightings_state(self) -> None:

@@ -1,4 +1,5 @@
-"""`birdcam live --headless`: the window's pipeline without a window (and without Qt), one JSON line per displayed frame.
+"""`birdcam live --headless`: the window's pipeline without a window (and without Qt), one JSON line per displayed
+frame.
 
 The main thread plays the display: it takes the newest frame as the window would and logs it with
 the newest result. Visits are recorded exactly as the window records them (same rules, database and
@@ -157,7 +158,8 @@ class _Events:
         self._result: LiveResult | None = None
 
     def result(self, result: LiveResult) -> None:
-        """Driver thread: keeps the newest result and feeds the visits (cheap: the recorder writes on its own thread)."""
+        """Driver thread: keeps the newest result and feeds the visits (cheap: the recorder writes on its own
+        thread)."""
         with self._lock:
             self._result = result
             self.latencies_ms.append((time.monotonic() - result.t_capture) * 1e3)
@@ -243,8 +245,8 @@ def _recorder(options: HeadlessOptions, warn: Callable[[str], None]):
     from birdcam.sightings import SightingsRecorder
     from birdcam.util.notices import desktop_notice, new_species_text
 
-    def status(state: str, message: str) -> None:
-        if message and state in ("damaged", "locked", "read-only", "error", "notice"):
+    def status(state, message: str) -> None:
+        if message and state.trouble:
             warn(f"sightings: {message}")
 
     def new_species(kind: str, visit) -> None:
@@ -257,6 +259,7 @@ def _recorder(options: HeadlessOptions, warn: Callable[[str], None]):
         source=_source_name(options.source),
         muted=options.muted,
         on_status=status,
+        on_notice=lambda message, error: warn(f"sightings: {message}"),
         on_new_species=new_species if options.notify else None,
     )
 

@@ -5,6 +5,9 @@ summarized and exported (CSV, eBird, a training dataset). Qt-free.
 - `visits`     VisitBuilder: the visit rules, in memory
 - `snapshots`  the snapshot (crop + whole frame with boxes) and the clean crop, drawn with OpenCV
 - `db`         SightingsDB: open (damage / read-only / lock aware), migrate, upsert, correct, query
+- `overview`   State (the database's state), Overview (what a reader shows)
+- `keeper`     DatabaseKeeper: the writer thread's hold on the file; damaged, locked, read-only, pending visits
+- `notifier`   NewSpeciesNotifier: the first visit of a species ever or today
 - `recorder`   SightingsRecorder: update() on the caller's thread, a writer thread for everything else
 - `exports`    CSV, eBird record format, dataset for `birdcam train`
 - `summary`    per-day species counts with first sightings
@@ -22,11 +25,11 @@ from birdcam.sightings.db import (
     reading_path,
     side_path,
 )
-from birdcam.sightings.recorder import STATES, Overview, SightingsRecorder
+from birdcam.sightings.overview import Overview, State
+from birdcam.sightings.recorder import SightingsRecorder
 from birdcam.sightings.visit import UNKNOWN_DESCRIPTION, UNKNOWN_NAME, Visit
 
 __all__ = [
-    "STATES",
     "UNKNOWN_DESCRIPTION",
     "UNKNOWN_NAME",
     "DamagedDatabase",
@@ -35,6 +38,7 @@ __all__ = [
     "ReadOnlyDatabase",
     "SightingsDB",
     "SightingsRecorder",
+    "State",
     "UnknownVisit",
     "Visit",
     "default_path",

@@ -1,4 +1,5 @@
-"""The visits table in SQLite: opened only after a read-only look says it is sound, migrated, never written when damaged.
+"""The visits table in SQLite: opened only after a read-only look says it is sound, migrated, never written when
+damaged.
 
 Opening a file goes through `probe()`, which reads it on a read-only connection (`mode=ro`, or
 `immutable=1` when even that needs a write, e.g. a WAL database in a read-only folder) and runs
@@ -52,6 +53,8 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS visits_by_start ON visits (start)",
     "CREATE UNIQUE INDEX IF NOT EXISTS visits_by_uid ON visits (uid)",
 )
+# SQLite's primary result codes (the sqlite3 module names them from Python 3.11 only).
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
 _SPECIES_KEY = "lower(CASE WHEN scientific_name != '' THEN scientific_name ELSE common_name END)"
 
 
@@ -61,7 +64,8 @@ def default_path() -> Path:
 
 
 def side_path(path: Path) -> Path:
-    """Where visits are recorded while `path` is damaged (the same file on every start until it is repaired or moved)."""
+    """Where visits are recorded while `path` is damaged (the same file on every start until it is repaired or
+    moved)."""
     path = Path(path)
     return path.with_name(f"{path.stem}.new{path.suffix}")
 
@@ -207,8 +211,8 @@ class SightingsDB:
         """Writes a visit by its uid (committed): a new row, or the stored one extended. Names are never overwritten
         (a correction made meanwhile stays). Returns the row id."""
         self._connection.execute(
-            "INSERT INTO visits (uid, start, end, common_name, scientific_name, best_score, source, model, snapshot_path,"
-            " count, crop_path, original_common_name, original_scientific_name, corrected_at, deleted)"
+            "INSERT INTO visits (uid, start, end, common_name, scientific_name, best_score, source, model,"
+            " snapshot_path, count, crop_path, original_common_name, original_scientific_name, corrected_at, deleted)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(uid) DO UPDATE SET start = min(start, excluded.start), end = max(end, excluded.end),"
             " best_score = max(best_score, excluded.best_score), count = max(count, excluded.count),"
@@ -288,7 +292,8 @@ class SightingsDB:
         if self._table is None:
             return False
         row = self._connection.execute(
-            f"SELECT 1 FROM {self._table} WHERE deleted = 0 AND {_SPECIES_KEY} = ? AND coalesce(uid, '') != ? AND start >= ?"
+            f"SELECT 1 FROM {self._table} WHERE deleted = 0 AND {_SPECIES_KEY} = ?"
+            " AND coalesce(uid, '') != ? AND start >= ?"
             " LIMIT 1",
             (species_key, excluding, since if since is not None else -1e18),
         ).fetchone()
@@ -299,7 +304,8 @@ class SightingsDB:
         if self._table is None:
             return 0, 0
         row = self._connection.execute(
-            f"SELECT count(*), count(DISTINCT nullif({_SPECIES_KEY}, '')) FROM {self._table} WHERE deleted = 0 AND start >= ?",
+            f"SELECT count(*), count(DISTINCT nullif({_SPECIES_KEY}, '')) FROM {self._table}"
+            " WHERE deleted = 0 AND start >= ?",
             (since,),
         ).fetchone()
         return int(row[0]), int(row[1])
@@ -338,7 +344,7 @@ def is_damage_error(error: sqlite3.Error) -> bool:
     """SQLite found the file malformed or not a database while using it."""
     code = getattr(error, "sqlite_errorcode", None)
     if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
     text = str(error).lower()
     return "malformed" in text or "not a database" in text
 
@@ -346,7 +352,7 @@ def is_damage_error(error: sqlite3.Error) -> bool:
 def _is_busy(error: sqlite3.Error) -> bool:
     code = getattr(error, "sqlite_errorcode", None)
     if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
     text = str(error).lower()
     return "locked" in text or "busy" in text
 
@@ -389,7 +395,8 @@ def _writable(path: Path) -> bool:
 
 
 def _prepare(connection: sqlite3.Connection) -> None:
-    """WAL (a killed process loses no commit), and the schema created or migrated; nothing is written when it is current."""
+    """WAL (a killed process loses no commit), and the schema created or migrated; nothing is written when it is
+    current."""
     if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
         connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")

@@ -119,7 +119,8 @@ def ebird_rows(visits: Iterable[Visit], *, location: str = "birdcam") -> list[tu
         for group in species.values():
             latest = group[-1]
             genus, _, epithet = " ".join(latest.scientific_name.split()).partition(" ")
-            comment = f"birdcam: {len(group)} visit{'s' if len(group) > 1 else ''}, best score {max(v.best_score for v in group):.0%}"
+            best_score = max(v.best_score for v in group)
+            comment = f"birdcam: {len(group)} visit{'s' if len(group) > 1 else ''}, best score {best_score:.0%}"
             rows.append(
                 (
                     latest.common_name,
@@ -190,10 +191,13 @@ def export_dataset(
         if v.known and not v.deleted and v.best_score >= min_score and (since is None or v.start >= since)
     ]
     by_class: dict[str, list[Visit]] = collections.defaultdict(list)
+    crops: dict[Visit, Path] = {}  # each chosen visit's crop file
     left_out = 0
     for visit in sorted(chosen, key=lambda v: (v.start, v.id or 0)):
-        if visit.crop_path and Path(visit.crop_path).is_file():
+        crop = Path(visit.crop_path) if visit.crop_path else None
+        if crop is not None and crop.is_file():
             by_class[class_folder_name(visit)].append(visit)
+            crops[visit] = crop
         else:
             left_out += 1
     if not by_class:
@@ -205,7 +209,7 @@ def export_dataset(
         for class_id, name in enumerate(sorted(by_class)):
             (staging / name).mkdir(parents=True)
             for n, visit in enumerate(by_class[name], 1):
-                shutil.copyfile(visit.crop_path, staging / name / f"{n}.jpg")
+                shutil.copyfile(crops[visit], staging / name / f"{n}.jpg")
                 rows.append((class_id, f"{name}/{n}.jpg", name, "train", scientific[name]))
         _write_table(staging / DATASET_NAMES_FILE, [DATASET_COLUMNS, *rows])
         if folder.is_dir():

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import os
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import cv2
@@ -18,6 +20,7 @@ import numpy as np
 from birdcam.errors import SightingsError
 from birdcam.scene.scene_pass import Bird, Box
 from birdcam.sightings.visit import UNKNOWN_DESCRIPTION, Visit
+from birdcam.sightings.visits import BestMoment
 from birdcam.util.fileio import write_atomically
 
 SNAPSHOT_HEIGHT = 360
@@ -30,6 +33,34 @@ _FOCUS = (60, 220, 255)  # BGR amber: the visit's bird
 _OTHER = (235, 235, 235)
 _UNKNOWN = (230, 120, 230)  # a bird whose species the model does not know
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+class SnapshotWriter:
+    """Writes each visit's snapshot into a folder and its clean crop into the folder's crops/."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def write(self, visit: Visit, moment: BestMoment) -> tuple[str, str]:
+        """Draws the visit's best moment; returns (snapshot path, crop path). OSError or SightingsError when it
+        cannot; a snapshot written before the crop failed is removed again."""
+        stem = file_stem(visit)
+        snapshot, crop = self.folder / f"{stem}.jpg", self.folder / "crops" / f"{stem}.jpg"
+        write_jpeg(snapshot, composite(moment.frame, moment.birds, moment.box, caption_for(visit)))
+        try:
+            write_jpeg(crop, bird_crop(moment.frame, moment.box))
+        except (OSError, SightingsError):
+            remove_pictures((str(snapshot),))
+            raise
+        return str(snapshot), str(crop)
+
+
+def remove_pictures(paths: Iterable[str | None]) -> None:
+    """Deletes a visit's pictures (a visit withdrawn or lost must leave none behind); missing ones are fine."""
+    for path in paths:
+        if path:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def square_region(box: Box, frame_shape: tuple[int, ...], margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:

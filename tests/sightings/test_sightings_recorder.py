@@ -21,7 +21,7 @@ from sightings_material import T0, LockHolder, bird_video, damage, play, read_on
 from birdcam.models.classifier import Classifier
 from birdcam.models.labels import parse_label, read_labels
 from birdcam.scene.scene_pass import Bird, ScenePass
-from birdcam.sightings import SightingsDB, SightingsRecorder, pending_path, side_path
+from birdcam.sightings import SightingsDB, SightingsRecorder, State, pending_path, side_path
 from birdcam.sightings import db as db_module
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,19 +37,21 @@ class Events:
     """The recorder's callbacks, collected (they run on its writer thread)."""
 
     def __init__(self):
-        self.status: list[tuple[str, str]] = []
+        self.status: list[tuple[State, str]] = []
+        self.notices: list[tuple[str, bool]] = []
         self.new_species: list[tuple[str, str]] = []
         self.changed = threading.Event()
 
     def kwargs(self) -> dict:
         return {
-            "on_status": lambda kind, message: self.status.append((kind, message)),
+            "on_status": lambda state, message: self.status.append((state, message)),
+            "on_notice": lambda message, error: self.notices.append((message, error)),
             "on_changed": self.changed.set,
             "on_new_species": lambda kind, visit: self.new_species.append((kind, visit.display_name)),
         }
 
-    def states(self) -> list[str]:
-        return [kind for kind, _ in self.status if kind != "notice"]
+    def states(self) -> list[State]:
+        return [state for state, _ in self.status]
 
 
 @pytest.fixture
@@ -173,9 +175,10 @@ def test_relabel_and_delete_from_the_recorder(labels, tmp_path, recorders):
     recorder.flush()
     (renamed,) = recorder.overview.recent
     assert (renamed.display_name, renamed.original_display_name) == ("Mallard", "Mandarin Duck")
-    notices = [message for kind, message in events.status if kind == "notice"]
-    assert notices[0].startswith(f"Visit {duck_visit.id} renamed to Mallard")
-    assert "deleted" in notices[1] and "999 does not exist" in notices[2]
+    (renamed_note, renamed_error), (deleted_note, deleted_error), (refused, refused_error) = events.notices
+    assert renamed_note.startswith(f"Visit {duck_visit.id} renamed to Mallard") and not renamed_error
+    assert "deleted" in deleted_note and not deleted_error
+    assert "999 does not exist" in refused and refused_error
 
 
 # -- faults --------------------------------------------------------------------------------------------
@@ -191,7 +194,7 @@ def test_a_damaged_database_is_left_untouched_and_recording_goes_beside_it(label
     recorder = recorders(path, **events.kwargs())
     feed(recorder, duck, 1.5, T0 + 100)
     recorder.close()
-    assert events.states()[0] == "damaged" and "is damaged" in events.status[0][1]
+    assert events.states()[0] == State.DAMAGED and "is damaged" in events.status[0][1]
     assert "sightings.new.sqlite3" in events.status[0][1]
     assert path.read_bytes() == damaged
     assert stored(side_path(path)) == [("Mandarin Duck", 1, 0)]
@@ -205,7 +208,7 @@ def test_a_damaged_database_is_left_untouched_and_recording_goes_beside_it(label
     path.rename(tmp_path / "moved-away.sqlite3")  # the user moves the damaged file away
     recorder = recorders(path)
     recorder.flush()
-    assert recorder.overview.state == "recording" and recorder.overview.path == path
+    assert recorder.overview.state == State.RECORDING and recorder.overview.path == path
     assert [v.common_name for v in recorder.overview.recent] == ["Green-winged Teal", "Mandarin Duck"]
     assert not side_path(path).exists()
 
@@ -221,17 +224,21 @@ def test_while_another_program_holds_the_lock_visits_wait_and_are_written_when_i
         feed(recorder, teal, 1.5, t + 40)
         assert not recorder.flush()
         overview = recorder.overview
-        assert overview.state == "locked" and "locked by another program" in overview.message
+        assert overview.state == State.LOCKED and "locked by another program" in overview.message
         assert overview.waiting == 2 and [v.id for v in overview.recent] == [None, None]
         assert stored(path) == []
         holder.release()
         deadline = time.monotonic() + 5
-        while recorder.overview.state == "locked" and time.monotonic() < deadline:
+        while recorder.overview.state == State.LOCKED and time.monotonic() < deadline:
             time.sleep(0.02)
     assert recorder.flush()
-    assert recorder.overview.state == "recording" and recorder.overview.waiting == 0
+    assert recorder.overview.state == State.RECORDING and recorder.overview.waiting == 0
     assert stored(path) == [("Mandarin Duck", 1, 0), ("Green-winged Teal", 1, 0)]
-    assert events.states() == ["recording", "locked", "recording"]  # it opens (WAL readers go on), then waits
+    assert events.states() == [
+        State.RECORDING,
+        State.LOCKED,
+        State.RECORDING,
+    ]  # it opens (WAL readers go on), then waits
 
 
 def test_closing_while_locked_keeps_the_visits_for_the_next_start(labels, tmp_path, recorders):
@@ -252,7 +259,7 @@ def test_closing_while_locked_keeps_the_visits_for_the_next_start(labels, tmp_pa
     recorder = recorders(path, **events.kwargs())
     recorder.flush()
     assert stored(path) == [("Mandarin Duck", 1, 0)] and not pending_path(path).exists()
-    assert any("1 visits kept from the last session" in message for _, message in events.status)
+    assert any("1 visits kept from the last session" in message for message, _ in events.notices)
 
 
 def test_a_read_only_database_lists_its_visits_and_records_nothing(labels, tmp_path, recorders):
@@ -267,7 +274,7 @@ def test_a_read_only_database_lists_its_visits_and_records_nothing(labels, tmp_p
         recorder.flush()
         overview = recorder.overview
         recorder.close()
-    assert overview.state == "read-only" and not overview.recording
+    assert overview.state == State.READ_ONLY and not overview.recording
     assert "read-only" in overview.message and "damaged" not in overview.message
     assert [v.common_name for v in overview.recent] == ["Mandarin Duck"]
     assert path.read_bytes() == before and not (tmp_path / "snapshots").exists()
@@ -290,7 +297,7 @@ def test_a_snapshot_folder_that_is_gone_stops_recording_with_a_message(labels, t
     recorder.flush()
     feed(recorder, duck, 3, t + 40, frame=frame)  # recording is off: these frames do nothing
     recorder.close()
-    assert events.states() == ["recording", "error"]
+    assert events.states() == [State.RECORDING, State.ERROR]
     assert "cannot write snapshots" in recorder.overview.message
     assert stored(tmp_path / "sightings.sqlite3") == [("Mandarin Duck", 1, 0), ("Green-winged Teal", 1, 0)]
 
@@ -305,7 +312,7 @@ from birdcam.sightings import SightingsRecorder
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, like a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
 status = []
-recorder = SightingsRecorder(sys.argv[1], snapshot_dir=sys.argv[2], on_status=lambda k, m: status.append([k, m]))
+recorder = SightingsRecorder(sys.argv[1], snapshot_dir=sys.argv[2], on_status=lambda s, m: status.append([s.value, m]))
 duck = parse_label("Aix galericulata (Mandarin Duck)")
 frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8) if sys.argv[3] == "1" else None
 t = 1.8e9
@@ -338,7 +345,7 @@ def test_a_full_disk_stops_recording_with_a_message_not_a_traceback(tmp_path, sn
     )
     assert done.returncode == 0 and done.stderr == ""
     status = json.loads(done.stdout)
-    states = [kind for kind, _ in status if kind != "notice"]
+    states = [state for state, _ in status]
     assert states == ["recording", "error"]
     assert ("cannot write snapshots" if snapshots else "cannot write s.sqlite3") in status[1][1]
     assert "free space" in status[1][1]
