@@ -126,6 +126,20 @@ def test_two_birds_of_one_species_make_one_visit_counted_two(labels, tmp_path, r
     assert stored(tmp_path / "sightings.sqlite3") == [("Mandarin Duck", 2, 0), ("Green-winged Teal", 1, 0)]
 
 
+def test_snapshots_go_beside_a_database_given_elsewhere(labels, shared_dir, tmp_path, isolated_user_dirs):
+    """`live --headless --db ELSEWHERE` wrote its snapshots into the default data folder."""
+    duck, _ = labels
+    elsewhere = tmp_path / "feeder" / "sightings.sqlite3"
+    photo = cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg"))
+    with SightingsRecorder(elsewhere) as recorder:
+        feed(recorder, duck, 1.5, T0, frame=photo)
+    with SightingsDB.open(elsewhere, read_only=True) as db:
+        (visit,) = db.visits()
+    for picture in (visit.snapshot_path, visit.crop_path):
+        assert Path(picture).is_file() and Path(picture).is_relative_to(elsewhere.parent / "snapshots" / "visits")
+    assert not list((isolated_user_dirs / "data").rglob("*.jpg"))
+
+
 def test_update_never_touches_sqlite_on_the_callers_thread(labels, tmp_path, recorders, monkeypatch):
     threads = set()
     original = sqlite3.connect
@@ -349,6 +363,90 @@ def test_a_full_disk_stops_recording_with_a_message_not_a_traceback(tmp_path, sn
     assert states == ["recording", "error"]
     assert ("cannot write snapshots" if snapshots else "cannot write s.sqlite3") in status[1][1]
     assert "free space" in status[1][1]
+
+
+FILLS_UP = """
+import json, resource, signal, sys
+from pathlib import Path
+import numpy as np
+from birdcam.models.labels import parse_label
+from birdcam.scene.scene_pass import Bird
+from birdcam.sightings import SightingsRecorder, keeper
+
+db, snapshots, blocked = sys.argv[1], sys.argv[2], sys.argv[3] == "everywhere"
+if blocked:  # the cache and temporary folders cannot take a file either
+    keeper.paths.cache_dir = lambda: Path(db).parent / "a-file" / "cache"
+    keeper.tempfile.gettempdir = lambda: str(Path(db).parent / "a-file" / "tmp")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, like a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+notices = []
+recorder = SightingsRecorder(db, snapshot_dir=snapshots, on_notice=lambda m, e: notices.append([m, e]))
+duck = parse_label("Aix galericulata (Mandarin Duck)")
+frame = np.tile(np.linspace(0, 255, 160, dtype=np.uint8)[None, :, None], (120, 1, 3))  # small JPEGs
+t, handed = 1.8e9, 0
+for visit in range(40):
+    for _ in range(15):
+        recorder.update((Bird(1, (20, 20, 60, 60), duck, 0, 0.8, ()),), t, frame)
+        t += 0.1
+    recorder.update((), t)
+    t += 40
+    handed += recorder.overview.recording
+recorder.close(timeout=5)
+print(json.dumps({"notices": notices, "state": recorder.overview.state.value}))
+"""
+
+
+def _fill_up(tmp_path, blocked: str) -> dict:
+    """Records 40 visits into a database on a disk that fills up (a 60 KB file size limit); the pending file
+    beside the database cannot be written (a folder is in its place)."""
+    (tmp_path / "a-file").write_text("")
+    pending_path(tmp_path / "s.sqlite3").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", FILLS_UP, str(tmp_path / "s.sqlite3"), str(tmp_path / "snapshots"), blocked],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return json.loads(done.stdout)
+
+
+def _pictures_of(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT snapshot_path, crop_path FROM visits").fetchall()
+    return {picture for row in rows for picture in row if picture}
+
+
+def test_visits_the_full_disk_kept_from_the_database_wait_elsewhere_and_come_in_on_the_next_start(
+    tmp_path, recorders, isolated_user_dirs
+):
+    """Visits that could not be written were lost, and their snapshots left behind."""
+    run = _fill_up(tmp_path, "beside")
+    assert run["state"] == "error"
+    ((kept, is_error),) = [notice for notice in run["notices"] if "wait in" in notice[0]]
+    assert not is_error and str(isolated_user_dirs / "cache" / "pending") in kept  # beside the database: no room
+    waiting = int(kept.split()[0])
+    assert waiting >= 1 and not any("lost" in message for message, _ in run["notices"])
+    before = len(stored(tmp_path / "s.sqlite3"))
+    pending_path(tmp_path / "s.sqlite3").rmdir()
+
+    events = Events()
+    recorder = recorders(tmp_path / "s.sqlite3", **events.kwargs())  # space again: the next start takes them in
+    recorder.flush()
+    recorder.close()
+    assert len(stored(tmp_path / "s.sqlite3")) == before + waiting
+    assert (f"{waiting} visits kept from the last session were written", False) in events.notices
+    pictures = {str(p) for p in (tmp_path / "snapshots").rglob("*.jpg")}
+    assert pictures and pictures <= _pictures_of(tmp_path / "s.sqlite3"), "a picture without its visit"
+
+
+def test_visits_no_place_can_keep_are_lost_with_their_pictures(tmp_path):
+    run = _fill_up(tmp_path, "everywhere")
+    lost = [message for message, is_error in run["notices"] if is_error]
+    assert len(lost) == 1 and "could not be written or kept anywhere; they are lost" in lost[0]
+    pictures = {str(p) for p in (tmp_path / "snapshots").rglob("*.jpg")}
+    assert pictures <= _pictures_of(tmp_path / "s.sqlite3"), "a lost visit's picture was left behind"
 
 
 WRITER = """
