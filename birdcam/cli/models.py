@@ -441,7 +441,7 @@ def run_models(args: argparse.Namespace) -> int:
             "labels": classifier.labels_source,
             "background_index": classifier.background_index,
             "threshold": classifier.threshold,
-            "card": bool(classifier.card),
+            "card": classifier.card is not None,
             "size_bytes": resolved.path.stat().st_size,
             "models_dir": str(paths.models_dir()),
         }
@@ -462,7 +462,9 @@ def run_models(args: argparse.Namespace) -> int:
         background = "none" if info["background_index"] is None else info["background_index"]
         print(f"classes    {info['classes']} (background class: {background})")
         print(f"labels     {info['labels']}")
-        calibrated = " (calibrated, from the model card)" if "threshold" in classifier.card else ""
+        calibrated = (
+            " (calibrated, from the model card)" if classifier.card and classifier.card.threshold is not None else ""
+        )
         print(f"threshold  {info['threshold']:.2f}{calibrated}")
         print(f"size       {info['size_bytes'] / 1e6:.1f} MB")
         print(f"trained    models exported by `birdcam train` go to {info['models_dir']}")

@@ -5,7 +5,6 @@ Qt-free and TensorFlow-free, so the app, the CLI and the trainer's checks all sh
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ import cv2
 import numpy as np
 
 from birdcam.errors import BirdcamError, LabelError, ModelError, first_line
+from birdcam.models.card import RESIZE_MODES, ModelCard
 from birdcam.models.labels import Label, Labels, default_labels, embedded_labels, read_labels, sidecar_labels_path
 from birdcam.models.species import SpeciesFilterReport, species_mask
 from birdcam.util.native import stderr_silenced
@@ -24,7 +24,6 @@ DEFAULT_THRESHOLD = 0.3
 """The top score a bird needs when neither the user nor the model card gives one."""
 DEFAULT_TOP_K = 3
 """How many categories a result names (the best and two runners-up) unless asked for another number."""
-RESIZE_MODES = ("crop", "letterbox", "stretch")
 # Float models with no card: the common MobileNet/EfficientNet convention, pixels scaled to [-1, 1].
 DEFAULT_FLOAT_NORMALIZATION = (127.5, 127.5)
 _TFLITE_IDENTIFIER = b"TFL3"
@@ -50,7 +49,8 @@ class ClassifierOptions:
     threshold: float | None = None
     """Top score a bird needs to count as one; None: the model card's calibrated value, else 0.3."""
     resize: str | None = None
-    """How a frame is fitted to the model input: "crop" (center), "letterbox" or "stretch"; None: the card's, else crop."""
+    """How a frame is fitted to the model input: "crop" (center), "letterbox" or "stretch"; None: the card's, else
+    crop."""
     normalization: tuple[float, float] | None = None
     """(mean, std) applied to 0-255 pixels for float inputs; None: the model card's, else [-1, 1]."""
     allow: tuple[str, ...] | None = None
@@ -132,8 +132,10 @@ class Classifier:
             raise ModelError(f"top-k must be at least 1, not {options.top_k}.")
         self.options = options
         self.model_path = Path(options.model_path)
-        self.card = _read_card(self.model_path)
-        self.resize = options.resize or self.card.get("resize") or "crop"
+        self.card: ModelCard | None = ModelCard.of_model(self.model_path)
+        """The model card (`<model>.json` beside the model), or None when it has none."""
+        card = self.card or ModelCard()
+        self.resize = options.resize or card.resize or "crop"
         if self.resize not in RESIZE_MODES:
             raise ModelError(f"unknown resize mode {self.resize!r}; use one of {', '.join(RESIZE_MODES)}.")
         self._interpreter = load_interpreter(self.model_path, options.num_threads)
@@ -152,7 +154,7 @@ class Classifier:
         self.background_index: int | None = next(
             (i for i, label in enumerate(self.labels) if label.is_background), None
         )
-        threshold = options.threshold if options.threshold is not None else self.card.get("threshold")
+        threshold = options.threshold if options.threshold is not None else card.threshold
         self.threshold = float(threshold if threshold is not None else DEFAULT_THRESHOLD)
         self._pixel_lut = self._input_lut()
         self._output_scale, self._output_zero = quantization(self._output)
@@ -179,7 +181,7 @@ class Classifier:
 
     @property
     def name(self) -> str:
-        return self.card.get("name") or self.model_path.stem
+        return (self.card and self.card.name) or self.model_path.stem
 
     @property
     def num_classes(self) -> int:
@@ -294,8 +296,8 @@ class Classifier:
     def _normalization(self) -> tuple[np.ndarray, np.ndarray]:
         if self.options.normalization is not None:
             mean, std = self.options.normalization
-        elif "normalization" in self.card:
-            mean, std = self.card["normalization"].get("mean", 0.0), self.card["normalization"].get("std", 1.0)
+        elif self.card is not None and self.card.normalization is not None:
+            mean, std = self.card.normalization.mean, self.card.normalization.std
         else:
             mean, std = DEFAULT_FLOAT_NORMALIZATION
         mean = np.broadcast_to(np.asarray(mean, np.float32), (3,))
@@ -312,7 +314,9 @@ class Classifier:
         zero point, the normalization coming from the card, the flag or the quantized range.
         """
         dtype = self.input_dtype
-        explicit = self.options.normalization is not None or "normalization" in self.card
+        explicit = self.options.normalization is not None or (
+            self.card is not None and self.card.normalization is not None
+        )
         if dtype == np.uint8 and not explicit:
             return None
         if dtype not in (np.uint8, np.int8, np.float32):
@@ -343,7 +347,7 @@ class Classifier:
 
     def _declares_probabilities(self) -> bool | None:
         """True/False when the card or the output quantization tells; None: decide per frame."""
-        declared = self.card.get("output")
+        declared = self.card and self.card.output
         if declared in ("probabilities", "logits"):
             return declared == "probabilities"
         if self._output_scale:
@@ -380,7 +384,8 @@ def fit_to_size(image: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarr
 
 
 def center_crop_region(shape: tuple[int, ...], size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(x, y, w, h) of the largest centred region of a frame of `shape` with the aspect ratio of (height, width) `size`."""
+    """(x, y, w, h) of the largest centred region of a frame of `shape` with the aspect ratio of (height, width)
+    `size`."""
     height, width = shape[:2]
     target_h, target_w = size
     scale = max(target_w / width, target_h / height)
@@ -457,19 +462,6 @@ def quantization(details: dict) -> tuple[float, int]:
     """(scale, zero point) of a tensor; scale 0.0 when it is not quantized."""
     scale, zero = details.get("quantization", (0.0, 0))
     return float(scale), int(zero)
-
-
-def _read_card(model_path: Path) -> dict:
-    card_path = model_path.with_suffix(".json")
-    if not card_path.is_file():
-        return {}
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"the model card {card_path} is not valid JSON ({error}); fix or delete it.") from None
-    if not isinstance(card, dict):
-        raise ModelError(f"the model card {card_path} must hold a JSON object; fix or delete it.")
-    return card
 
 
 def check_tflite_file(model_path: Path) -> None:
