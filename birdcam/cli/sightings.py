@@ -14,7 +14,8 @@ from pathlib import Path
 
 from birdcam.errors import BirdcamError, SightingsError
 
-_ACTIONS = ("export", "relabel", "delete", "export_dataset", "summary")
+LOCK_WAIT_S = 5.0
+"""How long a correction waits for another program's lock before giving up (nothing changed)."""
 
 
 def register(commands) -> None:
@@ -55,8 +56,19 @@ def register(commands) -> None:
         "--relabel",
         nargs=2,
         metavar=("ID", "NAME"),
-        help='rename visit ID\'s species: "Aix galericulata (Mandarin Duck)", a common or a '
-        "scientific name (the model's name is kept as the original)",
+        help="rename visit ID's species: a common or a scientific name of the model, any case, both names are stored "
+        "(the model's name is kept as the original)",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        metavar="TFLITE",
+        help="--relabel: the model whose species names are checked (default: see `birdcam models`)",
+    )
+    parser.add_argument(
+        "--as-typed",
+        action="store_true",
+        help="--relabel: store a name the model does not know as it is typed",
     )
     actions.add_argument(
         "--delete", type=int, metavar="ID", help="delete visit ID (kept as deleted, left out of everything)"
@@ -140,6 +152,8 @@ def _check_options(args: argparse.Namespace) -> None:
         "min_score": ("export_dataset", args.min_score is not None),
         "days": ("summary", args.days != 7),
         "chart": ("summary", args.chart is not None),
+        "model": ("relabel", args.model is not None),
+        "as_typed": ("relabel", args.as_typed),
     }
     for option, (action, given) in belongs.items():
         if given and not getattr(args, action):
@@ -173,45 +187,78 @@ def _open_for_reading(path: Path):
 
 
 def _correct(args: argparse.Namespace, path: Path) -> int:
-    from birdcam.sightings.db import SightingsDB
-    from birdcam.sightings.visit import names_from_text
+    """--relabel or --delete: one committed change, or one line saying why none was made."""
+    import sqlite3
+
+    from birdcam.sightings.db import LockedDatabase, SightingsDB, is_locked_error
 
     if not path.exists():
         raise SightingsError(f"no sightings database at {path} yet, so no visit to correct")
-    with SightingsDB.open(path, busy_timeout_s=5.0) as db:
-        if args.delete is not None:
-            visit = db.delete(args.delete, time.time())
-            print(f"deleted visit {visit.id} ({visit.display_name}, {_when(visit.start)})")
-            return 0
-        visit_id, name = args.relabel
+    with SightingsDB.open(path, busy_timeout_s=LOCK_WAIT_S) as db:
         try:
-            visit_id = int(visit_id)
-        except ValueError:
-            raise BirdcamError(f"--relabel takes a visit id (a number) and a name, not {visit_id!r}") from None
-        common, scientific = _known_names(db, *names_from_text(name))
-        before = db.get(visit_id)
-        visit = db.rename(visit_id, common, scientific, time.time())
-        print(
-            f"visit {visit.id} ({_when(visit.start)}) is now {visit.display_name}"
-            f"{' (' + visit.scientific_name + ')' if visit.scientific_name and visit.common_name else ''}; "
-            f"it was {before.display_name}"
+            if args.delete is not None:
+                visit = db.delete(args.delete, time.time())
+                print(f"deleted visit {visit.id} ({visit.display_name}, {_when(visit.start)})")
+                return 0
+            return _relabel(args, db)
+        except sqlite3.OperationalError as error:
+            if is_locked_error(error):
+                raise LockedDatabase(path) from None
+            raise
+
+
+def _relabel(args: argparse.Namespace, db) -> int:
+    from birdcam.sightings.names import recorded_labels, resolve_species_name
+
+    visit_id, text = args.relabel
+    try:
+        visit_id = int(visit_id)
+    except ValueError:
+        raise BirdcamError(f"--relabel takes a visit id (a number) and a name, not {visit_id!r}") from None
+    labels, model = _model_labels(args.model)
+    recorded = [
+        pair
+        for visit in db.visits()
+        for pair in (
+            (visit.common_name, visit.scientific_name),
+            (visit.original_common_name or "", visit.original_scientific_name or ""),
         )
+    ]
+    name = resolve_species_name(text, [*labels, *recorded_labels(recorded)])
+    if not name.known and not args.as_typed:
+        checked = f"{model} and the recorded visits" if model else "the recorded visits (no model found to check it)"
+        raise BirdcamError(
+            f"{name.unknown_warning()}: neither {checked} name it; check the spelling, or add --as-typed to store it "
+            "as it is"
+        )
+    before = db.get(visit_id)
+    visit = db.rename(visit_id, name.common_name, name.scientific_name, time.time())
+    print(
+        f"visit {visit.id} ({_when(visit.start)}) is now {visit.display_name}"
+        f"{' (' + visit.scientific_name + ')' if visit.scientific_name and visit.common_name else ''}; "
+        f"it was {before.display_name}"
+    )
+    if not name.known:
+        print(f"birdcam: warning: {name.unknown_warning()}; stored as typed", file=sys.stderr)
     return 0
 
 
-def _known_names(db, common: str, scientific: str) -> tuple[str, str]:
-    """Completes a name typed alone with the other name a recorded visit has for that species."""
-    if common and scientific:
-        return common, scientific
-    typed = (common or scientific).lower()
-    for visit in db.visits():
-        for original in (
-            (visit.common_name, visit.scientific_name),
-            (visit.original_common_name or "", visit.original_scientific_name or ""),
-        ):
-            if typed in (original[0].lower(), original[1].lower()) and all(original):
-                return original
-    return common, scientific
+def _model_labels(model: Path | None) -> tuple[tuple, str]:
+    """(labels, the model's file name) of --model, else of the model `birdcam models` names (nothing is downloaded);
+    ((), "") when there is none."""
+    from birdcam.errors import ModelError
+    from birdcam.models.labels import read_labels
+    from birdcam.models.store import resolve_model
+    from birdcam.sightings.names import model_labels
+
+    try:
+        resolved = resolve_model(model, download=False)
+    except ModelError:
+        if model is not None:
+            raise
+        return (), ""
+    labels = read_labels(resolved.labels_path) if resolved.labels_path else model_labels(resolved.path)
+    return labels, resolved.path.name
 
 
 def _export(args: argparse.Namespace, db) -> int:

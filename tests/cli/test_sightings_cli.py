@@ -106,7 +106,7 @@ def test_the_default_database_and_none_yet(isolated_user_dirs, capsys):
     assert not (isolated_user_dirs / "data" / "sightings.sqlite3").exists()
 
 
-def test_a_relabel_and_a_delete_change_the_exported_dataset(db_copy, tmp_path, capsys):
+def test_a_relabel_and_a_delete_change_the_exported_dataset(db_copy, starter_model, tmp_path, capsys):
     before = tmp_path / "before"
     assert main(["sightings", "--db", str(db_copy), "--export-dataset", str(before)]) == 0
     assert sorted(p.name for p in before.iterdir() if p.is_dir()) == [
@@ -130,6 +130,8 @@ def test_a_relabel_and_a_delete_change_the_exported_dataset(db_copy, tmp_path, c
                 "--relabel",
                 str(visits["Eastern Bluebird"][0]),
                 "Sialia currucoides (Mountain Bluebird)",
+                "--model",
+                str(starter_model),
             ]
         )
         == 0
@@ -166,6 +168,59 @@ def test_a_relabel_and_a_delete_change_the_exported_dataset(db_copy, tmp_path, c
     }
     crop = cv2.imread(str(after / "Mandarin Duck" / "2.jpg"))  # the renamed unknown bird, named "Mandarin Duck" alone
     assert crop.shape[0] == crop.shape[1] > 400
+
+
+def stored_names(path: Path, visit_id: int) -> tuple[str, str]:
+    with SightingsDB.open(path, read_only=True) as db:
+        visit = db.get(visit_id)
+    return visit.common_name, visit.scientific_name
+
+
+@pytest.mark.parametrize("typed", ["Great Gray Owl", "great gray owl", "strix nebulosa", "STRIX  NEBULOSA"])
+def test_a_typed_name_is_stored_with_both_names_of_the_models_species(db_copy, starter_model, typed, capsys):
+    """A common name alone was saved without its scientific name, a lower-case scientific one as a common name."""
+    visit_id = ids(db_copy)["Eastern Bluebird"][0]
+    assert (
+        main(["sightings", "--db", str(db_copy), "--model", str(starter_model), "--relabel", str(visit_id), typed]) == 0
+    )
+    assert stored_names(db_copy, visit_id) == ("Great Gray Owl", "Strix nebulosa")
+    assert "is now Great Gray Owl (Strix nebulosa)" in capsys.readouterr().out
+
+
+def test_a_name_known_from_the_recorded_visits_needs_no_model(db_copy, capsys):
+    visit_id = ids(db_copy)["Unknown bird"][0]
+    assert main(["sightings", "--db", str(db_copy), "--relabel", str(visit_id), "belted kingfisher"]) == 0
+    assert stored_names(db_copy, visit_id) == ("Belted Kingfisher", "Megaceryle alcyon")
+
+
+def test_a_name_the_model_does_not_know_is_refused_unless_stored_as_typed(db_copy, starter_model, capsys):
+    """ "Xyzzy bird" was saved as a scientific name without a word."""
+    visit_id = ids(db_copy)["Eastern Bluebird"][0]
+    argv = ["sightings", "--db", str(db_copy), "--model", str(starter_model), "--relabel", str(visit_id), "Xyzzy bird"]
+    assert main(argv) == 2
+    line = error_line(capsys)
+    assert "'Xyzzy bird' is not a species the model knows" in line and "--as-typed" in line
+    assert stored_names(db_copy, visit_id) == ("Eastern Bluebird", "Sialia sialis")
+
+    assert main([*argv, "--as-typed"]) == 0
+    assert stored_names(db_copy, visit_id) == ("Xyzzy bird", "")
+    assert capsys.readouterr().err == (
+        "birdcam: warning: 'Xyzzy bird' is not a species the model knows; stored as typed\n"
+    )
+
+
+def test_a_correction_on_a_database_locked_for_long_is_one_line_and_changes_nothing(db_copy, capsys):
+    from sightings_material import LockHolder
+
+    visit_id = ids(db_copy)["Eastern Bluebird"][0]
+    before = db_copy.read_bytes()
+    with LockHolder(db_copy):
+        for argv in (["--relabel", str(visit_id), "Belted Kingfisher"], ["--delete", str(visit_id)]):
+            assert main(["sightings", "--db", str(db_copy), *argv]) == 2
+            line = error_line(capsys)
+            assert f"the sightings database {db_copy} is locked by another program" in line
+    assert stored_names(db_copy, visit_id) == ("Eastern Bluebird", "Sialia sialis")
+    assert db_copy.read_bytes() == before
 
 
 def test_dataset_filters_by_day_and_score(recorded, tmp_path, capsys):
