@@ -112,8 +112,9 @@ def synthetic_scenes(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
 
 
 def build_footage(shared: Path, model_scientific_names: set[str], shots: int, seed: int = 3):
-    """Yields (Scene, its frames), made one scene at a time to keep memory small: bird shots (up to `shots`, shuffled) each followed by a non-bird scene: every other one a part of a
-    shared not-bird photo (cat, hot dog, face), the others synthetic."""
+    """Yields (Scene, its frames), made one scene at a time to keep memory small: bird shots (up to `shots`,
+    shuffled) each followed by a non-bird scene: every other one a part of a shared not-bird photo (cat, hot dog,
+    face), the others synthetic."""
     rng = np.random.default_rng(seed)
     birds = known_bird_photos(shared, model_scientific_names)
     order = rng.permutation(len(birds))[:shots]
@@ -131,7 +132,8 @@ def build_footage(shared: Path, model_scientific_names: set[str], shots: int, se
 
 
 def classify_footage(model: Path, footage):
-    """The scenes, raw probabilities per frame (frames x classes), and the classifier's labels, background and threshold."""
+    """The scenes, raw probabilities per frame (frames x classes), and the classifier's labels, background and
+    threshold."""
     from birdcam.models.classifier import Classifier
 
     scenes, probabilities = [], []
@@ -145,7 +147,8 @@ def classify_footage(model: Path, footage):
 def shown_on_screen(
     probabilities: np.ndarray, labels, background_index: int | None, options, every: int = 1
 ) -> list[int | None]:
-    """The label on screen for each frame when every `every`-th frame is classified (the display keeps the newest result)."""
+    """The label on screen for each frame when every `every`-th frame is classified (the display keeps the newest
+    result)."""
     from birdcam.scene.smoothing import LabelSmoother
 
     smoother = LabelSmoother(labels, background_index, options)
@@ -177,7 +180,8 @@ def scene_pass_shown(model: Path, detector_path: Path | None, footage, every: in
     """The top bird's class index per frame through ScenePass (UNKNOWN_BIRD for an unknown species, None for
     no bird), with the detector or whole-frame only, classifying every `every`-th frame."""
     from birdcam.models.classifier import Classifier
-    from birdcam.scene.scene_pass import ScenePass, open_detector
+    from birdcam.scene.factory import open_detector
+    from birdcam.scene.scene_pass import ScenePass
 
     classifier = Classifier.from_path(model, num_threads=2)
     detector = open_detector(detector_path, num_threads=2) if detector_path is not None else None
@@ -261,7 +265,8 @@ def main(argv=None) -> int:
             )
         baseline, smoothed = qualities[0], qualities[-1]
         print(
-            f"  smoothed vs frame by frame: changes x{smoothed.changes_per_shot / max(baseline.changes_per_shot, 1e-9):.2f} "
+            f"  smoothed vs frame by frame: changes "
+            f"x{smoothed.changes_per_shot / max(baseline.changes_per_shot, 1e-9):.2f} "
             f"(target < 0.5), non-bird as bird {smoothed.non_bird_as_bird:.2%} (target < 1%), "
             f"accuracy cost {100 * (baseline.bird_accuracy - smoothed.bird_accuracy):.1f} points (target <= a few)"
         )

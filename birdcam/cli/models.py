@@ -152,54 +152,32 @@ def _fraction(text: str) -> float:
     return value
 
 
-def open_classifier(args: argparse.Namespace, **options):
-    """The classifier the command's --model/--labels/--threads ask for, resolving the model as `birdcam models` says."""
-    from birdcam.models.classifier import Classifier
-    from birdcam.models.store import resolve_model
-
-    lists = species_lists(args)  # before the model: a bad list file fails fast
-    resolved = resolve_model(args.model, progress=_print_progress if sys.stderr.isatty() else None)
-    if args.labels is not None and args.labels.is_dir():
-        raise LabelError(f"--labels {args.labels} is a folder; give the label file (one label per line).")
-    labels = args.labels or resolved.labels_path
-    if args.threads:
-        options["num_threads"] = args.threads
-    if args.normalization:
-        options["normalization"] = tuple(args.normalization)
-    classifier = Classifier.from_path(
-        resolved.path, labels_path=labels, resize=args.resize, allow=lists.allow, deny=lists.deny, **options
-    )
-    warn_unknown_species(classifier.species_filter)
-    return classifier
-
-
 def open_scene(args: argparse.Namespace, top_k: int = DEFAULT_TOP_K, **options):
-    """The scene pass the command's --model/--detector ask for. With no --detector (nor $BIRDCAM_DETECTOR)
-    and no detector to be had (offline, not cached), one warning line and the whole-frame pass."""
-    from birdcam.models.store import resolve_detector
-    from birdcam.scene.scene_pass import SceneOptions, ScenePass, open_detector
+    """The scene pass the command's --model/--labels/--threads/--detector and species lists ask for; what runs is
+    decided by birdcam/scene/factory.py, as in the app. A default detector that cannot be had (offline, not cached)
+    is one warning line and the whole-frame pass."""
+    from birdcam.scene.factory import open_scene_pass
+    from birdcam.scene.scene_pass import SceneOptions
     from birdcam.scene.smoothing import SmoothingOptions
 
-    classifier = open_classifier(args, top_k=top_k, **options)
-    scene_options = SceneOptions(smoothing=SmoothingOptions(top_k=top_k))
-    explicit = getattr(args, "detector", None)
-    progress = functools.partial(_print_progress, what="the starter detector") if sys.stderr.isatty() else None
-    try:
-        resolved = resolve_detector(explicit, progress=progress)
-        detector = (
-            None
-            if resolved is None
-            else open_detector(
-                resolved.path, labels_path=resolved.labels_path, num_threads=args.threads, options=scene_options
-            )
-        )
-    except ModelError as error:
-        if explicit is not None or os.environ.get("BIRDCAM_DETECTOR"):
-            classifier.close()
-            raise
-        print(f"birdcam: warning: {error} Going on in whole-frame mode.", file=sys.stderr)
-        detector = None
-    return ScenePass(classifier, detector, scene_options)
+    lists = species_lists(args)  # before the model: a bad list file fails fast
+    if args.labels is not None and args.labels.is_dir():
+        raise LabelError(f"--labels {args.labels} is a folder; give the label file (one label per line).")
+    if args.normalization:
+        options["normalization"] = tuple(args.normalization)
+    opened = open_scene_pass(
+        args.model,
+        labels=args.labels,
+        detector=getattr(args, "detector", None),
+        num_threads=args.threads or None,
+        classifier_options={"top_k": top_k, "resize": args.resize, "allow": lists.allow, "deny": lists.deny, **options},
+        options=SceneOptions(smoothing=SmoothingOptions(top_k=top_k)),
+        progress=(lambda what, done, total: _print_progress(done, total, what)) if sys.stderr.isatty() else None,
+    )
+    warn_unknown_species(opened.scene.classifier.species_filter)
+    if opened.detector_note:
+        print(f"birdcam: warning: {opened.detector_note}", file=sys.stderr)
+    return opened.scene
 
 
 def _print_progress(done: int, total: int | None, what: str = "the starter model") -> None:

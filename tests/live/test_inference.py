@@ -20,13 +20,17 @@ from birdcam.live.inference import (
     ModelCrashed,
     ModelHung,
 )
+from birdcam.live.inference.process import block_prefix
 from birdcam.models.classifier import Classifier
 from birdcam.scene.scene_pass import ScenePass
 
 
 def shm_blocks() -> set[str]:
+    """The shared memory blocks this test process's InferenceProcesses hold now (Linux shows them in /dev/shm)."""
     folder = Path("/dev/shm")
-    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    if not folder.is_dir():
+        return set()
+    return {p.name for p in folder.iterdir() if p.name.startswith(block_prefix())}
 
 
 def frame_of(value: int, shape=(48, 64, 3)) -> np.ndarray:
@@ -155,7 +159,7 @@ def test_the_scene_pass_with_a_detector_says_the_same_in_a_process(starter_model
     import bird_scenes
 
     from birdcam.models.labels import read_labels
-    from birdcam.scene.scene_pass import open_detector
+    from birdcam.scene.factory import open_detector
 
     detector_path = shared_dir / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
     names = {label.scientific_name.lower() for label in read_labels(starter_model.parent / "labels.txt")}

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from birdcam.models.classifier import Classifier
-from birdcam.scene.scene_pass import SceneOptions, ScenePass, SearchPlan, open_detector
+from birdcam.scene.factory import open_detector
+from birdcam.scene.scene_pass import SceneOptions, ScenePass, SearchPlan
 from birdcam.scene.smoothing import LabelSmoother, SmoothingOptions
 
 FPS = bird_scenes.FPS
