@@ -124,7 +124,8 @@ def recall(threads: int) -> None:
                     found[height, view].append(max([b.score for b in boxes if _iou(b.box, pasted) >= 0.3], default=0.0))
                     stray[view].append(max([b.score for b in boxes if _iou(b.box, pasted) < 0.1], default=0.0))
         print(
-            f"\n{'feathered ellipse' if feathered else 'square photo'}: share of {len(birds)} birds found, by height in {FRAME[0]}x{FRAME[1]} ({' / '.join(VIEWS)})"
+            f"\n{'feathered ellipse' if feathered else 'square photo'}: share of {len(birds)} birds found, "
+            f"by height in {FRAME[0]}x{FRAME[1]} ({' / '.join(VIEWS)})"
         )
         for threshold in THRESHOLDS:
             cells = "  ".join(
@@ -162,7 +163,8 @@ def main() -> int:
     parser.add_argument("--skip-recall", action="store_true", help="speed only (the recall part takes a few minutes)")
     args = parser.parse_args()
     print(
-        f"machine                  {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, {args.threads} threads"
+        f"machine                  {platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.python_version()}, {args.threads} threads"
     )
     for key, value in speed(args.threads, args.calls).items():
         print(f"{key:24} {value:.3f}")

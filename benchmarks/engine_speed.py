@@ -3,11 +3,11 @@
     .venv/bin/python benchmarks/engine_speed.py [--threads 2] [--rounds 7]
         [--mediapipe-python .venv-bench/bin/python]
 
-Targets (issue 2): classify() <= 1.15x the bare loop (plain cv2 INTER_AREA resize; a second baseline
-uses the engine's own fitting, so its ratio is the pure overhead of the engine's bookkeeping) and <= 0.6x MediaPipe ImageClassifier.classify on
-the same 1280x720 frames with the same thread count; starter model load < 0.3 s. MediaPipe pulls in
-opencv-contrib, which clashes with the app's opencv-python-headless, so it runs from its own venv
-(`python -m venv .venv-bench && .venv-bench/bin/pip install mediapipe`) in a child process of this
+Targets (issue 2): classify() <= 1.15x the bare loop (plain cv2 INTER_AREA resize; a second baseline uses the
+engine's own fitting, so its ratio is the pure overhead of the engine's bookkeeping) and <= 0.6x MediaPipe
+ImageClassifier.classify on the same 1280x720 frames with the same thread count; starter model load < 0.3 s.
+MediaPipe pulls in opencv-contrib, which clashes with the app's opencv-python-headless, so it runs from its
+own venv (`python -m venv .venv-bench && .venv-bench/bin/pip install mediapipe`) in a child process of this
 script, on frames this script writes, one round at a time between the script's own rounds.
 """
 

@@ -17,6 +17,7 @@ Needs several GB of RAM for the L presets (the float32 SavedModel of ViT-L/32 al
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -106,7 +107,7 @@ def bench_preset(
         export.write_card(path.with_suffix(".json"), {"normalization": {"mean": [0, 0, 0], "std": [1, 1, 1]}})
         with Classifier.from_path(path, resize="stretch", num_threads=threads) as classifier:
             tensor = classifier.preprocess(images[0], color="rgb")
-            litert_ms = timed(lambda: classifier.invoke(tensor), repeats)
+            litert_ms = timed(functools.partial(classifier.invoke, tensor), repeats)
         agreement = export.agreement(keras_probabilities, export.engine_probabilities(path, images))
         rows.append(
             {
@@ -144,12 +145,14 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix=f"bench-{preset}-") as scratch:
             rows += bench_preset(preset, args.modes, images, targets, args.repeats, args.threads, Path(scratch))
     print(
-        f"\n{'preset':8} {'mode':8} {'MB':>7} {'x f32':>6} {'conv s':>7} {'LiteRT ms':>9} {'Keras ms':>8} {'x Keras':>7} {'agree':>6} {'margin':>7}"
+        f"\n{'preset':8} {'mode':8} {'MB':>7} {'x f32':>6} {'conv s':>7} "
+        f"{'LiteRT ms':>9} {'Keras ms':>8} {'x Keras':>7} {'agree':>6} {'margin':>7}"
     )
     for r in rows:
         print(
             f"{r['preset']:8} {r['mode']:8} {r['size_mb']:7.1f} {r['size_ratio'] or 0:6.3f} {r['conversion_s']:7.1f} "
-            f"{r['litert_ms']:9.1f} {r['keras_ms']:8.1f} {r['latency_ratio']:7.3f} {r['agreement']:6.1%} {r['keras_top1_margin']:7.4f}"
+            f"{r['litert_ms']:9.1f} {r['keras_ms']:8.1f} {r['latency_ratio']:7.3f} {r['agreement']:6.1%} "
+            f"{r['keras_top1_margin']:7.4f}"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

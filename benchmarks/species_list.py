@@ -126,7 +126,8 @@ def main(argv=None) -> int:
             no_bird = 1.0 - outcomes[:, 1].mean() - outcomes[:, 2].mean()
             label = f"{group} ({len(results)})" if m == 0 else ""
             print(
-                f"{label:30}{mode:24}{outcomes[:, 0].mean():7.3f}{outcomes[:, 1].mean():14.3f}{outcomes[:, 2].mean():12.3f}{no_bird:9.3f}"
+                f"{label:30}{mode:24}{outcomes[:, 0].mean():7.3f}{outcomes[:, 1].mean():14.3f}"
+                f"{outcomes[:, 2].mean():12.3f}{no_bird:9.3f}"
             )
         kept_mass = np.median([r[3] for r in results])
         print(f"{'':30}{'median probability left by the mask':38} {kept_mass:.3f}")

@@ -36,7 +36,8 @@ def data_dir() -> Path:
 
 
 def models_dir() -> Path:
-    """Where `birdcam train` puts exported models: `$BIRDCAM_MODELS_DIR`, the checkout's `models/`, or data_dir()/models."""
+    """Where `birdcam train` puts exported models: `$BIRDCAM_MODELS_DIR`, the checkout's `models/`, or
+    data_dir()/models."""
     override = os.environ.get("BIRDCAM_MODELS_DIR")
     if override:
         return Path(override)

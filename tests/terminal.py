@@ -104,7 +104,8 @@ def run_in_terminal(args: list[str], *, stdout: bool, stderr: bool, timeout: flo
 
 @contextlib.contextmanager
 def terminal_streams(*, stdout: bool, stderr: bool) -> Iterator[TerminalRun]:
-    """sys.stdout / sys.stderr on a terminal when True, on a buffer when False; the texts are in the yielded run at exit."""
+    """sys.stdout / sys.stderr on a terminal when True, on a buffer when False; the texts are in the yielded run at
+    exit."""
     controller, terminal = _open_terminal()
     run = TerminalRun()
     reader = _drain(controller, run._chunks)

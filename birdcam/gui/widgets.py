@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt, Slot
-from PySide6.QtGui import QColor, QIcon, QLinearGradient, QPainter
+from PySide6.QtGui import QColor, QIcon, QImage, QLinearGradient, QPainter
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 from birdcam.gui.overlay import OverlayContent, fitted_frame, paint_overlay

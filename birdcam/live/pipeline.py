@@ -1,4 +1,5 @@
-"""The live pipeline, Qt-free: source -> capture -> inference process -> results, shared by the window and headless mode.
+"""The live pipeline, Qt-free: source -> capture -> inference process -> results, shared by the window and headless
+mode.
 
 Threads: the capture thread puts every frame into a one-slot `LatestFrame`; the inference driver
 thread sends the newest one to the inference process and waits (GIL released) for its answer; the

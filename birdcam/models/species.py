@@ -70,7 +70,8 @@ class SpeciesFilterReport:
 
 
 def name_key(text: str) -> str:
-    """How species names are compared: case, spacing, hyphens and apostrophes ignored ("Cooper's Hawk" = "COOPERS HAWK")."""
+    """How species names are compared: case, spacing, hyphens and apostrophes ignored ("Cooper's Hawk" =
+    "COOPERS HAWK")."""
     return " ".join(_APOSTROPHES.sub("", text).replace("-", " ").split()).casefold()
 
 
@@ -90,7 +91,8 @@ def _distinct(names: Iterable[str]) -> tuple[str, ...]:
 
 
 def read_species_list(path: Path) -> tuple[str, ...]:
-    """Reads a species list file: UTF-8 (a BOM is fine) or UTF-16 with a BOM. Anything else is one SpeciesListError line."""
+    """Reads a species list file: UTF-8 (a BOM is fine) or UTF-16 with a BOM. Anything else is one SpeciesListError
+    line."""
     path = Path(path).expanduser()
     what_to_do = "give a text file with one species name a line"
     if not path.exists():
@@ -117,7 +119,8 @@ def read_species_list(path: Path) -> tuple[str, ...]:
 
 
 def read_species_lists(allow: Path | None = None, deny: Path | None = None) -> SpeciesLists:
-    """The two files (either may be None) as the engine takes them: `Classifier.set_species_filter(lists.allow, lists.deny)`."""
+    """The two files (either may be None) as the engine takes them:
+    `Classifier.set_species_filter(lists.allow, lists.deny)`."""
     return SpeciesLists(
         allow=read_species_list(allow) if allow is not None else None,
         deny=read_species_list(deny) if deny is not None else (),
@@ -143,7 +146,8 @@ def species_mask(
         if not allowed:
             shown = ", ".join(allow[:WARNING_NAMES])
             raise SpeciesListError(
-                f"none of the {len(allow)} species in the allow list ({shown}{', ...' if len(allow) > WARNING_NAMES else ''}) "
+                f"none of the {len(allow)} species in the allow list "
+                f"({shown}{', ...' if len(allow) > WARNING_NAMES else ''}) "
                 "is one the model knows; check that the list is meant for this model."
             )
         keep[:] = False

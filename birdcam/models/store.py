@@ -105,7 +105,8 @@ STARTER_DETECTOR = StarterModel(
     title="YOLOX-nano",
     instead="Or pass --detector none for whole-frame mode.",
 )
-"""Megvii's YOLOX-nano (COCO, Apache-2.0) as float16 TFLite, from Kazuhito00/YOLOX-ONNX-TFLite-Sample at a pinned commit."""
+"""Megvii's YOLOX-nano (COCO, Apache-2.0) as float16 TFLite, from Kazuhito00/YOLOX-ONNX-TFLite-Sample at a pinned
+commit."""
 WHOLE_FRAME_DETECTOR = "none"
 """What `--detector` / `$BIRDCAM_DETECTOR` say for no detector: the whole-frame pass only."""
 
@@ -141,7 +142,8 @@ class ResolvedModel:
     labels_path: Path | None
     """A label file to use instead of the engine's own search (the starter's labels), or None."""
     origin: str
-    """Short tag: "--model" / "--detector", "BIRDCAM_MODEL" / "BIRDCAM_DETECTOR", "trained", "starter", "starter (downloaded)"."""
+    """Short tag: "--model" / "--detector", "BIRDCAM_MODEL" / "BIRDCAM_DETECTOR", "trained", "starter",
+    "starter (downloaded)"."""
     reason: str
     """One sentence for `birdcam models` and the window's status."""
 
@@ -183,7 +185,8 @@ def resolve_model(
         path = Path(from_env).expanduser()
         if path.is_dir():
             raise ModelError(
-                f"BIRDCAM_MODEL points to the folder {path}, not a model file; set it to the .tflite file{_models_in(path)}, or unset it."
+                f"BIRDCAM_MODEL points to the folder {path}, not a model file; "
+                f"set it to the .tflite file{_models_in(path)}, or unset it."
             )
         if not path.is_file():
             raise ModelError(f"BIRDCAM_MODEL points to {path}, which does not exist. Fix or unset it.")
@@ -271,7 +274,8 @@ def fetch_starter(starter: StarterModel = AIY_BIRDS_V1, *, progress: Progress | 
     except ModelError as error:
         raise ModelError(
             f"{error} Connect to the internet and retry, pass {starter.option} PATH, or save "
-            f"{starter.model.filename} (SHA-256 {starter.model.sha256[:12]}...) into {model_path.parent}. {starter.instead}".rstrip()
+            f"{starter.model.filename} (SHA-256 {starter.model.sha256[:12]}...) into {model_path.parent}. "
+            f"{starter.instead}".rstrip()
         ) from None
     try:
         download(starter.labels, starter.labels_path())

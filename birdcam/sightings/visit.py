@@ -99,5 +99,6 @@ def names_of(label: Label | None) -> tuple[str, str]:
 
 
 def names_from_text(text: str) -> tuple[str, str]:
-    """(common, scientific) for a typed name: "Aix galericulata (Mandarin Duck)", "Mandarin Duck" or "Aix galericulata"."""
+    """(common, scientific) for a typed name: "Aix galericulata (Mandarin Duck)", "Mandarin Duck" or
+    "Aix galericulata"."""
     return names_of(parse_label(" ".join(text.split())))

@@ -101,7 +101,8 @@ def register(commands) -> None:
         "evaluate",
         help="score a TFLite model on a folder of class folders",
         description="Scores any TFLite classifier on a folder of class folders (e.g. DATA/test) with the app's engine "
-        "and writes report.json, report.md and confusion.png. Folders match labels by name or by birds.csv's scientific name.",
+        "and writes report.json, report.md and confusion.png. "
+        "Folders match labels by name or by birds.csv's scientific name.",
     )
     evaluate.add_argument("--model", type=Path, required=True, metavar="M", help="a .tflite model")
     evaluate.add_argument("--data", type=Path, required=True, metavar="DIR", help="one folder per class")
@@ -118,7 +119,8 @@ def register(commands) -> None:
     compare = commands.add_parser(
         "compare",
         help="chart validation accuracy and loss of several runs",
-        description="Draws validation accuracy and loss per epoch of several runs (e.g. ViT vs InceptionV3) on one figure.",
+        description="Draws validation accuracy and loss per epoch of several runs (e.g. ViT vs InceptionV3) "
+        "on one figure.",
     )
     compare.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="folders made by `birdcam train`")
     compare.add_argument(
@@ -170,14 +172,16 @@ def run_train(args: argparse.Namespace) -> int:
     except OSError as error:  # a write in the run folder: every file there is written atomically, so it resumes
         where = f"{error.filename}: " if error.filename else ""
         raise OutputError(
-            f"{where}{error.strerror or first_line(error)}. Fix that (free some space?), then run `birdcam train --resume {folder.root}`."
+            f"{where}{error.strerror or first_line(error)}. Fix that (free some space?), "
+            f"then run `birdcam train --resume {folder.root}`."
         ) from None
     if not card:
         return 0
     metrics = card["metrics"]
     print(f"run: {folder.root}")
     print(
-        f"test accuracy {metrics['test_accuracy']:.4f}, top-5 {metrics['test_top5_accuracy']:.4f}, loss {metrics['test_loss']:.4f}"
+        f"test accuracy {metrics['test_accuracy']:.4f}, top-5 {metrics['test_top5_accuracy']:.4f}, "
+        f"loss {metrics['test_loss']:.4f}"
     )
     print(
         f"model: {folder.model} ({card['quantization']}, {card['size_bytes'] / 1e6:.1f} MB), "
@@ -191,7 +195,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _trainer(verbose: bool):
-    """birdcam.training.run, which loads TensorFlow; the lines TensorFlow prints while it loads are hidden unless --verbose."""
+    """birdcam.training.run, which loads TensorFlow; the lines TensorFlow prints while it loads are hidden unless
+    --verbose."""
     if verbose:
         from birdcam.training import run
     else:

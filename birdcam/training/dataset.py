@@ -85,7 +85,8 @@ class ImageFolderDataset:
         if split_dirs:
             if val_split is not None or test_split is not None:
                 raise DatasetError(
-                    f"{root} already has train/ valid/ test/ folders; drop --val-split / --test-split or point --data at one folder of class folders."
+                    f"{root} already has train/ valid/ test/ folders; drop --val-split / --test-split "
+                    "or point --data at one folder of class folders."
                 )
             missing = [name for name in SPLITS if name not in split_dirs]
             if missing:
@@ -99,7 +100,8 @@ class ImageFolderDataset:
                 extra = sorted(set(per_split[name]) - set(classes))
                 if extra:
                     raise DatasetError(
-                        f"{split_dirs[name]} has classes that train/ lacks: {_names(extra)}. Add their training images or remove them."
+                        f"{split_dirs[name]} has classes that train/ lacks: {_names(extra)}. "
+                        "Add their training images or remove them."
                     )
         else:
             per_class = class_folders(root)
@@ -129,7 +131,8 @@ class ImageFolderDataset:
                     kept = good(per_split[name].get(class_name, []))
                     if not kept:
                         raise DatasetError(
-                            f"class {class_name!r} has no readable images in {split_dirs[name]}. Add images or remove the class from every split."
+                            f"class {class_name!r} has no readable images in {split_dirs[name]}. "
+                            "Add images or remove the class from every split."
                         )
                     files += kept
                     targets += [index] * len(kept)
@@ -241,7 +244,8 @@ def _split_per_class(
         files = list(per_class[name])
         if len(files) < 3:
             raise DatasetError(
-                f"class {name!r} in {root} has {len(files)} readable image(s); splitting needs at least 3 (train, valid, test)."
+                f"class {name!r} in {root} has {len(files)} readable image(s); "
+                "splitting needs at least 3 (train, valid, test)."
             )
         random.Random(f"{seed}:{name}").shuffle(files)
         n_valid = min(max(1, round(len(files) * val_split)), len(files) - 2)
@@ -314,7 +318,8 @@ def augmentation(seed: int):
 def image_pipeline(
     split: Split, image_size: int, batch_size: int, *, training: bool, cache: str | Path | None, seed: int = 0
 ):
-    """Batches of (float32 0-255 RGB images, class index): parallel decode, cache, shuffle and augment for training, prefetch.
+    """Batches of (float32 0-255 RGB images, class index): parallel decode, cache, shuffle and augment for training,
+    prefetch.
 
     `cache` is "" for memory, a file prefix for a disk cache, or None for no cache.
     """

@@ -37,8 +37,8 @@ def match_classes(class_names: Sequence[str], scientific_names: Sequence[str], l
 
 def evaluate_folder(model_path: Path, data: Path, out: Path, *, resize: str = "stretch", num_threads: int = 2) -> dict:
     """Classifies every image of the matched classes, writes report.json / report.md / confusion.png to `out`."""
-    from birdcam.models.image import read_image
     from birdcam.models.classifier import Classifier
+    from birdcam.models.image import read_image
 
     data = Path(data).expanduser()
     if data.exists() and not data.is_dir():

@@ -34,7 +34,8 @@ def saved_model(model, folder: Path) -> Path:
 
 
 def convert(saved_model_dir: Path, quantization: str, representative: np.ndarray | None = None) -> bytes:
-    """TFLite flatbuffer: "none" float32, "dynamic" int8 weights, "float16" weights, "int8" full integer (uint8 in/out)."""
+    """TFLite flatbuffer: "none" float32, "dynamic" int8 weights, "float16" weights, "int8" full integer (uint8
+    in/out)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
@@ -69,7 +70,10 @@ def fallback_advice(quantization: str) -> str:
     less_quantized = {"int8": "dynamic (int8 weights only) or none", "dynamic": "float16 or none", "float16": "none"}
     if quantization in less_quantized:
         return f"Try --quantize {less_quantized[quantization]}"
-    return "Nothing was quantized, so TFLite itself computes differently; check report.md and copy model.tflite into models/ yourself if it is good enough"
+    return (
+        "Nothing was quantized, so TFLite itself computes differently; "
+        "check report.md and copy model.tflite into models/ yourself if it is good enough"
+    )
 
 
 def with_embedded_labels(flatbuffer: bytes, label_lines: Sequence[str]) -> bytes:

@@ -243,8 +243,9 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
     if card["keras_agreement"] < export.MIN_AGREEMENT:
         card["installed"] = None
         print(
-            f"the {options.quantize} TFLite model agrees with Keras on {card['keras_agreement']:.1%} of validation images "
-            f"(< {export.MIN_AGREEMENT:.0%}); kept in {run.root}, not copied to models/. {export.fallback_advice(options.quantize)}.",
+            f"the {options.quantize} TFLite model agrees with Keras on {card['keras_agreement']:.1%} "
+            f"of validation images (< {export.MIN_AGREEMENT:.0%}); kept in {run.root}, not copied to models/. "
+            f"{export.fallback_advice(options.quantize)}.",
             file=sys.stderr,
         )
     elif options.install:
@@ -298,13 +299,15 @@ class RunCheckpoint(keras.callbacks.Callback):
             report.write_history(self.run.root, state["history"])
         except OSError as error:
             raise OutputError(
-                f"cannot save the checkpoint of epoch {epoch + 1} in {self.run.checkpoints}: {error.strerror or first_line(error)}. "
+                f"cannot save the checkpoint of epoch {epoch + 1} in {self.run.checkpoints}: "
+                f"{error.strerror or first_line(error)}. "
                 f"Free some space, then {then}."
             ) from None
 
 
 class BatchProgress(keras.callbacks.Callback):
-    """Batches done in this epoch, rate, time left and the running loss and accuracy, on stderr when it is a terminal."""
+    """Batches done in this epoch, rate, time left and the running loss and accuracy, on stderr when it is a
+    terminal."""
 
     def __init__(self):
         super().__init__()
@@ -384,7 +387,8 @@ def read_arrays(path: Path, variables: Sequence) -> None:
                 value = saved[f"arr_{index}"]
                 if tuple(variable.shape) != value.shape:
                     raise ModelError(
-                        f"{path} does not match this model (array {index}: {value.shape}, not {tuple(variable.shape)}); start a new run with --out."
+                        f"{path} does not match this model (array {index}: {value.shape}, "
+                        f"not {tuple(variable.shape)}); start a new run with --out."
                     )
                 variable.assign(value)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:

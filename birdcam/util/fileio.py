@@ -103,7 +103,8 @@ def check_free_space(folder: Path, needed_bytes: int, then: str) -> None:
     needed_bytes += needed_bytes // 50 + 64 * 1024  # file system blocks and metadata
     if free < needed_bytes:
         raise OutputError(
-            f"not enough space in {folder}: {_megabytes(needed_bytes)} needed, {_megabytes(free)} free. Free some space, then {then}."
+            f"not enough space in {folder}: {_megabytes(needed_bytes)} needed, {_megabytes(free)} free. "
+            f"Free some space, then {then}."
         )
 
 

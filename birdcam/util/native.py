@@ -14,7 +14,8 @@ from collections.abc import Iterator
 _QUIET_ENVIRONMENT = {
     "OPENCV_LOG_LEVEL": "ERROR",
     "OPENCV_FFMPEG_LOGLEVEL": "-8",  # AV_LOG_QUIET: read when OpenCV's FFmpeg backend opens its first file
-    "TF_CPP_MIN_LOG_LEVEL": "3",  # TensorFlow's C++ log lines (not those printed while it loads); its errors still raise
+    # TensorFlow's C++ log lines (not those printed while it loads); its errors still raise
+    "TF_CPP_MIN_LOG_LEVEL": "3",
 }
 _stderr_lock = threading.Lock()
 

@@ -357,7 +357,8 @@ def test_predict_imports_neither_tensorflow_nor_qt(starter_model, shared_dir):
     script = (
         "import sys\n"
         "from birdcam.cli import main\n"
-        f"code = main(['predict', '--model', {str(starter_model)!r}, {str(shared_dir / 'images' / 'birds' / 'mandarin_duck.jpg')!r}])\n"
+        f"code = main(['predict', '--model', {str(starter_model)!r}, "
+        f"{str(shared_dir / 'images' / 'birds' / 'mandarin_duck.jpg')!r}])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'PySide6'))\n"
         "print('HEAVY', heavy)\n"
         "sys.exit(code)\n"
@@ -492,9 +493,8 @@ def test_models_says_when_birdcam_model_points_nowhere(tmp_path, monkeypatch, ca
 
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
-    assert (
-        err
-        == f"birdcam: error: BIRDCAM_MODEL points to {tmp_path / 'gone.tflite'}, which does not exist. Fix or unset it.\n"
+    assert err == (
+        f"birdcam: error: BIRDCAM_MODEL points to {tmp_path / 'gone.tflite'}, which does not exist. Fix or unset it.\n"
     )
 
 

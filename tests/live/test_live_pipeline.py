@@ -87,12 +87,17 @@ def test_a_crashing_process_is_restarted_and_given_up_when_it_keeps_crashing(mon
     try:
         driver.configure(LiveSettings(threshold=0.5))
         driver.set_process(loaded("fake:crash_at=2"))
+
+        def answered(count: int):
+            """Whether `count` frames have been answered (a result, an error or the end), for events.wait."""
+            return lambda: len(events.results) + len(events.errors) + len(events.failed) >= count
+
         index = 0
         for expected_errors in (1, 2):  # frame 1 works, frame 2 crashes, the restarted one does the same
             for _ in range(2):
                 frames.put(fake_frame(index, 200))
                 index += 1
-                events.wait(lambda: len(events.results) + len(events.errors) + len(events.failed) >= index)
+                events.wait(answered(index))
             assert len(events.errors) == expected_errors and "crashed (SIGSEGV); restarting it" in events.errors[-1]
         frames.put(fake_frame(index, 100))
         index += 1
@@ -208,7 +213,8 @@ def test_a_bad_model_during_a_switch_keeps_the_running_one(pipeline_events, shar
 
 
 def test_the_first_run_downloads_the_starter_model_with_progress(starter_model, tmp_path, monkeypatch):
-    """No model anywhere: the inference process fetches the starter from a mirror on 127.0.0.1 and says how far it is."""
+    """No model anywhere: the inference process fetches the starter from a mirror on 127.0.0.1 and says how far it
+    is."""
     import functools
     import http.server
     import shutil

@@ -156,6 +156,7 @@ def test_deny_wins_and_the_background_is_never_masked(labels):
     robin, blackbird = _index(labels, "American Robin"), _index(labels, "Eurasian Blackbird")
     keep, report = species_mask(labels, 964, ["American Robin", "Eurasian Blackbird"], ["turdus merula", "background"])
     assert set(np.flatnonzero(keep)) == {robin, 964}
+    assert not keep[blackbird], "allowed by its common name, denied by its scientific name: the deny wins"
     keep, report = species_mask(labels, 964, None, ["European Robin"])
     assert keep[964] and not keep[_index(labels, "European Robin")] and keep.sum() == len(labels) - 1
     assert report.masked == 1

@@ -1,4 +1,5 @@
-"""LabelSmoother: flicker suppression, hysteresis timing, rejection, scene changes; on synthetic and real probabilities."""
+"""LabelSmoother: flicker suppression, hysteresis timing, rejection, scene changes; on synthetic and real
+probabilities."""
 
 from __future__ import annotations
 

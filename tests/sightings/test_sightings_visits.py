@@ -1,4 +1,5 @@
-"""The visit rules (VisitBuilder), on birds with the starter model's own labels: durations, merging, counts, unknowns."""
+"""The visit rules (VisitBuilder), on birds with the starter model's own labels: durations, merging, counts,
+unknowns."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ def shapes_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shapes_run(shapes_dataset, tmp_path_factory) -> dict:
-    """`birdcam train` once on the shapes: {"code", "run", "card", "models", "terminal", "log"}; models/ is a folder of its own.
+    """`birdcam train` once on the shapes: {"code", "run", "card", "models", "terminal", "log"}; models/ is a folder
+    of its own.
 
     It runs as `birdcam train > log` would in a terminal: stdout ("log") is not a terminal, stderr is
     ("terminal": what a person there saw). TensorFlow's CPU kernels sum in a thread-dependent order, so two

@@ -182,7 +182,8 @@ def test_an_export_or_install_onto_a_full_disk_keeps_the_old_model_and_resume_fi
     assert code == 2
     assert err[-1].startswith(f"birdcam: error: not enough space in {models}: ")
     assert err[-1].endswith(
-        f"Free some space, then run `birdcam train --resume {run}` to install the model (the installed models are unchanged)."
+        f"Free some space, then run `birdcam train --resume {run}` "
+        "to install the model (the installed models are unchanged)."
     )
     assert [line for line in err if not line.startswith("resuming ")] == err[-1:]
     assert _files(models) == before

@@ -69,8 +69,8 @@ def test_every_quantization_mode_of_the_real_sample_model_stays_close_to_keras(s
     # agreement is checked on the confident shapes model; here each export must give Keras's probabilities.
     import numpy as np
 
-    from birdcam.models.image import read_image
     from birdcam.models.classifier import Classifier
+    from birdcam.models.image import read_image
     from birdcam.training import export
     from birdcam.training.dataset import ImageFolderDataset, resized_images
     from birdcam.training.model import build_model

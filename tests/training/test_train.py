@@ -1,4 +1,5 @@
-"""`birdcam train` end to end on generated shapes: learning, run folder, export, card, models/, predict, evaluate, compare."""
+"""`birdcam train` end to end on generated shapes: learning, run folder, export, card, models/, predict, evaluate,
+compare."""
 
 from __future__ import annotations
 
@@ -240,7 +241,8 @@ def test_a_failed_install_keeps_the_previous_model(shapes_run, tmp_path, monkeyp
         export.install(shapes_run["run"], "birds", models)
 
     assert str(raised.value) == (
-        f"cannot write {models / 'birds.tflite'}: No space left on device. Run `birdcam train --resume {shapes_run['run']}` "
+        f"cannot write {models / 'birds.tflite'}: No space left on device. "
+        f"Run `birdcam train --resume {shapes_run['run']}` "
         "to install the model (the installed models are unchanged)."
     )
     assert {p.name: p.read_bytes() for p in models.iterdir()} == before
@@ -329,7 +331,8 @@ def test_outputs_that_cannot_be_written_are_refused_in_one_line_before_the_work(
         ),
         (
             ["compare", str(shapes_run["run"]), "--out", str(tmp_path / "chart.txt")],
-            f"--out {tmp_path / 'chart.txt'}: matplotlib cannot write .txt files; end the name with .png, .svg or .pdf.",
+            f"--out {tmp_path / 'chart.txt'}: matplotlib cannot write .txt files; "
+            "end the name with .png, .svg or .pdf.",
         ),
         (
             ["train", "--data", str(shared_dir / "birds525-sample"), "--out", str(a_file)],
@@ -399,7 +402,8 @@ def test_train_checks_its_arguments_before_loading_tensorflow(shapes_dataset, tm
 
     assert json.loads(done.stdout.splitlines()[-1]) == {"codes": [2] * len(cases), "tensorflow": False}
     assert done.stderr.splitlines() == [
-        f"birdcam: error: dataset folder not found: {tmp_path / 'missing'}. Pass --data DIR with train/ valid/ test/ or class folders.",
+        f"birdcam: error: dataset folder not found: {tmp_path / 'missing'}. "
+        "Pass --data DIR with train/ valid/ test/ or class folders.",
         f"birdcam: error: --data {a_file} is a file; give the dataset folder (train/ valid/ test/ or class folders).",
         "birdcam: error: --epochs must be at least 1.",
         f"birdcam: error: --out {a_file} is a file, not a folder; give a folder (it may not exist yet).",
@@ -423,9 +427,8 @@ def test_a_training_error_after_tensorflow_loads_is_still_one_line(tmp_path):
     )
 
     assert done.returncode == 2
-    assert (
-        done.stderr
-        == f"birdcam: error: {data} holds one class ('AMERICAN ROBIN'); a classifier needs at least two class folders.\n"
+    assert done.stderr == (
+        f"birdcam: error: {data} holds one class ('AMERICAN ROBIN'); a classifier needs at least two class folders.\n"
     )
 
 
@@ -434,7 +437,8 @@ def test_the_cli_and_evaluate_never_import_tensorflow(starter_model, shared_dir,
         "import sys\n"
         "from birdcam.cli import main\n"
         "assert main(['train', '--help']) == 0\n"
-        f"code = main(['evaluate', '--model', {str(starter_model)!r}, '--data', {str(shared_dir / 'birds525-sample' / 'valid')!r}, '--out', {str(tmp_path)!r}])\n"
+        f"code = main(['evaluate', '--model', {str(starter_model)!r}, "
+        f"'--data', {str(shared_dir / 'birds525-sample' / 'valid')!r}, '--out', {str(tmp_path)!r}])\n"
         "heavy = sorted(m for m in ('tensorflow', 'keras', 'vit_keras') if m in sys.modules)\n"
         "print(code, heavy)\n"
     )

@@ -109,7 +109,8 @@ def test_free_space_is_checked_against_what_will_be_written(tmp_path, monkeypatc
         fileio.check_free_space(tmp_path / "not-yet", 2_990_000, "run `birdcam train --resume runs/a`")
 
     assert str(raised.value) == (
-        f"not enough space in {tmp_path}: 3.1 MB needed, 3.0 MB free. Free some space, then run `birdcam train --resume runs/a`."
+        f"not enough space in {tmp_path}: 3.1 MB needed, 3.0 MB free. "
+        "Free some space, then run `birdcam train --resume runs/a`."
     )
 
 
@@ -118,7 +119,7 @@ def test_a_failed_write_is_one_line_saying_which_file_and_why():
 
     message = str(fileio.write_error(error, "run `birdcam train --resume runs/a` to install it"))
 
-    assert (
-        message
-        == "cannot write /models/.birds.tflite.7.partial: No space left on device. Run `birdcam train --resume runs/a` to install it."
+    assert message == (
+        "cannot write /models/.birds.tflite.7.partial: No space left on device. "
+        "Run `birdcam train --resume runs/a` to install it."
     )

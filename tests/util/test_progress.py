@@ -1,4 +1,5 @@
-"""The progress line: drawn on a terminal only, rewritten in place, cleared at the end, out of the way of printed lines."""
+"""The progress line: drawn on a terminal only, rewritten in place, cleared at the end, out of the way of printed
+lines."""
 
 from __future__ import annotations
 
