@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from birdcam.errors import BirdcamError, SightingsError
+from birdcam.util.text import counted
 
 LOCK_WAIT_S = 5.0
 """How long a correction waits for another program's lock before giving up (nothing changed)."""
@@ -215,6 +216,7 @@ def _relabel(args: argparse.Namespace, db) -> int:
         visit_id = int(visit_id)
     except ValueError:
         raise BirdcamError(f"--relabel takes a visit id (a number) and a name, not {visit_id!r}") from None
+    before = db.existing(visit_id)
     labels, model = _model_labels(args.model)
     recorded = [
         pair
@@ -231,7 +233,6 @@ def _relabel(args: argparse.Namespace, db) -> int:
             f"{name.unknown_warning()}: neither {checked} name it; check the spelling, or add --as-typed to store it "
             "as it is"
         )
-    before = db.get(visit_id)
     visit = db.rename(visit_id, name.common_name, name.scientific_name, time.time())
     print(
         f"visit {visit.id} ({_when(visit.start)}) is now {visit.display_name}"
@@ -267,13 +268,14 @@ def _export(args: argparse.Namespace, db) -> int:
     visits = db.visits()
     if args.format == "ebird":
         rows = exports.write_ebird(visits, args.export, location=args.location)
+        named = sum(v.known for v in visits)
         print(
-            f"exported {rows} species-days of {sum(v.known for v in visits)} visits in eBird record format "
+            f"exported {counted(rows, 'species-day')} of {counted(named, 'visit')} in eBird record format "
             f"to {args.export}"
         )
     else:
         count = exports.write_csv(visits, args.export)
-        print(f"exported {count} visits to {args.export}")
+        print(f"exported {counted(count, 'visit')} to {args.export}")
     return 0
 
 

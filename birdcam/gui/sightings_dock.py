@@ -42,6 +42,7 @@ from birdcam.gui.summary_chart import render_chart
 from birdcam.gui.widgets import ok_cancel_buttons
 from birdcam.models.labels import Label
 from birdcam.sightings import UNKNOWN_DESCRIPTION, Overview, State, Visit
+from birdcam.util.text import counted
 
 THUMBNAIL = QSize(96, 72)
 NOTICE_MS = 8000
@@ -119,8 +120,7 @@ class SightingsDock(QDockWidget):
         overview = self.log.overview
         self._show_state(overview)
         self.today_label.setText(
-            f"Today: {overview.visits_today} visit{'s' if overview.visits_today != 1 else ''}"
-            f" \u00b7 {overview.species_today} species"
+            f"Today: {counted(overview.visits_today, 'visit')} \u00b7 {overview.species_today} species"
         )
         self.list.clear()
         if not overview.recent:

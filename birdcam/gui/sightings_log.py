@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from birdcam.scene.scene_pass import SceneResult
 from birdcam.sightings import Overview, SightingsRecorder, State, Visit, exports
 from birdcam.sightings.summary import summarize
+from birdcam.util.text import counted
 
 
 class SightingsLog(QObject):
@@ -107,8 +108,10 @@ class SightingsLog(QObject):
             return exports.write_csv(visits, path)
 
         def done(count, error: str) -> None:
-            what = "species-days in eBird record format" if fmt == "ebird" else "visits"
-            self._on_notice(error or f"Exported {count} {what} to {path}", error=bool(error))
+            what = (
+                f"{counted(count, 'species-day')} in eBird record format" if fmt == "ebird" else counted(count, "visit")
+            )
+            self._on_notice(error or f"Exported {what} to {path}", error=bool(error))
 
         self._recorder.query(write, done)
 

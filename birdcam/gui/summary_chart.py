@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QImage, 
 from birdcam.errors import SightingsError
 from birdcam.sightings.summary import Summary
 from birdcam.util.fileio import atomic_path
+from birdcam.util.text import counted
 
 CELL_WIDTH = 46
 CELL_HEIGHT = 26
@@ -139,7 +140,8 @@ def _title(summary: Summary) -> str:
     if not summary.days:
         return "Visits per species and day"
     first, last = summary.days[0].day, summary.days[-1].day
-    return f"Visits per species and day, {first.isoformat()} to {last.isoformat()} ({summary.total_visits} visits)"
+    visits = counted(summary.total_visits, "visit")
+    return f"Visits per species and day, {first.isoformat()} to {last.isoformat()} ({visits})"
 
 
 def _ensure_gui_application() -> None:

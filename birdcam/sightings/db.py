@@ -155,7 +155,7 @@ def probe(path: Path) -> Probe:
     except sqlite3.DatabaseError as error:
         return Probe("damaged", first_line(error))
     if problems != ["ok"]:
-        return Probe("damaged", f"quick_check: {problems[0] if problems else 'no answer'}")
+        return Probe("damaged", f"quick_check: {_first_problem(problems)}")
     return Probe("ok" if _writable(path) else "read-only")
 
 
@@ -250,18 +250,18 @@ class SightingsDB:
         """Gives a visit another species name; the model's own name is kept the first time. Returns the visit."""
         if not (common_name or scientific_name):
             raise SightingsError("a species name is needed to rename a visit")
-        self._existing(visit_id)
+        self.existing(visit_id)
         self._connection.execute(
             "UPDATE visits SET original_common_name = coalesce(original_common_name, common_name),"
             " original_scientific_name = coalesce(original_scientific_name, scientific_name),"
             " common_name = ?, scientific_name = ?, corrected_at = ? WHERE id = ?",
             (common_name, scientific_name, at, visit_id),
         )
-        return self._existing(visit_id)
+        return self.existing(visit_id)
 
     def delete(self, visit_id: int, at: float) -> Visit:
         """Marks a visit deleted (kept in the table, left out of everything else). Returns it as it was."""
-        visit = self._existing(visit_id)
+        visit = self.existing(visit_id)
         self._connection.execute("UPDATE visits SET deleted = 1, corrected_at = ? WHERE id = ?", (at, visit_id))
         return visit
 
@@ -319,7 +319,8 @@ class SightingsDB:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _existing(self, visit_id: int) -> Visit:
+    def existing(self, visit_id: int) -> Visit:
+        """A visit that is not deleted; UnknownVisit (saying how to find the ids) otherwise."""
         visit = self.get(visit_id)
         if visit is None or visit.deleted:
             state = "was deleted" if visit is not None else "does not exist"
@@ -333,6 +334,17 @@ class SightingsDB:
             f"SELECT {', '.join(_COLUMNS)} FROM {self._table} {tail}", parameters
         ).fetchall()
         return [_visit(row) for row in rows]
+
+
+def _first_problem(rows: list[str]) -> str:
+    """quick_check's first finding on one line, and how many more there are (its rows may hold several lines, the
+    first of them a "*** in database main ***" heading)."""
+    lines = [line.strip() for row in rows for line in str(row).splitlines()]
+    findings = [line for line in lines if line and not line.startswith("***")]
+    if not findings:
+        return "no answer"
+    more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+    return findings[0] + more
 
 
 def is_locked_error(error: sqlite3.Error) -> bool:

@@ -14,13 +14,15 @@ import io
 import os
 import re
 import shutil
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from birdcam.errors import SightingsError
 from birdcam.sightings.visit import Visit
 from birdcam.util.fileio import write_text_atomically
+from birdcam.util.text import counted
 
 EXPORT_FORMATS = ("birdcam", "ebird")
 CSV_COLUMNS = (
@@ -107,7 +109,7 @@ def ebird_rows(visits: Iterable[Visit], *, location: str = "birdcam") -> list[tu
     for day in sorted(days):
         visits_of_day = sorted(days[day], key=lambda v: v.start)
         start = datetime.datetime.fromtimestamp(visits_of_day[0].start).strftime("%H:%M")
-        sources = sorted({v.source for v in visits_of_day if v.source})
+        sources = sorted({public_source_name(v.source) for v in visits_of_day if v.source})
         models = sorted({v.model for v in visits_of_day if v.model})
         checklist = (
             f"Recorded by birdcam (camera classifier) from {', '.join(sources) or 'a camera'}"
@@ -120,7 +122,7 @@ def ebird_rows(visits: Iterable[Visit], *, location: str = "birdcam") -> list[tu
             latest = group[-1]
             genus, _, epithet = " ".join(latest.scientific_name.split()).partition(" ")
             best_score = max(v.best_score for v in group)
-            comment = f"birdcam: {len(group)} visit{'s' if len(group) > 1 else ''}, best score {best_score:.0%}"
+            comment = f"birdcam: {counted(len(group), 'visit')}, best score {best_score:.0%}"
             rows.append(
                 (
                     latest.common_name,
@@ -145,6 +147,21 @@ def ebird_rows(visits: Iterable[Visit], *, location: str = "birdcam") -> list[tu
                 )
             )
     return rows
+
+
+def public_source_name(source: str) -> str:
+    """A visit's source as a checklist shared with others may name it: a file by its name (no local folders), a
+    stream by its host (no user, password or path), anything else (camera:0, screen) as it is."""
+    source = source.strip()
+    kind, _, rest = source.partition(": ")
+    if kind in ("video", "folder", "stream") and rest:  # "video: feeder.mp4", as a source describes itself
+        return f"{kind}: {public_source_name(rest)}"
+    parsed = urllib.parse.urlsplit(source)
+    if parsed.scheme and parsed.netloc:
+        return f"{parsed.scheme}://{parsed.hostname or ''}"
+    if "/" in source or "\\" in source:
+        return PureWindowsPath(source).name if "\\" in source else PurePosixPath(source).name
+    return source
 
 
 def write_ebird(visits: Iterable[Visit], path: Path, *, location: str = "birdcam") -> int:

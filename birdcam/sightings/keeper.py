@@ -39,6 +39,7 @@ from birdcam.sightings.db import (
 from birdcam.sightings.overview import State
 from birdcam.sightings.visit import Visit
 from birdcam.util.fileio import write_text_atomically
+from birdcam.util.text import counted
 
 _BUSY_TIMEOUT_S = 0.05  # the writer never waits long on a lock: visits wait in memory instead
 
@@ -191,7 +192,7 @@ class DatabaseKeeper:
             except OSError:
                 continue
             where = place.name if place.parent == self.path.parent else str(place)
-            self._on_notice(f"{len(visits)} visits wait in {where}; they are written on the next start")
+            self._on_notice(f"{counted(len(visits), 'visit')} wait in {where}; written on the next start")
             return place
         return None
 
@@ -214,7 +215,7 @@ class DatabaseKeeper:
                 return
             with contextlib.suppress(OSError):
                 place.unlink()
-            self._on_notice(f"{len(visits)} visits kept from the last session were written")
+            self._on_notice(f"{counted(len(visits), 'visit')} kept from the last session written")
 
     def _merge_side(self, side: Path) -> None:
         """The main database is sound again (repaired in place): the visits recorded beside it move into it."""
@@ -228,7 +229,9 @@ class DatabaseKeeper:
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(OSError):
                 os.unlink(f"{side}{suffix}")
-        self._on_notice(f"{len(visits)} visits recorded in {side.name} while {self.path.name} was damaged were merged")
+        self._on_notice(
+            f"{counted(len(visits), 'visit')} recorded in {side.name} while {self.path.name} was damaged merged into it"
+        )
 
     def _set_state(self, state: State, message: str) -> None:
         self.state, self.message = state, message

@@ -29,6 +29,7 @@ from birdcam.sightings.overview import Overview, State, midnight
 from birdcam.sightings.snapshots import SnapshotWriter, remove_pictures
 from birdcam.sightings.visit import Visit, names_from_text
 from birdcam.sightings.visits import BestMoment, Change, VisitBuilder, VisitUpdate, Withdrawal
+from birdcam.util.text import counted
 
 SNAPSHOT_FOLDER = Path("snapshots") / "visits"
 """Where snapshots go by default, relative to the database's folder."""
@@ -393,7 +394,7 @@ class SightingsRecorder:
             return
         for visit in visits:
             remove_pictures((visit.snapshot_path, visit.crop_path))
-        self._notice(f"{len(visits)} visits could not be written or kept anywhere; they are lost", error=True)
+        self._notice(f"{counted(len(visits), 'visit')} could not be written or kept anywhere: lost", error=True)
 
     def _state_changed(self, state: State, message: str) -> None:
         """The keeper's state: recording stops for good on READ_ONLY and ERROR (and nothing waits when read-only)."""

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from birdcam.sightings.visit import UNKNOWN_NAME, Visit
+from birdcam.util.text import counted
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def summary_lines(summary: Summary) -> list[str]:
         count = len(day.species)
         lines.append(
             f"{day.day.isoformat()} {day.day.strftime('%a')}  "
-            + (f"{count} species, {day.visits} visit{'s' if day.visits != 1 else ''}" if count else "no visits")
+            + (f"{count} species, {counted(day.visits, 'visit')}" if count else "no visits")
         )
         for species in day.species:
             mark = "  first ever" if species.first_ever else "  first this year" if species.first_this_year else ""

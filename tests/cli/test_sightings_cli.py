@@ -312,6 +312,23 @@ def birdcam(*argv: str) -> subprocess.CompletedProcess:
     )
 
 
+def test_ebird_comments_name_no_local_folder_nor_stream_password(tmp_path, capsys):
+    """The checklist comment listed local file paths (and would have listed a stream's password)."""
+    from birdcam.sightings import Visit
+
+    path, t = tmp_path / "sightings.sqlite3", DAY1.timestamp()
+    sources = [str(tmp_path / "Videos" / "feeder.mp4"), "rtsp://ana:secret@192.168.1.20:554/stream1", "camera:0"]
+    with SightingsDB.open(path) as db:
+        for n, source in enumerate(sources):
+            db.upsert(Visit(None, t + n, t + n + 5, "Mallard", "Anas platyrhynchos", 0.9, source, "aiy", uid=source))
+    out = tmp_path / "ebird.csv"
+    assert main(["sightings", "--db", str(path), "--export", str(out), "--format", "ebird"]) == 0
+    with out.open(newline="", encoding="utf-8") as handle:
+        ((*_, comments),) = list(csv.reader(handle))
+    assert "camera:0, feeder.mp4, rtsp://192.168.1.20" in comments
+    assert str(tmp_path) not in comments and "secret" not in comments and "ana" not in comments
+
+
 def test_summary_marks_first_sightings_and_the_chart_is_a_readable_png(recorded, tmp_path):
     chart = tmp_path / "chart.png"
     done = birdcam("sightings", "--db", str(recorded), "--summary", "--days", "3", "--chart", str(chart))

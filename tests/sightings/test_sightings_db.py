@@ -4,6 +4,7 @@ read-only or locked, looked at without writing them."""
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 
 import pytest
@@ -82,6 +83,24 @@ def test_a_damaged_database_is_reported_and_never_written(tmp_path, db):
         SightingsDB.open(db.path, read_only=True)
     assert db.path.read_bytes() == damaged
     assert not (db.path.parent / "sightings.sqlite3-wal").exists()
+
+
+def test_a_database_with_many_broken_cells_is_one_line(tmp_path, db):
+    """quick_check reports a heading and a line per broken cell: the error was a hundred lines long."""
+    for n in range(300):
+        db.upsert(visit(f"v{n}", T0 + n, common="Mandarin Duck " * 3, scientific="Aix galericulata " * 3))
+    db.close()
+    with sqlite3.connect(db.path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(db.path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[2 * page + 100 : 2 * page + 300] = b"\xff" * 200  # the cell pointers of the third page
+    db.path.write_bytes(bytes(data))
+    with pytest.raises(DamagedDatabase) as raised:
+        SightingsDB.open(db.path)
+    message = str(raised.value)
+    assert "\n" not in message and "*** in database" not in message
+    assert re.search(r"quick_check: On tree page 3 cell \d+: .* \(and \d+ more\)\)", message)
 
 
 def test_a_file_that_is_not_a_database_is_damaged(tmp_path):
