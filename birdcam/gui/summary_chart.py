@@ -19,6 +19,9 @@ from birdcam.util.fileio import atomic_path
 from birdcam.util.text import counted
 
 CELL_WIDTH = 46
+"""The narrowest a day's column is; wider when its date needs it."""
+LABEL_GAP = 10
+"""Pixels at least between the dates of two days."""
 CELL_HEIGHT = 26
 MARGIN = 16
 _BACKGROUND = QColor(255, 255, 255)
@@ -42,7 +45,10 @@ def render_chart(summary: Summary) -> QImage:
     name_width = max([metrics.horizontalAdvance(n) for n in names] + [metrics.horizontalAdvance("No visits"), 80]) + 12
     title = _title(summary)
     top = MARGIN + bold_metrics.height() + 8 + 2 * metrics.height() + 6
-    grid_width = CELL_WIDTH * len(summary.days)
+    dates = [(day.day.strftime("%a"), f"{day.day:%b} {day.day.day}") for day in summary.days]
+    widest = max([metrics.horizontalAdvance(text) for pair in dates for text in pair], default=0)
+    cell_width = max(CELL_WIDTH, widest + LABEL_GAP)
+    grid_width = cell_width * len(summary.days)
     rows = max(1, len(names))
     legend_y = top + rows * CELL_HEIGHT + 12
     width = max(MARGIN * 2 + name_width + grid_width, MARGIN * 2 + bold_metrics.horizontalAdvance(title), 420)
@@ -58,13 +64,11 @@ def render_chart(summary: Summary) -> QImage:
         painter.drawText(QPointF(MARGIN, MARGIN + bold_metrics.ascent()), title)
         painter.setFont(font)
         left = MARGIN + name_width
-        for column, day in enumerate(summary.days):
-            cell = QRectF(left + column * CELL_WIDTH, top - 2 * metrics.height() - 4, CELL_WIDTH, metrics.height())
+        for column, (weekday, date) in enumerate(dates):
+            cell = QRectF(left + column * cell_width, top - 2 * metrics.height() - 4, cell_width, metrics.height())
             painter.setPen(_MUTED)
-            painter.drawText(cell, Qt.AlignmentFlag.AlignCenter, day.day.strftime("%a"))
-            painter.drawText(
-                cell.translated(0, metrics.height()), Qt.AlignmentFlag.AlignCenter, day.day.strftime("%b %d")
-            )
+            painter.drawText(cell, Qt.AlignmentFlag.AlignCenter, weekday)
+            painter.drawText(cell.translated(0, metrics.height()), Qt.AlignmentFlag.AlignCenter, date)
         busiest = max([s.visits for day in summary.days for s in day.species] + [1])
         if not names:
             painter.setPen(_MUTED)
@@ -79,7 +83,7 @@ def render_chart(summary: Summary) -> QImage:
             )
             for column, day in enumerate(summary.days):
                 entry = next((s for s in day.species if s.name == name), None)
-                cell = QRectF(left + column * CELL_WIDTH + 1, y + 1, CELL_WIDTH - 2, CELL_HEIGHT - 2)
+                cell = QRectF(left + column * cell_width + 1, y + 1, cell_width - 2, CELL_HEIGHT - 2)
                 _cell(painter, cell, entry, busiest)
         _legend(painter, metrics, MARGIN, legend_y)
     finally:
