@@ -105,7 +105,7 @@ def bare_loop(interpreter, frames: list[np.ndarray]) -> float:
 
 def bare_loop_fast_resize(interpreter, frames: list[np.ndarray]) -> float:
     """The bare loop with the engine's own fitting: what is left is the engine's bookkeeping."""
-    from birdcam.models.classifier import fit_to_size
+    from birdcam.models.image import fit_to_size
 
     input_index = interpreter.get_input_details()[0]["index"]
     output_index = interpreter.get_output_details()[0]["index"]

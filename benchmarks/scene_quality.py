@@ -245,7 +245,7 @@ class NanoDetPlus:
     def __init__(self, path: Path, num_threads: int, score_threshold: float = 0.25):
         from ai_edge_litert.interpreter import Interpreter
 
-        from birdcam.models.detector import COCO_CLASSES
+        from birdcam.models.labels import COCO_CLASSES
 
         self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         self.interpreter.allocate_tensors()

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from birdcam.errors import ModelError
+from birdcam.models.image import RESIZE_MODES
 from birdcam.util.fileio import write_text_atomically
 
-RESIZE_MODES = ("crop", "letterbox", "stretch")
-"""How a frame is fitted to a model's input: centre crop, letterbox (black bars) or stretch."""
 OUTPUT_KINDS = ("probabilities", "logits")
 """What a classifier's output holds; a card may say it, else the engine tells from the output."""
 
@@ -233,4 +232,4 @@ _PARSERS = {
     "run": _text,
 }
 
-__all__ = ["ModelCard", "Normalization", "OUTPUT_KINDS", "RESIZE_MODES"]
+__all__ = ["ModelCard", "Normalization", "OUTPUT_KINDS"]

@@ -9,7 +9,6 @@ SSD MobileNet, MediaPipe's and Coral's detectors give).
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,35 +18,14 @@ import numpy as np
 
 from birdcam.errors import LabelError, ModelError, first_line
 from birdcam.models.boxes import Box, non_maximum_suppression
-from birdcam.models.classifier import (
-    Timings,
-    as_three_channels,
-    clip_roi,
-    default_threads,
-    load_interpreter,
-    quantization,
-    resize_image,
-)
-from birdcam.models.labels import embedded_labels
+from birdcam.models.image import as_three_channels, clip_roi, resize_image
+from birdcam.models.labels import find_class_names
+from birdcam.models.litert import Timings, default_threads, dequantized, load_interpreter
 
 YOLOX_STRIDES = (8, 16, 32)
 """The strides of YOLOX's three output levels, in the order its anchors are listed."""
 YOLOX_PAD_VALUE = 114
 """The grey YOLOX's training pads its letterbox with."""
-COCO_CLASSES = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
-    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard",
-    "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase",
-    "scissors", "teddy bear", "hair drier", "toothbrush",
-)  # fmt: skip
-"""The 80 COCO classes in the order COCO-trained YOLO-family models output them."""
-_PLACEHOLDER = "???"
-_NUMBERED_LINE = re.compile(r"^(\d+)[:\s]\s*(.+)$")
 # What the output names of SSD-style detectors say about each tensor (tensor names and signature names).
 _SSD_NAME_HINTS = {"classes": ("class", "categor", "label"), "scores": ("score", "prob", "conf")}
 # TFLite_Detection_PostProcess's outputs, in order: boxes, classes, scores, count.
@@ -132,7 +110,7 @@ class Detector:
             # TF's convention: RGB; float inputs in [-1, 1], uint8 ones raw.
             self._bgr_input, mean, std = False, 127.5, 127.5
         self._pixel_table = _pixel_table(self._input, mean, std)
-        self.labels, self.labels_source = _find_class_names(self.model_path, options.labels_path, num_classes)
+        self.labels, self.labels_source = find_class_names(self.model_path, options.labels_path, num_classes)
         wanted = {name.strip().lower() for name in options.bird_labels}
         self.bird_classes: tuple[int, ...] = tuple(i for i, name in enumerate(self.labels) if name.lower() in wanted)
         if not self.bird_classes:
@@ -217,8 +195,7 @@ class Detector:
             self._interpreter.set_tensor(self._input["index"], tensor)
             self._interpreter.invoke()
             return [
-                _dequantized(self._interpreter.get_tensor(o["index"]), o)
-                for o in self._interpreter.get_output_details()
+                dequantized(self._interpreter.get_tensor(o["index"]), o) for o in self._interpreter.get_output_details()
             ]
         except (RuntimeError, ValueError) as error:
             raise ModelError(
@@ -476,89 +453,11 @@ def _pixel_table(details: dict, mean: float, std: float) -> np.ndarray | None:
     return ((np.arange(256, dtype=np.float32) - mean) / std).reshape(1, 256)
 
 
-def _dequantized(values: np.ndarray, details: dict) -> np.ndarray:
-    scale, zero = quantization(details)
-    if scale:
-        return (values.astype(np.float32) - zero) * scale
-    return values.astype(np.float32, copy=False)
-
-
-# -- labels ------------------------------------------------------------------------------------
-
-
-def read_class_names(path: Path) -> tuple[str, ...]:
-    """One class name a line. Numbered lines (`15  bird`, Coral's coco_labels.txt) put each name at its
-    number, gaps named "class N"; a leading `???` (the background of TF's label maps) is dropped."""
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig", errors="replace")
-    except FileNotFoundError:
-        raise LabelError(f"detector label file not found: {path}. Give an existing file.") from None
-    except OSError as error:
-        raise LabelError(f"cannot read detector label file {path}: {error.strerror}.") from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    numbered = [_NUMBERED_LINE.match(line) for line in lines]
-    if lines and all(numbered):
-        by_number = {int(m.group(1)): m.group(2).strip() for m in numbered}
-        names = tuple(by_number.get(i, f"class {i}") for i in range(max(by_number) + 1))
-    else:
-        names = _without_placeholder(tuple(lines))
-    if not names:
-        raise LabelError(f"detector label file {path} is empty. Give a file with one class name a line.")
-    return names
-
-
-def _without_placeholder(names: tuple[str, ...]) -> tuple[str, ...]:
-    return names[1:] if names and names[0] == _PLACEHOLDER else names
-
-
-def _find_class_names(model_path: Path, explicit: Path | None, num_classes: int | None) -> tuple[tuple[str, ...], str]:
-    """The detector's class names and where they came from.
-
-    Explicit file > `<model>.labels.txt`, `coco_classes.txt`, `labels.txt` beside the model (a YOLOX
-    model skips one whose count does not match: that labels.txt may be a classifier's) > the zip
-    embedded in the model > COCO's 80 names for an 80-class model.
-    """
-    if explicit is not None:
-        names = read_class_names(Path(explicit))
-        if num_classes is not None and len(names) != num_classes:
-            raise LabelError(
-                f"the detector labels {explicit} list {len(names)} classes but {model_path.name} has "
-                f"{num_classes}; give the label file that belongs to this detector."
-            )
-        return names, str(explicit)
-    beside = (
-        model_path.with_suffix(".labels.txt"),
-        model_path.parent / "coco_classes.txt",
-        model_path.parent / "labels.txt",
-    )
-    for candidate in beside:
-        if candidate.is_file():
-            names = read_class_names(candidate)
-            if num_classes is None or len(names) == num_classes:
-                return names, str(candidate)
-    found = embedded_labels(model_path)
-    if found is not None:
-        labels, member = found
-        names = _without_placeholder(tuple(label.text for label in labels))
-        if num_classes is None or len(names) == num_classes:
-            return names, f"{member} embedded in {model_path.name}"
-    if num_classes == len(COCO_CLASSES):
-        return COCO_CLASSES, "COCO's 80 classes (the model has 80 and no label file)"
-    if num_classes is None:
-        raise LabelError(
-            f"detector {model_path.name} comes with no class names; save them, one a line, as "
-            f"{model_path.with_suffix('.labels.txt')}."
-        )
-    return tuple(f"class {i}" for i in range(num_classes)), "none found (named class 0, class 1, ...)"
-
-
 __all__ = [
-    "COCO_CLASSES",
     "Detection",
     "Detections",
     "Detector",
     "DetectorOptions",
     "decode_yolox",
-    "read_class_names",
     "yolox_anchors",
 ]

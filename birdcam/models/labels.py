@@ -1,4 +1,5 @@
-"""Class labels: parsing `Scientific name (Common name)` lines and finding a model's label file."""
+"""Class labels: a classifier's species labels (`Scientific name (Common name)` lines) and a detector's class
+names, and finding the label file that belongs to a model."""
 
 from __future__ import annotations
 
@@ -9,6 +10,21 @@ from pathlib import Path
 
 from birdcam.errors import LabelError
 
+COCO_CLASSES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard",
+    "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase",
+    "scissors", "teddy bear", "hair drier", "toothbrush",
+)  # fmt: skip
+"""The 80 COCO classes in the order COCO-trained YOLO-family models output them."""
+_PLACEHOLDER = "???"
+"""The first line of TF's detection label maps: the background, which the outputs do not count."""
+_NUMBERED_LINE = re.compile(r"^(\d+)[:\s]\s*(.+)$")
 # "None" is how TF Hub's AIY birds model names its background output in the embedded label file.
 BACKGROUND_NAMES = frozenset({"background", "__background__", "none"})
 _BYTE_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
@@ -131,3 +147,87 @@ def _labels_from_archive(archive: zipfile.ZipFile) -> tuple[Labels, str] | None:
 def default_labels(count: int) -> Labels:
     """`class 0`, `class 1`, ... for a model that comes with no labels."""
     return tuple(Label(f"class {i}", f"class {i}", "") for i in range(count))
+
+
+def find_labels(model_path: Path, explicit: Path | None, num_classes: int) -> tuple[Labels, str]:
+    """A classifier's labels and where they came from: the explicit file > `<model>.labels.txt` / `labels.txt`
+    beside it > the zip embedded in the model > "class 0", "class 1", ... for its `num_classes` outputs."""
+    if explicit is not None:
+        return read_labels(Path(explicit)), str(explicit)
+    sidecar = sidecar_labels_path(model_path)
+    if sidecar is not None:
+        return read_labels(sidecar), str(sidecar)
+    found = embedded_labels(model_path)
+    if found is not None:
+        labels, member = found
+        return labels, f"{member} embedded in {Path(model_path).name}"
+    return default_labels(num_classes), "none found (named class 0, class 1, ...)"
+
+
+# -- a detector's class names ------------------------------------------------------------------
+
+
+def read_class_names(path: Path) -> tuple[str, ...]:
+    """One class name a line. Numbered lines (`15  bird`, Coral's coco_labels.txt) put each name at its
+    number, gaps named "class N"; a leading `???` (the background of TF's label maps) is dropped."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig", errors="replace")
+    except FileNotFoundError:
+        raise LabelError(f"detector label file not found: {path}. Give an existing file.") from None
+    except OSError as error:
+        raise LabelError(f"cannot read detector label file {path}: {error.strerror}.") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    numbered = [_NUMBERED_LINE.match(line) for line in lines]
+    if lines and all(numbered):
+        by_number = {int(m.group(1)): m.group(2).strip() for m in numbered}
+        names = tuple(by_number.get(i, f"class {i}") for i in range(max(by_number) + 1))
+    else:
+        names = _without_placeholder(tuple(lines))
+    if not names:
+        raise LabelError(f"detector label file {path} is empty. Give a file with one class name a line.")
+    return names
+
+
+def _without_placeholder(names: tuple[str, ...]) -> tuple[str, ...]:
+    return names[1:] if names and names[0] == _PLACEHOLDER else names
+
+
+def find_class_names(model_path: Path, explicit: Path | None, num_classes: int | None) -> tuple[tuple[str, ...], str]:
+    """The detector's class names and where they came from.
+
+    Explicit file > `<model>.labels.txt`, `coco_classes.txt`, `labels.txt` beside the model (a YOLOX
+    model skips one whose count does not match: that labels.txt may be a classifier's) > the zip
+    embedded in the model > COCO's 80 names for an 80-class model.
+    """
+    if explicit is not None:
+        names = read_class_names(Path(explicit))
+        if num_classes is not None and len(names) != num_classes:
+            raise LabelError(
+                f"the detector labels {explicit} list {len(names)} classes but {model_path.name} has "
+                f"{num_classes}; give the label file that belongs to this detector."
+            )
+        return names, str(explicit)
+    beside = (
+        model_path.with_suffix(".labels.txt"),
+        model_path.parent / "coco_classes.txt",
+        model_path.parent / "labels.txt",
+    )
+    for candidate in beside:
+        if candidate.is_file():
+            names = read_class_names(candidate)
+            if num_classes is None or len(names) == num_classes:
+                return names, str(candidate)
+    found = embedded_labels(model_path)
+    if found is not None:
+        labels, member = found
+        names = _without_placeholder(tuple(label.text for label in labels))
+        if num_classes is None or len(names) == num_classes:
+            return names, f"{member} embedded in {model_path.name}"
+    if num_classes == len(COCO_CLASSES):
+        return COCO_CLASSES, "COCO's 80 classes (the model has 80 and no label file)"
+    if num_classes is None:
+        raise LabelError(
+            f"detector {model_path.name} comes with no class names; save them, one a line, as "
+            f"{model_path.with_suffix('.labels.txt')}."
+        )
+    return tuple(f"class {i}" for i in range(num_classes)), "none found (named class 0, class 1, ...)"

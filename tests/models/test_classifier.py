@@ -14,7 +14,8 @@ import pytest
 import tiny_models
 
 from birdcam.errors import BirdcamError, LabelError, ModelError, SpeciesListError
-from birdcam.models.classifier import Classifier, fit_to_size
+from birdcam.models.classifier import Classifier
+from birdcam.models.image import fit_to_size
 
 QUANTIZATIONS = tiny_models.QUANTIZATIONS
 # How far each variant's probabilities may stray from the float Keras model.

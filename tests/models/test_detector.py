@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from birdcam.errors import BirdcamError, LabelError, ModelError
-from birdcam.models.detector import COCO_CLASSES, Detector, decode_yolox, read_class_names, yolox_anchors
+from birdcam.models.detector import Detector, decode_yolox, yolox_anchors
+from birdcam.models.labels import COCO_CLASSES, read_class_names
 
 YOLOX_NAME = "yolox_nano_float16_quantize.tflite"
 
