@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from birdcam.errors import BirdcamError, LabelError, ModelError
-from birdcam.models.detector import Detector, decode_yolox, yolox_anchors
+from birdcam.models.decoders import DECODERS, Fit, InputConvention, ModelOutputs
+from birdcam.models.decoders.yolox import decode_yolox, yolox_anchors
+from birdcam.models.detector import Detector
 from birdcam.models.labels import COCO_CLASSES, read_class_names
 
 YOLOX_NAME = "yolox_nano_float16_quantize.tflite"
@@ -100,7 +102,7 @@ def test_yolox_decode_by_hand():
 def test_yolox_boxes_in_frame_pixels_after_letterbox_nms_and_roi(yolox_model, monkeypatch):
     detector = Detector.from_path(yolox_model, num_threads=1, score_threshold=0.3)
     raw = _synthetic_yolox_output()[np.newaxis]
-    monkeypatch.setattr(detector, "_invoke", lambda tensor: [raw])
+    monkeypatch.setattr(detector, "_invoke", lambda tensor, outputs: [raw])
 
     # 1248x624: letterboxed at 1/3 into the top 416x208 of the input, so every input pixel is 3 frame pixels.
     found = detector.detect(np.zeros((624, 1248, 3), np.uint8))
@@ -169,6 +171,74 @@ def test_yolox_with_channels_last_input_and_either_output_layout(tmp_path, trans
         assert [(d.label, round(d.score, 3), d.box) for d in found.birds] == [("bird", 1.0, (0.0, 0.0, 16.0, 16.0))]
         assert detector.detect(blue[..., ::-1].copy()).birds == ()  # red: channel 0 is dark
         assert len(detector.detect(blue[..., ::-1].copy(), color="rgb").birds) == 1
+
+
+# -- another family: one more decoder ---------------------------------------------------------
+
+
+class CornersDecoder:
+    """A made-up family: one [1, K, 6] output of rows (x0, y0, x1, y1 as fractions of the input, score, class),
+    taking RGB stretched to the input with float pixels in [0, 1]."""
+
+    kind = "corners"
+    reads = "corner lists ([1, K, 6])"
+    convention = InputConvention(letterbox=False, bgr=False, mean=(0.0,) * 3, std=(255.0,) * 3)
+    num_classes = 2
+
+    @classmethod
+    def match(cls, model: ModelOutputs) -> CornersDecoder | None:
+        shapes = [[int(n) for n in o["shape"]] for o in model.outputs]
+        return cls() if len(shapes) == 1 and len(shapes[0]) == 3 and shapes[0][2] == 6 else None
+
+    def decode(self, outputs, fit: Fit, score_threshold: float):
+        rows = outputs[0][0]
+        rows = rows[rows[:, 4] >= score_threshold]
+        width, height = fit.region_size
+        boxes = rows[:, :4] * np.array([width, height, width, height], np.float32)
+        return boxes.astype(np.float32), rows[:, 4].astype(np.float32), rows[:, 5].astype(np.int64)
+
+
+def _build_corners(path: Path) -> Path:
+    """A model of that family: a bird (class 1) over the left half of the picture scored by how red it is (input
+    channel 0 of RGB in [0, 1]), the same box a little smaller at 0.3 less, and a cat (class 0) at 0.7."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 32, 32, 3], tf.float32)])
+    def detect(image):
+        red = tf.reduce_mean(image[..., 0])
+        rows = tf.stack(
+            [
+                tf.stack([0.0, 0.0, 0.5, 1.0, red, 1.0]),
+                tf.stack([0.02, 0.02, 0.48, 0.98, red - 0.3, 1.0]),
+                tf.constant([0.5, 0.5, 1.0, 1.0, 0.7, 0.0]),
+            ]
+        )
+        return {"rows": rows[tf.newaxis]}
+
+    return _write_detector(path, detect, "cat\nbird\n")
+
+
+def test_a_family_no_decoder_reads_is_refused_naming_the_families_read(tmp_path):
+    path = _build_corners(tmp_path / "corners.tflite")
+    with pytest.raises(ModelError) as refused:
+        Detector.from_path(path, num_threads=1)
+    message = str(refused.value)
+    assert "its outputs are [1, 3, 6]" in message
+    assert "birdcam reads YOLOX exports (one [1, N, 5 + classes] output) and SSD-style detectors" in message
+
+
+def test_another_family_is_one_more_decoder(tmp_path, monkeypatch):
+    path = _build_corners(tmp_path / "corners.tflite")
+    monkeypatch.setattr("birdcam.models.detector.DECODERS", (*DECODERS, CornersDecoder))
+    red = np.zeros((100, 200, 3), np.uint8)
+    red[..., 2] = 255  # BGR: the detector gives the model RGB, as the family says
+    with Detector.from_path(path, num_threads=1, score_threshold=0.5) as detector:
+        assert detector.kind == "corners" and detector.labels == ("cat", "bird") and detector.bird_classes == (1,)
+        found = detector.detect(red, roi=(100, 0, 100, 100))
+        # The left half of the 100x100 region, in frame pixels; the smaller copy is suppressed, the cat kept.
+        assert [(d.label, round(d.score, 3), d.box) for d in found.birds] == [("bird", 1.0, (100.0, 0.0, 50.0, 100.0))]
+        assert [(d.label, round(d.score, 3)) for d in found.others] == [("cat", 0.7)]
+        assert detector.detect(red[..., ::-1].copy()).birds == ()  # blue: nothing red
 
 
 # -- the starter YOLOX-nano on real photos -----------------------------------------------------
