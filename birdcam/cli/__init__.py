@@ -1,4 +1,12 @@
-"""Command line: `birdcam [COMMAND]`. Heavy imports (TensorFlow, Qt) happen inside the commands that need them."""
+"""Command line: `birdcam [COMMAND]`, one module per command. Heavy imports (TensorFlow, Qt) happen inside the
+commands that need them.
+
+- `window`    no command: the window            - `live`       a source in the window, or headless
+- `predict`   name the birds in images          - `bench`      how fast the models run
+- `models`    which model would run and why     - `sightings`  list, correct, summarize, export the visits
+- `train`, `evaluate`, `compare`: the trainer (birdcam/training/commands.py)
+- `options`   what several commands share
+"""
 
 from __future__ import annotations
 
@@ -9,8 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from birdcam import __version__
-from birdcam.cli import app as app_commands
-from birdcam.cli import sightings as sightings_commands
+from birdcam.cli import bench, live, models, predict, sightings, window
 from birdcam.errors import BirdcamError
 from birdcam.training import commands as training_commands
 from birdcam.util.native import quiet_native_logs
@@ -34,14 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"birdcam {__version__}")
     parser.add_argument("--verbose", action="store_true", help="print tracebacks and debug details")
-    app_commands.add_window_options(parser)
-    parser.set_defaults(handler=app_commands.run_window)
+    window.add_window_options(parser)
+    parser.set_defaults(handler=window.run_window)
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
-    from birdcam.cli import models as engine_commands
-
-    engine_commands.register(commands)
-    app_commands.register(commands)
-    sightings_commands.register(commands)
+    for command in (predict, bench, models, live, sightings):
+        command.register(commands)
     training_commands.register(commands)
     return parser
 

@@ -24,7 +24,7 @@ import numpy as np
 from birdcam.errors import ModelError, SourceError
 from birdcam.live.inference import InferenceOptions, LiveSettings, SceneFactory, build_scene_pass
 from birdcam.live.pipeline import LivePipeline, LiveResult
-from birdcam.scene.scene_pass import Bird
+from birdcam.live.records import bird_record
 from birdcam.util.fileio import check_output_file, write_error
 
 _POLL_S = 0.05
@@ -63,19 +63,6 @@ class HeadlessOptions:
     """A desktop notice when a species is seen for the first time today or ever."""
     muted: tuple[str, ...] = ()
     """Species that never get a notice."""
-
-
-def bird_record(bird: Bird) -> dict:
-    """One bird of a JSON line: a species the model does not know has null names and label "bird"."""
-    label = bird.label
-    return {
-        "track": bird.track,
-        "box": [int(v) for v in bird.box],
-        "label": label.text if label is not None else "bird",
-        "common_name": (label.common_name or label.display_name) if label is not None else None,
-        "scientific_name": (label.scientific_name or None) if label is not None else None,
-        "score": round(float(bird.score), 4),
-    }
 
 
 def frame_record(index: int, t_capture: float, t_shown: float, result: LiveResult | None) -> dict:

@@ -53,7 +53,7 @@ def test_predict_json_on_files_and_folders(starter_model, shared_dir, tmp_path, 
     # The top-level fields describe the most confident bird: the Mandarin Duck, boxed by the detector.
     mandarin = duck["birds"][0]
     assert mandarin["scientific_name"] == "Aix galericulata" and mandarin["score"] == duck["top"][0]["score"]
-    assert set(mandarin) == {"box", "label", "common_name", "scientific_name", "score"}
+    assert set(mandarin) == {"track", "box", "label", "common_name", "scientific_name", "score"}
     x, y, w, h = mandarin["box"]
     assert 200 < x + w / 2 < 700 and 250 < y + h / 2 < 700 and w * h < 1024 * 768 / 2
     assert duck["top"][0]["scientific_name"] == "Aix galericulata"
@@ -118,6 +118,33 @@ def test_predict_json_lists_every_bird_in_image_pixels(starter_model, shared_dir
     assert [line for line in lines if line.startswith("  + ")] == [
         line for line in lines if line.startswith("  + bird (species not in this model) ")
     ]
+
+
+def test_predict_json_and_the_headless_log_describe_a_bird_alike(starter_model, shared_dir, tmp_path, capsys):
+    """A label with only a scientific name gave "common_name": "Aix galericulata" in the headless log and "" in
+    predict --json; both say null now, from one function."""
+    model = tmp_path / "embedded" / starter_model.name  # no label file beside it: the scientific names inside it
+    model.parent.mkdir()
+    shutil.copy(starter_model, model)
+    duck = shared_dir / "images" / "birds" / "mandarin_duck.jpg"
+    assert main(["predict", "--model", str(model), "--json", str(duck)]) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    video = write_video(tmp_path / "duck.avi", [read_image(duck)] * 30, fps=15)
+    log = tmp_path / "live.jsonl"
+    argv = ["live", "--headless", "--no-sightings", "--source", str(video), "--model", str(model), "--log", str(log)]
+    assert main(argv) == 0
+    logged = [json.loads(line) for line in log.read_text().splitlines()[:-1]]
+    birds = [bird for record in logged for bird in record["birds"]]
+    assert birds, "the duck was never named in the log"
+
+    def names(record: dict) -> tuple:
+        return record["label"], record["common_name"], record["scientific_name"]
+
+    expected = ("Aix galericulata", None, "Aix galericulata")
+    assert {names(bird) for bird in birds} == {names(predicted["birds"][0])} == {expected}
+    assert names(predicted["top"][0]) == expected
+    assert {names(record) for record in logged if record["birds"]} == {expected}  # the line's own fields too
+    assert set(birds[0]) == set(predicted["birds"][0])
 
 
 def test_predict_without_a_detector_to_be_had_warns_once_and_goes_on(starter_model, shared_dir, capsys, monkeypatch):

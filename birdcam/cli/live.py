@@ -1,40 +1,23 @@
-"""The app's commands: the window (no command) and `live` (window or headless).
+"""`birdcam live`: a source in the window, or headless with a JSON log (the unattended feeder logger).
 
-Qt is imported inside the handlers, so `birdcam predict` and friends never load it.
+Qt is imported only when the window opens.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from birdcam.cli.models import add_species_list_options, species_lists
+from birdcam.cli.options import (
+    MODEL_HELP,
+    SOURCE_HELP,
+    add_detector_option,
+    add_species_list_options,
+    species_lists,
+    warn,
+)
 from birdcam.errors import BirdcamError
 from birdcam.live.sources import SOURCE_KINDS
-
-SOURCE_HELP = "what to watch: " + SOURCE_KINDS
-MODEL_HELP = "a .tflite model; default: the newest model `birdcam train` exported, else the starter model"
-DETECTOR_HELP = (
-    "a .tflite bird detector (YOLOX or SSD-style), or none to name the whole frame only; "
-    "default: the starter detector (see `birdcam models`)"
-)
-
-
-def add_window_options(parser: argparse.ArgumentParser) -> None:
-    """Adds the options of the window (`birdcam` with no command)."""
-    parser.add_argument("--model", metavar="TFLITE", help=MODEL_HELP)
-    parser.add_argument(
-        "--source", metavar="SOURCE", help=SOURCE_HELP + "; default: the last one used, else the first camera"
-    )
-    parser.add_argument("--detector", metavar="TFLITE|none", help=DETECTOR_HELP)
-
-
-def run_window(args: argparse.Namespace) -> int:
-    """Opens the window."""
-    from birdcam.gui.window import run_app
-
-    return run_app(source=args.source, model=args.model, detector=args.detector)
 
 
 def register(commands) -> None:
@@ -48,7 +31,7 @@ def register(commands) -> None:
     )
     live.add_argument("--source", metavar="SOURCE", default=argparse.SUPPRESS, help=SOURCE_HELP)
     live.add_argument("--model", metavar="TFLITE", default=argparse.SUPPRESS, help=MODEL_HELP)
-    live.add_argument("--detector", metavar="TFLITE|none", default=argparse.SUPPRESS, help=DETECTOR_HELP)
+    add_detector_option(live)
     live.add_argument(
         "--headless", action="store_true", help="no window: write the JSON log (needs --source and --log)"
     )
@@ -121,7 +104,7 @@ def run_live(args: argparse.Namespace) -> int:
             muted=muted,
         ),
         inference=InferenceOptions(detector=args.detector),
-        warn=lambda message: print(f"birdcam: warning: {message}", file=sys.stderr, flush=True),
+        warn=warn,
     )
     staleness = summary["staleness_frames"]["p95"]
     print(

@@ -1,0 +1,41 @@
+"""Birds and classes as JSON, one form for every output (`birdcam predict --json`, `live --headless` lines).
+
+A name the model does not give is null, never another name in its place: a label with only a scientific name
+has `"common_name": null`. A bird of a species the model does not know has label "bird" and null names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from birdcam.models.labels import Label
+from birdcam.scene.scene_pass import Bird
+
+UNKNOWN_SPECIES_LABEL = "bird"
+"""The label of a bird whose species the model does not know."""
+
+
+def names_record(label: Label | None) -> dict:
+    """label, common_name, scientific_name of a label (None: a bird of a species the model does not know)."""
+    if label is None:
+        return {"label": UNKNOWN_SPECIES_LABEL, "common_name": None, "scientific_name": None}
+    return {
+        "label": label.text,
+        "common_name": label.common_name or None,
+        "scientific_name": label.scientific_name or None,
+    }
+
+
+def bird_record(bird: Bird) -> dict:
+    """One bird: its track, its box in frame pixels, its names and its score."""
+    return {
+        "track": bird.track,
+        "box": [int(v) for v in bird.box],
+        **names_record(bird.label),
+        "score": round(float(bird.score), 4),
+    }
+
+
+def class_record(index: int, labels: Sequence[Label], score: float) -> dict:
+    """One class of a ranking: its output index, its names and its score."""
+    return {"index": int(index), **names_record(labels[index]), "score": round(float(score), 4)}
