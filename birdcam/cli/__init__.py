@@ -11,6 +11,7 @@ commands that need them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -21,6 +22,9 @@ from birdcam.cli import bench, live, models, predict, sightings, window
 from birdcam.errors import BirdcamError
 from birdcam.training import commands as training_commands
 from birdcam.util.native import quiet_native_logs
+
+SIGPIPE_EXIT_CODE = 141
+"""What a shell reports for a program stopped by a closed pipe (128 + SIGPIPE): the exit code of `... | head`."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -61,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet_native_logs()
     try:
         return int(args.handler(args) or 0)
+    except BrokenPipeError:
+        return _output_closed()
     except BirdcamError as error:
         if args.verbose:
             traceback.print_exc()
@@ -69,3 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("birdcam: interrupted", file=sys.stderr)
         return 130
+
+
+def _output_closed() -> int:
+    """The reader of stdout went away (`birdcam predict ... | head`): stop quietly, as a Unix tool does. What is left
+    in Python's buffer goes nowhere instead of raising again when the interpreter flushes it at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file (captured in tests)
+        pass
+    return SIGPIPE_EXIT_CODE

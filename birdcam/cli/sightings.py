@@ -309,12 +309,13 @@ def _summary(args: argparse.Namespace, db) -> int:
     from birdcam.sightings.summary import summarize, summary_lines
 
     summary = summarize(db.visits(), days=args.days)
-    for line in summary_lines(summary):
-        print(line)
-    if args.chart is not None:
+    if args.chart is not None:  # the file first: a reader that stops early (`| head`) must not cost it
         from birdcam.gui.summary_chart import save_chart
 
         save_chart(summary, args.chart)
+    for line in summary_lines(summary):
+        print(line)
+    if args.chart is not None:
         print(f"chart: {args.chart}")
     return 0
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +147,43 @@ def test_predict_json_and_the_headless_log_describe_a_bird_alike(starter_model, 
     assert names(predicted["top"][0]) == expected
     assert {names(record) for record in logged if record["birds"]} == {expected}  # the line's own fields too
     assert set(birds[0]) == set(predicted["birds"][0])
+
+
+def _into_a_closed_pipe(*argv: str) -> tuple[int, str]:
+    """Runs birdcam with stdout a pipe whose reader is gone before the first line (`birdcam ... | head` once head
+    has its lines); (exit code, stderr)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "birdcam", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    process.stdout.close()
+    err = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    return process.wait(120), err
+
+
+def test_output_into_a_closed_pipe_stops_quietly_and_writes_the_files_first(starter_model, shared_dir, tmp_path):
+    """BrokenPipeError tracebacks from predict, models --json and sightings --summary --chart (whose chart was then
+    never written)."""
+    from birdcam.sightings import SightingsDB, Visit
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for n in range(3):
+        shutil.copy(shared_dir / "images" / "birds" / "mandarin_duck.jpg", photos / f"{n}.jpg")
+    database, chart, t = tmp_path / "s.sqlite3", tmp_path / "chart.png", time.time()
+    with SightingsDB.open(database) as db:
+        db.upsert(Visit(None, t, t + 5, "Mandarin Duck", "Aix galericulata", 0.9, "camera:0", "aiy", uid="a"))
+    for argv in (
+        ["predict", "--model", str(starter_model), "--json", str(photos)],
+        ["models", "--model", str(starter_model), "--json"],
+        ["sightings", "--db", str(database), "--summary", "--chart", str(chart)],
+    ):
+        code, err = _into_a_closed_pipe(*argv)
+        assert (code, err) == (141, ""), argv
+    assert read_image(chart).shape[0] > 100
 
 
 def test_predict_without_a_detector_to_be_had_warns_once_and_goes_on(starter_model, shared_dir, capsys, monkeypatch):
