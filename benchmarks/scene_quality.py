@@ -108,7 +108,7 @@ class FrameByFrame:
     def process(self, frame: np.ndarray, t: float) -> list[Shown]:
         import cv2
 
-        from birdcam.scene.scene_pass import square_crop
+        from birdcam.scene.naming import square_crop
 
         regions = [None]
         if self.tiles:
@@ -173,7 +173,7 @@ class TrueBoxes:
 
     def process(self, frame: np.ndarray, t: float, shot: int, truth) -> list[Shown]:
         from birdcam.scene.evidence import SpeciesEvidence
-        from birdcam.scene.scene_pass import square_crop
+        from birdcam.scene.naming import square_crop
 
         if shot != self.shot:
             self.shot, self.evidence, self.looked = shot, {}, {}
@@ -245,7 +245,7 @@ class NanoDetPlus:
     def __init__(self, path: Path, num_threads: int, score_threshold: float = 0.25):
         from ai_edge_litert.interpreter import Interpreter
 
-        from birdcam.models.labels import COCO_CLASSES
+        from birdcam.models.detector import COCO_CLASSES
 
         self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         self.interpreter.allocate_tensors()
@@ -361,7 +361,7 @@ RECALL_SCORE = 0.25
 
 def detector_recall(shared: Path, threads: int, frames: list) -> None:
     """Prints each detector family's share of birds boxed, whole frame and tiles, on these (frame, truth) pairs."""
-    from birdcam.scene.scene_pass import SearchPlan
+    from birdcam.scene.search import SearchPlan
 
     print(
         f"detectors on every {RECALL_EVERY}th frame ({len(frames)} frames), score >= {RECALL_SCORE}, IoU >= {BOXED_IOU}"

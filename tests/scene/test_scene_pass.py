@@ -12,7 +12,8 @@ import pytest
 
 from birdcam.models.classifier import Classifier
 from birdcam.scene.factory import open_detector
-from birdcam.scene.scene_pass import SceneOptions, ScenePass, SearchPlan
+from birdcam.scene.scene_pass import SceneOptions, ScenePass
+from birdcam.scene.search import SearchPlan
 from birdcam.scene.smoothing import LabelSmoother, SmoothingOptions
 
 FPS = bird_scenes.FPS

@@ -1,0 +1,78 @@
+"""How the scene pass finds, follows and names birds: SceneOptions, read by the scene pass and each of its parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from birdcam.scene.evidence import EvidenceOptions
+from birdcam.scene.smoothing import SmoothingOptions
+from birdcam.scene.tracker import TrackerOptions
+
+
+@dataclass(frozen=True)
+class SceneOptions:
+    """How the scene pass finds, names and follows birds."""
+
+    smoothing: SmoothingOptions = SmoothingOptions()
+    """How the whole-frame label follows the per-frame probabilities (its threshold is replaced by `threshold`)."""
+    threshold: float | None = None
+    """Score a species needs to be named; None: the classifier's (its model card's, else the default)."""
+    tracking: TrackerOptions = TrackerOptions()
+    """How detections become tracks (with a detector)."""
+    naming: EvidenceOptions = EvidenceOptions()
+    """How the looks at one bird become its name; its threshold is raised to `threshold` when that is higher."""
+    tile_sizes: tuple[int, ...] = (448, 544)
+    """Sides of the square tiles searched in turn for small birds, in frame pixels (one grid per size); (): whole
+    frame only."""
+    min_bird_px: int = 24
+    """Boxes narrower or lower than this are not followed: too few pixels to name a bird (and mostly a detail
+    of something else)."""
+    neighbourhood: float = 1.6
+    """A bird is followed by searching a square this many times its size around it."""
+    crops_per_frame: int = 2
+    """Most bird crops the classifier looks at in one frame."""
+    crop_margin: float = 1.5
+    """The square crop the classifier sees around a bird is this many times the box's longer side. A detector's box
+    hugs the bird, and the classifier was trained on photos with room around it: on scene_quality's footage 1.5
+    takes 0.042 wrong names a frame where 1.25 took 0.068 (seed 1: 0.002 and 0.025), with about as many right."""
+    look_interval_s: float = 0.1
+    """A bird whose name is not certain yet is looked at again after this long (while the budget allows)."""
+    recheck_s: float = 1.0
+    """A bird whose name is certain is looked at again after this long."""
+    refresh_s: float = 0.3
+    """A bird is searched for in its neighbourhood (to renew its box) after this long."""
+    follow_likeness: float = 0.75
+    """Between detections a bird is where its look matches this well (normalized cross-correlation)."""
+    other_bird_likeness: float = 0.5
+    """Two detections in a row on a bird's track that look less like it than this are another bird: a new track."""
+    hide_after_misses: int = 3
+    """A bird looked for and not found this many times in a row is no longer shown (its track may come back)."""
+    hide_after_s: float = 1.0
+    """A bird not seen for this long is no longer shown."""
+    closeup_fraction: float = 0.15
+    """A bird whose box covers this fraction of the whole-frame region is the whole-frame pass's bird (a close-up)."""
+    other_object_score: float = 0.5
+    """A detection of another class (apples, a cat) this sure counts against the whole-frame pass's bird."""
+    other_object_cover: float = 0.25
+    """Such detections covering this fraction of the whole-frame region, with no bird box there, mean the view is
+    not a close-up of a bird: the whole-frame pass's bird is not shown on its own."""
+    not_other_objects: tuple[str, ...] = (
+        "person",
+        "cat",
+        "dog",
+        "horse",
+        "sheep",
+        "cow",
+        "elephant",
+        "bear",
+        "zebra",
+        "giraffe",
+        "teddy bear",
+    )
+    """Detector classes that never count against the whole-frame pass's bird: people and animals, which a detector
+    sees in close-ups of birds (YOLOX-nano boxes a firecrest as a cat and an ani as a bear)."""
+    view_memory_s: float = 2.0
+    """What the detector last saw in the whole-frame region holds for this long."""
+    detector_interval_s: float = 1 / 15
+    """Least time between two detector passes (0: every frame). The detector costs several times the rest of a
+    frame (YOLOX-nano: 30 ms on 2 cores); on the frames between, each bird is followed by its look."""
