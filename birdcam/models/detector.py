@@ -32,15 +32,15 @@ class DetectorOptions:
     model_path: Path
     """The .tflite file."""
     labels_path: Path | None = None
-    """Class names; None: <model>.labels.txt, coco_classes.txt or labels.txt beside it, the embedded zip, else
-    COCO's."""
+    """The file of class names; None: <model>.labels.txt, coco_classes.txt or labels.txt beside it, the embedded
+    zip, else COCO's."""
     num_threads: int = default_threads()
     """CPU threads LiteRT may use."""
     score_threshold: float = 0.25
     """Lowest score a detection needs (YOLOX: objectness x class score); real bird-free scenes stay below 0.2."""
     iou_threshold: float = 0.45
     """Non-maximum suppression: a box overlapping a better one of its group by more than this is dropped."""
-    bird_labels: tuple[str, ...] = ("bird",)
+    bird_class_names: tuple[str, ...] = ("bird",)
     """Class names that count as a bird (case-insensitive); all of them are one group for NMS."""
     max_detections: int = 100
     """At most this many birds, and this many other detections, per call."""
@@ -54,10 +54,10 @@ class Detection:
     """(x, y, w, h) in source-frame pixels, clipped to the frame (to the roi when one was given)."""
     score: float
     """Confidence in [0, 1]."""
-    class_index: int
+    index: int
     """The model's class index."""
-    label: str
-    """The class name ("bird", "cat"), or "class N" when the labels do not name it."""
+    class_name: str
+    """The class name ("bird", "cat"), or "class N" when the label file does not name it."""
 
 
 @dataclass(frozen=True)
@@ -89,24 +89,26 @@ class Detector(LiteRTModel):
         self.decoder: DetectorDecoder = self._decoder()
         """The family that reads this model's outputs."""
         self._pixel_table = _pixel_table(self._input, self.decoder.convention)
-        self.labels, self.labels_source = find_class_names(
+        self.class_names, self.class_names_source = find_class_names(
             self.model_path, options.labels_path, self.decoder.num_classes
         )
-        wanted = {name.strip().lower() for name in options.bird_labels}
-        self.bird_classes: tuple[int, ...] = tuple(i for i, name in enumerate(self.labels) if name.lower() in wanted)
+        wanted = {name.strip().lower() for name in options.bird_class_names}
+        self.bird_classes: tuple[int, ...] = tuple(
+            i for i, name in enumerate(self.class_names) if name.lower() in wanted
+        )
         if not self.bird_classes:
             raise LabelError(
-                f"none of the {len(self.labels)} classes of detector {self.model_path.name} ({self.labels_source}) "
-                f"is called {' or '.join(repr(n) for n in options.bird_labels)}; give its label file "
-                f"as {self.model_path.with_suffix('.labels.txt').name} beside it."
+                f"none of the {len(self.class_names)} classes of detector {self.model_path.name} "
+                f"({self.class_names_source}) is called {' or '.join(repr(n) for n in options.bird_class_names)}; "
+                f"give its label file as {self.model_path.with_suffix('.labels.txt').name} beside it."
             )
-        self._bird_lookup = np.zeros(max(len(self.labels), 1), bool)
+        self._bird_lookup = np.zeros(max(len(self.class_names), 1), bool)
         self._bird_lookup[list(self.bird_classes)] = True
         self._invoke_once()
 
     @property
     def kind(self) -> str:
-        """The family of detectors the model is of: "yolox", "ssd"."""
+        """The family of detectors the model is of: "yolox", "nanodet", "ssd"."""
         return self.decoder.kind
 
     # -- running -------------------------------------------------------------------------
@@ -171,8 +173,8 @@ class Detector(LiteRTModel):
         for i in kept:
             x0, y0, x1, y1 = (float(v) for v in boxes[i])
             index = int(classes[i])
-            label = self.labels[index] if index < len(self.labels) else f"class {index}"
-            detection = Detection((x0 + x, y0 + y, x1 - x0, y1 - y0), float(scores[i]), index, label)
+            class_name = self.class_names[index] if index < len(self.class_names) else f"class {index}"
+            detection = Detection((x0 + x, y0 + y, x1 - x0, y1 - y0), float(scores[i]), index, class_name)
             (birds if is_bird[i] else others).append(detection)
         limit = self.options.max_detections
         return tuple(birds[:limit]), tuple(others[:limit])
@@ -211,7 +213,7 @@ class Detector(LiteRTModel):
         )
         raise ModelError(
             f"{self.model_path.name} is not a detector birdcam can read: its outputs are {described}{hint}; "
-            f"birdcam reads {' and '.join(family.reads for family in DECODERS)}."
+            f"birdcam reads {_listed([family.reads for family in DECODERS])}."
         )
 
     def _invoke_once(self) -> None:
@@ -221,9 +223,13 @@ class Detector(LiteRTModel):
 
     def __repr__(self) -> str:
         return (
-            f"Detector({self.model_path.name}, {self.kind}, {self.describe_input()}, "
-            f"{len(self.labels)} classes)"
+            f"Detector({self.model_path.name}, {self.kind}, {self.describe_input()}, {len(self.class_names)} classes)"
         )
+
+
+def _listed(items: list[str]) -> str:
+    """The items joined for a sentence: a; a and b; a, b and c."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 2 else items)
 
 
 def _check_options(options: DetectorOptions) -> None:
@@ -233,8 +239,8 @@ def _check_options(options: DetectorOptions) -> None:
         raise ModelError(f"the detector's IoU threshold must be above 0 and at most 1, not {options.iou_threshold}.")
     if options.max_detections < 1:
         raise ModelError(f"max detections must be at least 1, not {options.max_detections}.")
-    if not any(name.strip() for name in options.bird_labels):
-        raise ModelError("bird_labels is empty; name at least one detector class that counts as a bird.")
+    if not any(name.strip() for name in options.bird_class_names):
+        raise ModelError("bird_class_names is empty; name at least one detector class that counts as a bird.")
 
 
 def _pixel_table(details: dict, convention: InputConvention) -> np.ndarray | None:

@@ -106,10 +106,10 @@ def test_yolox_boxes_in_frame_pixels_after_letterbox_nms_and_roi(yolox_model, mo
 
     # 1248x624: letterboxed at 1/3 into the top 416x208 of the input, so every input pixel is 3 frame pixels.
     found = detector.detect(np.zeros((624, 1248, 3), np.uint8))
-    assert [(d.label, d.class_index, round(d.score, 4), tuple(round(v, 3) for v in d.box)) for d in found.birds] == [
+    assert [(d.class_name, d.index, round(d.score, 4), tuple(round(v, 3) for v in d.box)) for d in found.birds] == [
         ("bird", 14, 0.4, (216.0, 132.0, 96.0, 48.0)),
     ]
-    assert [(d.label, round(d.score, 4), tuple(round(v, 3) for v in d.box)) for d in found.others] == [
+    assert [(d.class_name, round(d.score, 4), tuple(round(v, 3) for v in d.box)) for d in found.others] == [
         ("person", 0.9, (1104.0, 0.0, 96.0, 384.0)),
         # x 1140..1332 is clipped to the frame's 1248.
         ("dog", 0.6, (1140.0, 240.0, 108.0, 24.0)),
@@ -163,12 +163,14 @@ def _build_nhwc_yolox(path: Path, *, transposed: bool) -> Path:
 def test_yolox_with_channels_last_input_and_either_output_layout(tmp_path, transposed):
     path = _build_nhwc_yolox(tmp_path / "nhwc.tflite", transposed=transposed)
     with Detector.from_path(path, num_threads=1) as detector:
-        assert detector.kind == "yolox" and detector.input_size == (64, 64) and detector.labels == ("bird",)
+        assert detector.kind == "yolox" and detector.input_size == (64, 64) and detector.class_names == ("bird",)
         blue = np.zeros((128, 128, 3), np.uint8)
         blue[..., 0] = 255  # BGR
         found = detector.detect(blue)
         # Input box (0, 0)-(8, 8), scaled from 64 to 128 px.
-        assert [(d.label, round(d.score, 3), d.box) for d in found.birds] == [("bird", 1.0, (0.0, 0.0, 16.0, 16.0))]
+        assert [(d.class_name, round(d.score, 3), d.box) for d in found.birds] == [
+            ("bird", 1.0, (0.0, 0.0, 16.0, 16.0))
+        ]
         assert detector.detect(blue[..., ::-1].copy()).birds == ()  # red: channel 0 is dark
         assert len(detector.detect(blue[..., ::-1].copy(), color="rgb").birds) == 1
 
@@ -224,7 +226,10 @@ def test_a_family_no_decoder_reads_is_refused_naming_the_families_read(tmp_path)
         Detector.from_path(path, num_threads=1)
     message = str(refused.value)
     assert "its outputs are [1, 3, 6]" in message
-    assert "birdcam reads YOLOX exports (one [1, N, 5 + classes] output) and SSD-style detectors" in message
+    assert (
+        "birdcam reads YOLOX exports (one [1, N, 5 + classes] output), NanoDet-Plus exports (one [1, N, classes + 32]"
+        " output) and SSD-style detectors" in message
+    )
 
 
 def test_another_family_is_one_more_decoder(tmp_path, monkeypatch):
@@ -233,11 +238,13 @@ def test_another_family_is_one_more_decoder(tmp_path, monkeypatch):
     red = np.zeros((100, 200, 3), np.uint8)
     red[..., 2] = 255  # BGR: the detector gives the model RGB, as the family says
     with Detector.from_path(path, num_threads=1, score_threshold=0.5) as detector:
-        assert detector.kind == "corners" and detector.labels == ("cat", "bird") and detector.bird_classes == (1,)
+        assert detector.kind == "corners" and detector.class_names == ("cat", "bird") and detector.bird_classes == (1,)
         found = detector.detect(red, roi=(100, 0, 100, 100))
         # The left half of the 100x100 region, in frame pixels; the smaller copy is suppressed, the cat kept.
-        assert [(d.label, round(d.score, 3), d.box) for d in found.birds] == [("bird", 1.0, (100.0, 0.0, 50.0, 100.0))]
-        assert [(d.label, round(d.score, 3)) for d in found.others] == [("cat", 0.7)]
+        assert [(d.class_name, round(d.score, 3), d.box) for d in found.birds] == [
+            ("bird", 1.0, (100.0, 0.0, 50.0, 100.0))
+        ]
+        assert [(d.class_name, round(d.score, 3)) for d in found.others] == [("cat", 0.7)]
         assert detector.detect(red[..., ::-1].copy()).birds == ()  # blue: nothing red
 
 
@@ -248,9 +255,9 @@ def test_starter_detector_loads_as_yolox(detector):
     assert detector.kind == "yolox"
     assert detector.input_size == (416, 416)
     assert detector.describe_input() == "float32 [1, 3, 416, 416]"
-    assert len(detector.labels) == 80 and detector.labels[14] == "bird"
+    assert len(detector.class_names) == 80 and detector.class_names[14] == "bird"
     assert detector.bird_classes == (14,)
-    assert detector.labels_source.endswith("coco_classes.txt")
+    assert detector.class_names_source.endswith("coco_classes.txt")
 
 
 # Boxes drawn by hand on the photos (the whole bird, tail to beak, crown to feet).
@@ -265,7 +272,7 @@ def test_birds_in_the_photos_are_found_where_they_are(detector, shared_dir, phot
     found = detector.detect(_image(shared_dir, photo))
     assert found.birds, "no bird found"
     best = found.birds[0]
-    assert best.label == "bird" and best.score > 0.5
+    assert best.class_name == "bird" and best.score > 0.5
     assert _iou(best.box, HAND_BOXES[photo]) >= 0.5
     assert [d.score for d in found.birds] == sorted((d.score for d in found.birds), reverse=True)
 
@@ -285,7 +292,7 @@ def test_a_frame_filling_bird_is_found(detector, shared_dir):
 def test_what_is_not_a_bird_gives_no_bird(detector, shared_dir, photo, expected):
     found = detector.detect(_image(shared_dir, f"images/not-birds/{photo}"))
     assert found.birds == ()
-    assert found.others and found.others[0].label == expected and found.others[0].score > 0.5
+    assert found.others and found.others[0].class_name == expected and found.others[0].score > 0.5
 
 
 def test_bird_free_scenes_give_no_bird(detector, shared_dir):
@@ -356,13 +363,13 @@ def test_options_change_what_is_reported(yolox_model, shared_dir):
     macaw = _image(shared_dir, "images/birds/scarlet_macaw.jpg")
     strict = Detector.from_path(yolox_model, num_threads=1, score_threshold=0.95)
     assert strict.detect(macaw).birds == ()
-    persons_as_birds = Detector.from_path(yolox_model, num_threads=1, bird_labels=("Bird", "PERSON"))
+    persons_as_birds = Detector.from_path(yolox_model, num_threads=1, bird_class_names=("Bird", "PERSON"))
     assert persons_as_birds.bird_classes == (0, 14)
     found = persons_as_birds.detect(_image(shared_dir, "images/not-birds/face.jpg"))
-    assert found.birds and {d.label for d in found.birds} == {"person"}
+    assert found.birds and {d.class_name for d in found.birds} == {"person"}
     few = Detector.from_path(yolox_model, num_threads=1, max_detections=1)
     assert len(few.detect(_image(shared_dir, "images/not-birds/face.jpg")).others) == 1
-    for bad in ({"score_threshold": 1.5}, {"iou_threshold": 0.0}, {"max_detections": 0}, {"bird_labels": ()}):
+    for bad in ({"score_threshold": 1.5}, {"iou_threshold": 0.0}, {"max_detections": 0}, {"bird_class_names": ()}):
         with pytest.raises(ModelError):
             Detector.from_path(yolox_model, **bad)
 
@@ -372,16 +379,16 @@ def test_labels_are_found_beside_the_model_or_default_to_coco(yolox_model, tmp_p
     bare.parent.mkdir()
     bare.write_bytes(yolox_model.read_bytes())
     with Detector.from_path(bare, num_threads=1) as detector:
-        assert detector.labels == COCO_CLASSES and "COCO" in detector.labels_source
+        assert detector.class_names == COCO_CLASSES and "COCO" in detector.class_names_source
     # A classifier's labels.txt in the same folder (a different count) is passed over.
     (bare.parent / "labels.txt").write_text("Aix galericulata (Mandarin Duck)\nbackground\n")
-    assert Detector.from_path(bare, num_threads=1).labels == COCO_CLASSES
+    assert Detector.from_path(bare, num_threads=1).class_names == COCO_CLASSES
     # <model>.labels.txt wins; here it renames the classes, so "bird" must be asked for by its new name.
     sidecar = bare.with_suffix(".labels.txt")
     sidecar.write_text("\n".join(f"thing {i}" if i != 14 else "Vogel" for i in range(80)) + "\n")
     with pytest.raises(LabelError, match="none of the 80 classes"):
         Detector.from_path(bare, num_threads=1)
-    assert Detector.from_path(bare, num_threads=1, bird_labels=("vogel",)).bird_classes == (14,)
+    assert Detector.from_path(bare, num_threads=1, bird_class_names=("vogel",)).bird_classes == (14,)
     wrong = tmp_path / "wrong.txt"
     wrong.write_text("bird\ncat\n")
     with pytest.raises(LabelError, match="2 classes but"):
@@ -447,7 +454,7 @@ def _build_ssd(path: Path, names: dict[str, str], *, float_input: bool = False) 
         }
         return {names[role]: values[role] for role in SSD_ROLES}
 
-    # Coral-style numbered labels: class 20 is a duck, a bird only when bird_labels says so.
+    # Coral-style numbered labels: class 20 is a duck, a bird only when bird_class_names says so.
     return _write_detector(path, detect, "14  bird\n15  cat\n20  duck\n")
 
 
@@ -499,28 +506,28 @@ SSD_TOLERANCE = 6
 def test_ssd_detector_boxes_in_frame_pixels(ssd_models, variant):
     with Detector.from_path(ssd_models[variant], num_threads=1) as detector:
         assert detector.kind == "ssd" and detector.input_size == SSD_SIZE
-        assert detector.labels[14] == "bird" and detector.bird_classes == (14,)
+        assert detector.class_names[14] == "bird" and detector.bird_classes == (14,)
         found = detector.detect(_patches_frame())
-    assert [(d.label, round(d.score, 3)) for d in found.birds] == [("bird", 0.9)]
+    assert [(d.class_name, round(d.score, 3)) for d in found.birds] == [("bird", 0.9)]
     assert _close(found.birds[0].box, (100, 60, 100, 80), SSD_TOLERANCE)
-    assert [(d.label, round(d.score, 3)) for d in found.others] == [("cat", 0.8), ("duck", 0.6)]
+    assert [(d.class_name, round(d.score, 3)) for d in found.others] == [("cat", 0.8), ("duck", 0.6)]
     assert _close(found.others[0].box, (400, 200, 120, 120), SSD_TOLERANCE)
 
 
 def test_ssd_detector_groups_bird_classes_and_follows_the_roi(ssd_models):
-    with Detector.from_path(ssd_models["named"], num_threads=1, bird_labels=("bird", "duck")) as detector:
+    with Detector.from_path(ssd_models["named"], num_threads=1, bird_class_names=("bird", "duck")) as detector:
         assert detector.bird_classes == (14, 20)
         whole = detector.detect(_patches_frame())
         # The duck box is the bird box again: bird classes share one NMS group, so it goes.
-        assert [(d.label, round(d.score, 3)) for d in whole.birds] == [("bird", 0.9)]
-        assert [d.label for d in whole.others] == ["cat"]
+        assert [(d.class_name, round(d.score, 3)) for d in whole.birds] == [("bird", 0.9)]
+        assert [d.class_name for d in whole.others] == ["cat"]
         # A 300x200 region holding only the red patch: stretched to 128x96 on its own, boxes in frame pixels.
         found = detector.detect(_patches_frame(), roi=(50, 30, 300, 200))
         assert found.others == () and len(found.birds) == 1
         assert _close(found.birds[0].box, (100, 60, 100, 80), 300 / 128 + 1)
         # RGB frames come in as they are.
         rgb = detector.detect(cv2.cvtColor(_patches_frame(), cv2.COLOR_BGR2RGB), color="rgb")
-        assert [d.label for d in rgb.birds] == ["bird"] and _close(rgb.birds[0].box, whole.birds[0].box, 1e-3)
+        assert [d.class_name for d in rgb.birds] == ["bird"] and _close(rgb.birds[0].box, whole.birds[0].box, 1e-3)
 
 
 def test_ssd_detector_without_class_names_says_where_to_put_them(ssd_models, tmp_path):

@@ -7,10 +7,20 @@ own here and add it to DECODERS; the Detector does the rest (fitting, running, c
 from __future__ import annotations
 
 from birdcam.models.decoders.base import DetectorDecoder, Fit, InputConvention, ModelOutputs
+from birdcam.models.decoders.nanodet import NanoDetDecoder
 from birdcam.models.decoders.ssd import SsdDecoder
 from birdcam.models.decoders.yolox import YoloxDecoder
 
-DECODERS: tuple[type[DetectorDecoder], ...] = (YoloxDecoder, SsdDecoder)
+DECODERS: tuple[type[DetectorDecoder], ...] = (YoloxDecoder, NanoDetDecoder, SsdDecoder)
 """The families a Detector reads, asked in this order."""
 
-__all__ = ["DECODERS", "DetectorDecoder", "Fit", "InputConvention", "ModelOutputs", "SsdDecoder", "YoloxDecoder"]
+__all__ = [
+    "DECODERS",
+    "DetectorDecoder",
+    "Fit",
+    "InputConvention",
+    "ModelOutputs",
+    "NanoDetDecoder",
+    "SsdDecoder",
+    "YoloxDecoder",
+]
