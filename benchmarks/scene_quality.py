@@ -2,12 +2,12 @@
 
 Footage is built from shared/ (tests/bird_scenes.py): 1-3 birds a frame, drifting, on the bird-free
 real photos of images/scenes/ and images/not-birds/ filled to 1280x720; 2-s shots at 30 fps, about a
-fifth of them bird-free. `--cut outline`: birds of birds525-sample and birds525-refs cut along their
-outline by shared's segmenter, 80-260 px, their own tight box the truth, 4 in 5 of a species the model
-knows. `--cut ellipse`: the sample's 25 species' photos cut out with a feathered ellipse, 150-300 px
-tall, the ellipse's box the truth. The same frames go through these passes side by side:
+fifth of them bird-free. `--cut outline` (the default): birds of birds525-sample and birds525-refs cut
+along their outline by shared's segmenter, 80-260 px, their own tight box the truth, 4 in 5 of a species
+the model knows. `--cut ellipse`: the sample's 25 species' photos cut out with a feathered ellipse,
+150-300 px tall, the ellipse's box the truth. The same frames go through these passes side by side:
 
-  whole frame           birdcam before issue 9: the classifier on the centre crop, smoothed;
+  whole frame           birdcam without a detector: the classifier on the centre crop, smoothed;
   detector, per frame   the detector on the whole frame, the classifier on each bird box (Frigate's way);
   + 4 tiles             the same with 4 overlapping full-resolution tiles searched as well, every frame;
   scene pass            birdcam's ScenePass with the detector;
@@ -19,7 +19,7 @@ tall, the ellipse's box the truth. The same frames go through these passes side 
                         the share of birds boxed (IoU >= 0.3), false boxes per bird-free frame, ms a pass.
 
 Per pass: birds named (of the (frame, bird) pairs: the right species, or "a bird this model does not
-know" for the 5 species it does not know), frames with a bird named, wrong names per frame with birds,
+know" for a species it does not know), frames with a bird named, wrong names per frame with birds,
 bird-free frames clean (no bird shown at all), label changes per bird per shot, ms per frame; for the
 scene pass also the time from a bird's arrival (its shot's first frame) to its first box and to its first
 name (median and 90th percentile over the birds, a bird never boxed or named counted as never).
@@ -27,7 +27,7 @@ A bird's truth is the box of its cut-out; a shown box matches it when mostly ins
 bird (no box of its own) names whichever bird in the frame has its species. birds.csv gives only the
 genus of the roadrunner (GEOCOCCYX): any species of a genus-only truth is its right name.
 
-    .venv/bin/python benchmarks/scene_quality.py [--cut outline] [--shots 40] [--seed 0] [--shared ../shared]
+    .venv/bin/python benchmarks/scene_quality.py [--cut outline|ellipse] [--shots 40] [--seed 0] [--shared ../shared]
         [--detector yolox|nanodet] [--passes scene,tracks,truth,boxable,recall]
 
 Goals for the scene pass: birds named >= 0.6, frames with a bird named >= 0.75, wrong names
@@ -232,88 +232,11 @@ class BoxableTrueBoxes(TrueBoxes):
         return super().process(frame, t, shot, [bird for bird in truth if self.boxable[(shot, bird.key)]])
 
 
-class NanoDetPlus:
-    """NanoDet-Plus-m (shared/'s layout: stretched BGR input normalized by ImageNet's mean and std; per anchor of
-    strides 8-64, 80 class logits then 4 x 8 distance bins) as the scene pass wants a detector: decoded here,
-    `detect(frame, roi=...)` -> Detections."""
-
-    STRIDES = (8, 16, 32, 64)
-    BINS = 8
-    MEAN = (103.53, 116.28, 123.675)
-    STD = (57.375, 57.12, 58.395)
-
-    def __init__(self, path: Path, num_threads: int, score_threshold: float = 0.25):
-        from ai_edge_litert.interpreter import Interpreter
-
-        from birdcam.models.detector import COCO_CLASSES
-
-        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
-        self.input_size = tuple(int(n) for n in self.interpreter.get_input_details()[0]["shape"][1:3])
-        self.score_threshold = score_threshold
-        self.labels = COCO_CLASSES
-        height, width = self.input_size
-        levels = []
-        for stride in self.STRIDES:
-            rows, cols = -(-height // stride), -(-width // stride)
-            grid_y, grid_x = np.mgrid[0:rows, 0:cols]
-            levels.append(np.stack([grid_x.ravel() * stride, grid_y.ravel() * stride, np.full(rows * cols, stride)], 1))
-        self.anchors = np.concatenate(levels).astype(np.float32)
-
-    def detect(self, frame: np.ndarray, *, roi=None):
-        import cv2
-
-        from birdcam.models.classifier import Timings
-        from birdcam.models.detector import Detection, Detections
-
-        start = time.perf_counter()
-        x, y, w, h = roi if roi is not None else (0, 0, frame.shape[1], frame.shape[0])
-        height, width = self.input_size
-        image = cv2.resize(frame[y : y + h, x : x + w], (width, height), interpolation=cv2.INTER_LINEAR)
-        tensor = ((image.astype(np.float32) - self.MEAN) / self.STD).astype(np.float32)[np.newaxis]
-        self.interpreter.set_tensor(self.interpreter.get_input_details()[0]["index"], tensor)
-        prepared = time.perf_counter()
-        self.interpreter.invoke()
-        invoked = time.perf_counter()
-        raw = self.interpreter.get_tensor(self.interpreter.get_output_details()[0]["index"])[0]
-        classes = len(self.labels)
-        logits = raw[:, :classes]
-        threshold = np.log(self.score_threshold / (1 - self.score_threshold))
-        candidates = np.flatnonzero(logits.max(axis=1) >= threshold)
-        best = logits[candidates].argmax(axis=1)
-        scores = 1 / (1 + np.exp(-logits[candidates, best]))
-        bins = raw[candidates, classes:].reshape(-1, 4, self.BINS)
-        bins = np.exp(bins - bins.max(axis=2, keepdims=True))
-        bins /= bins.sum(axis=2, keepdims=True)
-        anchor = self.anchors[candidates]
-        distance = (bins * np.arange(self.BINS, dtype=np.float32)).sum(axis=2) * anchor[:, 2:3]
-        corners = np.concatenate([anchor[:, :2] - distance[:, :2], anchor[:, :2] + distance[:, 2:]], axis=1)
-        corners = np.clip(corners * np.array([w / width, h / height] * 2, np.float32), 0, [w, h, w, h])
-        xywh = np.concatenate([corners[:, :2], corners[:, 2:] - corners[:, :2]], axis=1).astype(np.float64)
-        kept = cv2.dnn.NMSBoxesBatched(xywh, scores.astype(np.float32), best.astype(np.int32), 0.0, 0.45)
-        birds, others = [], []
-        for i in sorted(np.asarray(kept, int).reshape(-1), key=lambda i: -scores[i]):
-            bx, by, bw, bh = (float(v) for v in xywh[i])
-            if bw <= 0 or bh <= 0:
-                continue
-            detection = Detection((bx + x, by + y, bw, bh), float(scores[i]), int(best[i]), self.labels[best[i]])
-            (birds if self.labels[best[i]] == "bird" else others).append(detection)
-        done = time.perf_counter()
-        timings = Timings((prepared - start) * 1e3, (invoked - prepared) * 1e3, (done - invoked) * 1e3)
-        return Detections(tuple(birds), tuple(others), timings)
-
-    def close(self) -> None:
-        self.interpreter = None
-
-
 def open_bench_detector(shared: Path, family: str, threads: int, score_threshold: float):
-    """The detector of this family: birdcam's own, or the benchmark's NanoDet-Plus decoder."""
+    """shared/'s detector of this family, reporting boxes down to `score_threshold`."""
     from birdcam.models.detector import Detector
 
-    path = shared / DETECTORS[family]
-    if family == "nanodet":
-        return NanoDetPlus(path, threads, score_threshold)
-    return Detector.from_path(path, num_threads=threads, score_threshold=score_threshold)
+    return Detector.from_path(shared / DETECTORS[family], num_threads=threads, score_threshold=score_threshold)
 
 
 @dataclass
@@ -531,7 +454,7 @@ def _percentile(values: list[float], q: float) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("BIRDCAM_SHARED", REPO.parent / "shared")))
-    parser.add_argument("--cut", choices=bird_scenes.CUTS, default="ellipse", help="how birds are cut out (ellipse)")
+    parser.add_argument("--cut", choices=bird_scenes.CUTS, default="outline", help="how birds are cut out (outline)")
     parser.add_argument("--shots", type=int, default=40, help="2-s shots (about a fifth bird-free)")
     parser.add_argument("--seed", type=int, default=0, help="draws other footage (birds, places, drifts, backgrounds)")
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads per model (2)")
@@ -554,7 +477,8 @@ def main(argv=None) -> int:
 
     from birdcam.models.classifier import Classifier
     from birdcam.models.labels import read_labels
-    from birdcam.scene.scene_pass import SceneOptions, ScenePass
+    from birdcam.scene.options import SceneOptions
+    from birdcam.scene.scene_pass import ScenePass
 
     model = args.shared / STARTER
     names = {label.scientific_name.lower() for label in read_labels(model.parent / "labels.txt")}
