@@ -38,6 +38,13 @@ def register(commands) -> None:
         "--data", type=Path, metavar="DIR", help="Kaggle layout (train/ valid/ test/) or one folder of class folders"
     )
     data.add_argument(
+        "--extend",
+        type=Path,
+        metavar="MODEL",
+        help="teach this TFLite classifier the species of --data in seconds, no TensorFlow: its classifier layer "
+        "gets a row per new species (see README)",
+    )
+    data.add_argument(
         "--val-split", type=float, metavar="F", help="single folder: fraction of each class for validation (0.1)"
     )
     data.add_argument(
@@ -94,7 +101,12 @@ def register(commands) -> None:
         choices=QUANTIZATIONS,
         help="TFLite weights: dynamic (default), float16, int8 (full integer), none",
     )
-    export.add_argument("--no-install", dest="install", action="store_false", help="do not copy the model into models/")
+    export.add_argument(
+        "--no-install", dest="install", action="store_false", default=None, help="do not copy the model into models/"
+    )
+    export.add_argument(
+        "--install", action="store_true", default=None, help="--extend: install it even if it is not better"
+    )
     train.set_defaults(handler=run_train)
 
     evaluate = commands.add_parser(
@@ -141,10 +153,14 @@ def train_options(args: argparse.Namespace) -> TrainOptions:
         )
     spec = ModelSpec(**{name: getattr(args, name) for name in _MODEL_FLAGS if getattr(args, name) is not None})
     given = {name: getattr(args, name) for name in _RUN_FLAGS if getattr(args, name) is not None}
-    return TrainOptions(data=str(args.data), model=spec, install=args.install, **given)
+    return TrainOptions(data=str(args.data), model=spec, install=args.install is not False, **given)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if args.extend is not None:
+        from birdcam.training.extend import run_extend
+
+        return run_extend(args)
     # Everything that can be checked without TensorFlow is checked before it loads (seconds).
     if args.resume is not None:
         changed = [
