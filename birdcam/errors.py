@@ -9,6 +9,10 @@ class ModelError(BirdcamError):
     """A model file is missing, unreadable, not an image classifier, or fails to run."""
 
 
+class DetectorError(ModelError):
+    """A bird detector the user named is missing, unreadable, not a detector, or fails to run."""
+
+
 class OptionsError(BirdcamError, ValueError):
     """An options dataclass was given a value out of its range; raised by its __post_init__."""
 

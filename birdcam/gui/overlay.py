@@ -64,13 +64,15 @@ class OverlayContent:
 _MIN_LISTED_SCORE = 0.01  # runners-up below 1% say nothing
 
 
-def overlay_content(display, *, top_k: int, loading: bool, message: str) -> OverlayContent:
-    """What the overlay shows over a displayed frame (a gui.pipeline.DisplayFrame, or None before the first)."""
+def overlay_content(display, *, top_k: int, waiting: str = "", message: str = "") -> OverlayContent:
+    """What the overlay shows over a displayed frame (a gui.pipeline.DisplayFrame, or None before the first).
+
+    `waiting`: the title while there is no result, when there is a reason ("Loading model…", "No model").
+    """
     stats = display.stats.text() if display is not None else ""
     result = display.result if display is not None else None
     if result is None:
-        title = "Loading model\u2026" if loading else "Waiting for the model\u2026"
-        return OverlayContent(title=title, stats=stats, message=message)
+        return OverlayContent(title=waiting or "Waiting for the model\u2026", stats=stats, message=message)
     labels, scene, bird = result.info.labels, result.scene, result.scene.top
     height, width = display.frame.image.shape[:2]
     marks = tuple(

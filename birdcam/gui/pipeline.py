@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from birdcam.errors import ModelError
 from birdcam.gui.screen import QtScreenGrabber
 from birdcam.live.inference import InferenceOptions, LiveSettings, ModelInfo, SceneFactory, build_scene_pass
 from birdcam.live.pipeline import LivePipeline, LiveResult, LiveStats, ModelRequest
@@ -43,10 +44,11 @@ class Pipeline(QObject):
     """A `DisplayFrame`, once per displayed frame."""
     result_ready = Signal(object)
     """A `LiveResult` of the current source and model."""
-    model_ready = Signal(object, str)
-    """(ModelInfo of the models now running, the model the user asked for: "" for the default)."""
-    model_failed = Signal(str)
-    """One line: a model could not be loaded (the previous one keeps running), or the running one was given up."""
+    model_ready = Signal(object, object)
+    """(ModelInfo of the models now running, the ModelRequest that loaded them)."""
+    model_failed = Signal(object, object)
+    """(ModelError, ModelRequest): a request could not be loaded (the previous models keep running; a DetectorError
+    when the detector failed), or (ModelError, None): the running models were given up."""
     model_progress = Signal(str)
     """One line while the starter model downloads on first run."""
     source_status = Signal(str, str)
@@ -56,6 +58,7 @@ class Pipeline(QObject):
     _frame_arrived = Signal()
     _result_arrived = Signal(object)
     _model_loaded = Signal(object, object)
+    _model_failed = Signal(object, object)
 
     def __init__(
         self,
@@ -81,11 +84,12 @@ class Pipeline(QObject):
         self._frame_arrived.connect(self._show_newest)
         self._result_arrived.connect(self._on_result)
         self._model_loaded.connect(self._on_model_loaded)
+        self._model_failed.connect(self._on_model_failed)
         self._live = LivePipeline(
             on_result=self._result_arrived.emit,
             on_status=self.source_status.emit,
             on_model_ready=self._model_loaded.emit,
-            on_model_failed=self.model_failed.emit,
+            on_model_failed=self._model_failed.emit,
             on_model_progress=self.model_progress.emit,
             on_error=self.inference_error.emit,
             on_frame=self._on_frame,
@@ -137,10 +141,10 @@ class Pipeline(QObject):
 
     # -- models ----------------------------------------------------------------------------
 
-    def load_model(self, model: str | None, detector: str | None = None) -> None:
+    def load_model(self, model: str | None, detector: str | None = None) -> ModelRequest:
         """Loads a model and detector ("none": whole-frame mode; None: the default detector) in a new inference
-        process; the running one goes on until it is ready."""
-        self._live.load_model(model, detector)
+        process; the running one goes on until it is ready. Returns the request (a newer one supersedes it)."""
+        return self._live.load_model(model, detector)
 
     @property
     def model_loading(self) -> bool:
@@ -154,7 +158,13 @@ class Pipeline(QObject):
     @Slot(object, object)
     def _on_model_loaded(self, info: ModelInfo, request: ModelRequest) -> None:
         self.info = info
-        self.model_ready.emit(info, request.model or "")
+        self.model_ready.emit(info, request)
+
+    @Slot(object, object)
+    def _on_model_failed(self, error: ModelError, request: ModelRequest | None) -> None:
+        if request is None:
+            self.info = None  # given up: nothing runs
+        self.model_failed.emit(error, request)
 
     # -- results ---------------------------------------------------------------------------
 

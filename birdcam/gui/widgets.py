@@ -124,6 +124,9 @@ class MessageBar(QFrame):
         layout.addWidget(close)
         self.kind = ""
         """The kind of the message shown ("" when none)."""
+        self.topic = ""
+        """What the message shown is about ("source", "model", "sightings", ...; "" when none), so it can be taken
+        down when that is resolved, and only then."""
         self.hide()
 
     @property
@@ -131,21 +134,33 @@ class MessageBar(QFrame):
         return self._label.text() if self.isVisibleTo(self.parentWidget()) else ""
 
     def show_message(
-        self, text: str, kind: str = "error", *, action: tuple[str, Callable[[], None]] | None = None
+        self,
+        text: str,
+        kind: str = "error",
+        *,
+        topic: str = "",
+        action: tuple[str, Callable[[], None]] | None = None,
     ) -> None:
-        """Shows one message (replacing the last); `action` = (button text, what it does)."""
+        """Shows one message (replacing the last) about `topic`; `action` = (button text, what it does)."""
         self.setStyleSheet(f"MessageBar {{{self.STYLES[kind]} border-radius:4px;}} QLabel {{{self.STYLES[kind]}}}")
         self._label.setText(text)
         self.kind = kind
+        self.topic = topic
         self._action = action[1] if action else None
         self._button.setText(action[0] if action else "")
         self._button.setVisible(action is not None)
         self.show()
 
+    def clear_topic(self, topic: str) -> None:
+        """Takes the message down if it is about `topic` (what it said is resolved)."""
+        if self.topic == topic:
+            self.clear()
+
     @Slot()
     def clear(self) -> None:
         self._label.setText("")
         self.kind = ""
+        self.topic = ""
         self._action = None
         self._button.hide()
         self.hide()

@@ -30,6 +30,7 @@ from birdcam import __version__, paths
 from birdcam.errors import BirdcamError
 from birdcam.gui.controls import DetectionPanel, SpeciesListDialog
 from birdcam.gui.menus import WindowActions
+from birdcam.gui.model_choice import ModelChoice, Retrying
 from birdcam.gui.overlay import OverlayContent, overlay_content, render_annotated
 from birdcam.gui.pipeline import DisplayFrame, Pipeline
 from birdcam.gui.screen import RegionDialog
@@ -75,9 +76,7 @@ class MainWindow(QMainWindow):
         if smoothing is not None:
             live = dataclasses.replace(live, smoothing=smoothing)
         self.pipeline = Pipeline(settings=live, qt_screen=True)
-        self._explicit_model = model
-        self._explicit_detector = detector
-        self._model_choice: str | None = None
+        self.models = ModelChoice(self.settings, self.pipeline.load_model, model=model, detector=detector)
         self._display: DisplayFrame | None = None
         self._overlay_message = ""
         self._top_k = self.settings.top_k
@@ -116,7 +115,8 @@ class MainWindow(QMainWindow):
 
         self._species_files: tuple[Path | None, Path | None] = (None, None)
         self._load_species(species or self.settings.species_lists, remember=species is None)
-        self.open_model(model or self.settings.model, remember=False)
+        self.models.start()
+        self._show_models()
         self._start_first_source(source)
 
     # -- construction ----------------------------------------------------------------------
@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         self._sightings.status.connect(self._on_sightings_status)
         self._sightings.notice.connect(lambda message, error: self.statusBar().showMessage(message, 6000))
         self._sightings.new_species.connect(self._on_new_species)
+        dock.visibilityChanged.connect(lambda _: self._show_sightings_state())
         dock.set_muted(self.settings.muted)
         dock.muted_changed.connect(lambda names: setattr(self.settings, "muted", tuple(names)))
         self.resizeDocks([self.controls_dock, dock], [170, 600], Qt.Orientation.Vertical)
@@ -149,8 +150,9 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.source_label = QLabel("No source")
         self.model_label = QLabel("No model")
+        self.detector_label = QLabel("")
         self.speed_label = QLabel("")
-        for label in (self.source_label, self.model_label, self.speed_label):
+        for label in (self.source_label, self.model_label, self.detector_label, self.speed_label):
             label.setContentsMargins(8, 0, 8, 0)
             self.statusBar().addPermanentWidget(label)
 
@@ -165,8 +167,9 @@ class MainWindow(QMainWindow):
         actions.camera_menu.aboutToShow.connect(self._fill_camera_menu)
         actions.open_model.triggered.connect(self._choose_model)
         actions.default_model.triggered.connect(self._use_default_model)
-        actions.detection.setChecked(self.settings.detection if self._explicit_detector != "none" else False)
-        actions.detection.toggled.connect(self._set_detection)
+        actions.detection.setChecked(self.models.detection_wanted)
+        actions.detection.toggled.connect(self.models.set_detection)
+        actions.detection.toggled.connect(self._show_models)
         actions.open_detector.triggered.connect(self._choose_detector)
         actions.default_detector.triggered.connect(self._use_default_detector)
         actions.notify.setChecked(self.settings.notify)
@@ -221,7 +224,7 @@ class MainWindow(QMainWindow):
             cameras = list_cameras()
             if not cameras:
                 self.view.show_placeholder(NO_SOURCE_MESSAGE)
-                self.message_bar.show_message(NO_SOURCE_MESSAGE, "info")
+                self.message_bar.show_message(NO_SOURCE_MESSAGE, "info", topic="source")
                 return
             spec = f"camera:{cameras[0].index}"
         self.open_source(spec)
@@ -229,8 +232,8 @@ class MainWindow(QMainWindow):
     def open_source(self, spec: str) -> bool:
         """Switches to another source; a failure is a message in the window."""
         spec = absolute_source(spec)
-        self.message_bar.clear()
-        self._show_sightings_state()  # a database problem outlives the source
+        for topic in ("source", "source back"):  # what was said about the last source; other messages stand
+            self.message_bar.clear_topic(topic)
         self._overlay_message = ""
         self._display = None
         self.view.show_placeholder(f"Opening {spec}\u2026")
@@ -285,73 +288,27 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"{message} \u2014 birdcam")
             return
         if kind == "recovered":
-            self.message_bar.show_message(message, "info")
+            self.message_bar.show_message(message, "info", topic="source back")
             self._overlay_message = ""
-            QTimer.singleShot(3000, self._clear_info)
+            QTimer.singleShot(3000, self.message_bar, lambda: self.message_bar.clear_topic("source back"))
             return
         if kind == "ended":
             message = f"{message}. Open another source, or turn on Source \u25b8 Loop to play it again."
         text = message[0].upper() + message[1:] if message else message
-        self.message_bar.show_message(text, "warning" if kind in ("retrying", "ended") else "error")
+        self.message_bar.show_message(text, "warning" if kind in ("retrying", "ended") else "error", topic="source")
         self._overlay_message = {"retrying": "Reconnecting\u2026", "ended": "Ended"}.get(kind, "No picture")
         if self._display is None:
             self.view.show_placeholder(text)
         else:
             self._repaint_overlay()
 
-    def _clear_info(self) -> None:
-        if self.message_bar.isVisible() and "is back" in self.message_bar.text:
-            self.message_bar.clear()
-
     # -- models ------------------------------------------------------------------------------
 
-    def open_model(self, model: str | None, *, remember: bool = True) -> None:
-        """Loads a model in the background (None: the default one); the current one runs until it is ready.
-
-        `remember`: the window starts with it next time (a model opened here); the command line's
-        --model is for one run only.
-        """
-        self._requested_model = (model, remember)
-        self._model_choice = model
-        self._reload_models()
-
-    def _reload_models(self) -> None:
-        """Loads the chosen model with the chosen detector in a new inference process."""
-        running = self.pipeline.model_path
-        self.model_label.setText(
-            "Loading model\u2026" if running is None else f"{running.stem} (loading another\u2026)"
-        )
-        self.pipeline.load_model(self._model_choice, self._detector_choice())
-
-    def _detector_choice(self) -> str | None:
-        """The detector to run: "none" when detection is off, else the command line's, the one opened here, or
-        None for the default one."""
-        if not self.settings.detection:
-            return "none"
-        return self._explicit_detector or self.settings.detector
-
-    def _set_detection(self, on: bool) -> None:
-        if self._explicit_detector == "none":
-            self._explicit_detector = None  # the command line's "none" ends where the user decides
-        self.settings.detection = on
-        self._reload_models()
-
-    def _choose_detector(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open a bird detector", str(paths.cache_dir()), "TFLite models (*.tflite);;All files (*)"
-        )
-        if path:
-            self._explicit_detector = None
-            self.settings.detector = path
-            if self.actions.detection.isChecked():
-                self._reload_models()
-            else:
-                self.actions.detection.setChecked(True)  # which reloads
-
-    def _use_default_detector(self) -> None:
-        self._explicit_detector = None
-        self.settings.detector = None
-        self._reload_models()
+    def open_model(self, model: str) -> None:
+        """Loads a model in the background with the detector running now; the current one runs until it is ready.
+        It is remembered (the window starts with it next time) once it runs."""
+        self.models.open_model(model)
+        self._show_models()
 
     def _choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -361,37 +318,71 @@ class MainWindow(QMainWindow):
             self.open_model(path)
 
     def _use_default_model(self) -> None:
-        self.settings.model = None
-        self._explicit_model = None
-        self.open_model(None, remember=False)
+        self.models.use_default_model()
+        self._show_models()
 
-    @Slot(object, str)
-    def _on_model_ready(self, info: ModelInfo, requested: str) -> None:
-        self.model_label.setText(info.stem)
-        self.model_label.setToolTip(info.model_path)
-        self.statusBar().showMessage(f"Model {info.stem} is running", 4000)
+    def _choose_detector(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a bird detector", str(paths.cache_dir()), "TFLite models (*.tflite);;All files (*)"
+        )
+        if path:
+            self.models.open_detector(path)
+            self._show_models()
+
+    def _use_default_detector(self) -> None:
+        self.models.use_default_detector()
+        self._show_models()
+
+    def _show_models(self) -> None:
+        """The status bar and the Model menu say what runs (and what loads); the detection tick is what runs."""
+        models = self.models
+        info = models.info
+        if info is None:
+            self.model_label.setText("Loading model\u2026" if models.loading else "No model")
+            self.model_label.setToolTip("")
+        else:
+            self.model_label.setText(info.stem + (" (loading another\u2026)" if models.loading else ""))
+            self.model_label.setToolTip(info.model_path)
+        detector = Path(info.detector_path).stem if info is not None and info.detector_path else None
+        self.detector_label.setText(f"Detector: {detector or 'none'}" if info is not None else "")
+        self.detector_label.setToolTip(info.detector_path or "" if info is not None else "")
+        if info is not None and not models.loading:
+            action = self.actions.detection
+            action.blockSignals(True)  # shows what runs; not a request
+            action.setChecked(models.detecting)
+            action.blockSignals(False)
+        self._repaint_overlay()
+
+    @Slot(object, object)
+    def _on_model_ready(self, info: ModelInfo, request) -> None:
+        running = self.models.loaded(info, request)
+        if running is None:
+            return  # a request superseded since
         self._sightings.set_model(info.stem)
         self._labels = info.labels
         self.detection_panel.show_threshold(self.pipeline.threshold)
         self._check_species(info)
-        if info.detector_note:
-            self.statusBar().showMessage(info.detector_note, 10000)
-        model, remember = getattr(self, "_requested_model", (None, False))
-        if requested and remember and requested == model:
-            self.settings.model = requested
-        if self.message_bar.kind == "error" and "model" in self.message_bar.text.lower():
-            self.message_bar.clear()
+        if running.warning:
+            self.message_bar.show_message(running.warning, "warning", topic="model")
+        else:
+            self.message_bar.clear_topic("model")
+        self._show_models()
 
-    @Slot(str)
-    def _on_model_failed(self, message: str) -> None:
-        running = self.pipeline.model_path
-        tail = (
-            f" {running.stem} keeps running."
-            if running is not None
-            else " Open another model (Model \u25b8 Open model)."
-        )
-        self.message_bar.show_message(f"Could not load the model: {message}.{tail}".replace("..", "."), "error")
-        self.model_label.setText(running.stem if running is not None else "No model")
+    @Slot(object, object)
+    def _on_model_failed(self, error, request) -> None:
+        outcome = self.models.failed(error, request)
+        if outcome is None:
+            return
+        if isinstance(outcome, Retrying):
+            self.message_bar.show_message(outcome.message, "warning", topic="model")
+        else:
+            self.message_bar.show_message(
+                outcome.message,
+                "error",
+                topic="model",
+                action=None if outcome.running else ("Open model\u2026", self._choose_model),
+            )
+        self._show_models()
 
     def _watch_models_folder(self) -> None:
         """`birdcam train` installs models into models/: offer a new one (switch to it when on the default model)."""
@@ -399,20 +390,26 @@ class MainWindow(QMainWindow):
         self._models_watcher = QFileSystemWatcher(self)
         if folder.is_dir():
             self._models_watcher.addPath(str(folder))
-        self._models_watcher.directoryChanged.connect(lambda _: QTimer.singleShot(500, self._check_new_trained_model))
+        self._models_watcher.directoryChanged.connect(
+            lambda _: QTimer.singleShot(500, self, self._check_new_trained_model)
+        )
 
     def _check_new_trained_model(self) -> None:
         newest = newest_trained_model()
         if newest is None or newest == self._known_trained:
             return
         self._known_trained = newest
-        if self._explicit_model is None and self.settings.model is None:
-            self.message_bar.show_message(f"A newly trained model is in models/: {newest.stem} now runs.", "info")
-            self.open_model(None, remember=False)
+        if self.models.follows_default_model:
+            self.message_bar.show_message(
+                f"A newly trained model is in models/: {newest.stem} now runs.", "info", topic="trained"
+            )
+            self.models.reload_default_model()
+            self._show_models()
             return
         self.message_bar.show_message(
             f"A newly trained model is in models/: {newest.stem}.",
             "info",
+            topic="trained",
             action=("Use it", lambda: self.open_model(str(newest))),
         )
 
@@ -425,7 +422,9 @@ class MainWindow(QMainWindow):
 
     def _content(self) -> OverlayContent:
         message = "Paused" if self.pipeline.paused else self._overlay_message
-        return overlay_content(self._display, top_k=self._top_k, loading=self.pipeline.model_loading, message=message)
+        models = self.models
+        waiting = "Loading model\u2026" if models.loading else "No model" if models.info is None else ""
+        return overlay_content(self._display, top_k=self._top_k, waiting=waiting, message=message)
 
     def _repaint_overlay(self) -> None:
         if self._display is not None:
@@ -478,7 +477,7 @@ class MainWindow(QMainWindow):
         try:
             lists = read_species_lists(*files)
         except BirdcamError as error:
-            self.message_bar.show_message(f"Species list not used: {error}", "error")
+            self.message_bar.show_message(f"Species list not used: {error}", "error", topic="species")
             return
         self._species_files = files
         if remember:
@@ -497,12 +496,14 @@ class MainWindow(QMainWindow):
         try:
             _, report = species_mask(info.labels, info.background_index, settings.allow, settings.deny)
         except BirdcamError as error:
-            self.message_bar.show_message(f"Species list not used with {info.stem}: {error}", "error")
+            self.message_bar.show_message(f"Species list not used with {info.stem}: {error}", "error", topic="species")
             self._configure(allow=None, deny=())
             self.detection_panel.show_species(None, None)
             return
         if report.warning:
-            self.message_bar.show_message(f"Species list: {report.warning}.", "warning")
+            self.message_bar.show_message(f"Species list: {report.warning}.", "warning", topic="species")
+        else:
+            self.message_bar.clear_topic("species")
 
     def _set_top_k(self, value: int) -> None:
         self._top_k = value
@@ -551,7 +552,9 @@ class MainWindow(QMainWindow):
         except OSError:
             saved = False
         if not saved:
-            self.message_bar.show_message(f"Could not save the snapshot to {path}; check the folder is writable.")
+            self.message_bar.show_message(
+                f"Could not save the snapshot to {path}; check the folder is writable.", topic="snapshot"
+            )
             return None
         self.statusBar().showMessage(f"Snapshot saved to {path}", 5000)
         return path
@@ -560,9 +563,11 @@ class MainWindow(QMainWindow):
 
     @Slot(object, str)
     def _on_sightings_status(self, state: State, message: str) -> None:
-        """The database's state in the message bar when recording is affected."""
-        if state in (State.DAMAGED, State.READ_ONLY, State.ERROR) and message:
-            self.message_bar.show_message(message, "warning")
+        """The database's state: the sightings dock says it; the message bar too while the dock is hidden."""
+        if state in (State.DAMAGED, State.READ_ONLY, State.ERROR) and message and not self.sightings_dock.isVisible():
+            self.message_bar.show_message(message, "warning", topic="sightings")
+        else:
+            self.message_bar.clear_topic("sightings")
 
     def _show_sightings_state(self) -> None:
         overview = self._sightings.overview

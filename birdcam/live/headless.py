@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from birdcam.errors import ModelError, SourceError
+from birdcam.errors import SourceError
 from birdcam.live.inference import InferenceOptions, LiveSettings, SceneFactory, build_scene_pass
 from birdcam.live.pipeline import LivePipeline, LiveResult
 from birdcam.live.records import bird_record
@@ -182,7 +182,7 @@ def run_headless(
         on_result=events.result,
         on_status=lambda kind, message: post(("status", kind, message)),
         on_model_ready=lambda info, request: post(("ready", info, None)),
-        on_model_failed=lambda message: post(("failed", message, None)),
+        on_model_failed=lambda error, request: post(("failed", error, None)),
         on_error=lambda message: post(("error", message, None)),
         settings=LiveSettings(
             threshold=options.threshold, smoothing=options.smoothing, allow=options.allow, deny=options.deny
@@ -290,7 +290,7 @@ def _wait_for_model(
         if kind == "ready":
             return value
         if kind == "failed":
-            raise ModelError(value)
+            raise value
     return None
 
 
@@ -345,7 +345,7 @@ def _handle_messages(events: _Events, ended_at: float | None) -> float | None:
         if kind == "status" and first == "ended" and ended_at is None:
             ended_at = time.monotonic()
         if kind == "failed":
-            raise ModelError(first)
+            raise first
 
 
 def _raise_first_failure(events: _Events) -> None:
@@ -357,7 +357,7 @@ def _raise_first_failure(events: _Events) -> None:
         if kind == "status" and first == "error":
             raise SourceError(second)
         if kind == "failed":
-            raise ModelError(first)
+            raise first
 
 
 @contextmanager

@@ -327,7 +327,7 @@ class ModelLoader:
         options: InferenceOptions,
         *,
         on_loaded: Callable[[ModelRequest, InferenceProcess], None],
-        on_failed: Callable[[ModelRequest, str], None],
+        on_failed: Callable[[ModelRequest, ModelError], None],
         on_progress: Callable[[str], None],
         factory: SceneFactory = build_scene_pass,
     ):
@@ -390,7 +390,9 @@ class ModelLoader:
         try:
             process = InferenceProcess(options, factory=self._factory)
         except OSError as error:
-            self._on_failed(request, f"cannot start the inference process ({error}); close other programs and retry")
+            self._on_failed(
+                request, ModelError(f"cannot start the inference process ({error}); close other programs and retry")
+            )
             return
         try:
             process.wait_ready(cancelled=lambda: self._superseded(request), progress=self._on_progress)
@@ -398,7 +400,7 @@ class ModelLoader:
             return
         except ModelError as error:
             if not self._superseded(request):
-                self._on_failed(request, str(error))
+                self._on_failed(request, error)
             return
         if self._superseded(request):
             process.close()
@@ -448,8 +450,9 @@ class LivePipeline:
 
     Callbacks run on the thread where things happen: `on_result(LiveResult)` on the driver thread,
     `on_status(kind, message)` and `on_frame(Frame)` on the capture thread, `on_model_ready(info, request)`,
-    `on_model_failed(message)`, `on_model_progress(text)` on the loader thread, `on_error(message)` on
-    the driver thread. Nothing here touches Qt.
+    `on_model_failed(error, request)` (a DetectorError when the detector failed; request None when the running
+    models were given up), `on_model_progress(text)` on the loader thread, `on_error(message)` on the driver
+    thread. Nothing here touches Qt.
     """
 
     def __init__(
@@ -458,7 +461,7 @@ class LivePipeline:
         on_result: Callable[[LiveResult], None],
         on_status: Callable[[str, str], None],
         on_model_ready: Callable[[ModelInfo, ModelRequest], None],
-        on_model_failed: Callable[[str], None],
+        on_model_failed: Callable[[ModelError, ModelRequest | None], None],
         on_model_progress: Callable[[str], None] = lambda text: None,
         on_error: Callable[[str], None] = lambda message: None,
         on_frame: Callable[[Frame], None] | None = None,
@@ -488,7 +491,7 @@ class LivePipeline:
         self.loader = ModelLoader(
             options,
             on_loaded=self._loaded,
-            on_failed=lambda request, message: on_model_failed(message),
+            on_failed=lambda request, error: on_model_failed(error, request),
             on_progress=on_model_progress,
             factory=factory,
         )
@@ -550,4 +553,4 @@ class LivePipeline:
 
     def _failed(self, message: str) -> None:
         self.info = None
-        self._on_model_failed(message)
+        self._on_model_failed(ModelCrashed(message), None)

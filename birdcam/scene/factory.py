@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from birdcam.errors import ModelError
+from birdcam.errors import DetectorError, ModelError, first_line
 from birdcam.models.classifier import Classifier
 from birdcam.models.detector import Detector, DetectorOptions
 from birdcam.models.store import ResolvedModel, resolve_detector, resolve_model
@@ -59,7 +59,8 @@ def open_scene_pass(
     `model`, `detector`: as --model and --detector (None: the environment, else the defaults); `labels`: a label
     file that overrides the model's own; `num_threads`: LiteRT threads of each model (None: their default);
     `classifier_options`: further ClassifierOptions fields (top_k, threshold, resize, species lists...).
-    Raises ModelError (one line, what to do) when the classifier, or a detector the user named, cannot be had.
+    Raises ModelError (one line, what to do) when the classifier cannot be had, DetectorError when a detector the
+    user named cannot.
     """
     threads: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
     resolved = resolve_model(model, progress=_saying(progress, "the starter model"), environ=environ)
@@ -80,9 +81,12 @@ def open_scene_pass(
     except ModelError as error:
         if named:
             classifier.close()
-            raise
+            raise DetectorError(str(error)) from None
         note = f"{error} Going on in whole-frame mode."
         return OpenedScene(ScenePass(classifier, None, options), resolved, None, note)
+    except Exception as error:  # a detector file can break its loader in any way: still the detector's fault
+        classifier.close()
+        raise DetectorError(f"cannot load the detector ({first_line(error)}); pick another detector") from None
     except BaseException:
         classifier.close()
         raise

@@ -109,7 +109,9 @@ class XDisplay:
 
 
 def _loose(text: str) -> str:
-    return " ".join(text.replace("_", " ").split())
+    """Text as compared with a needle: without spaces or underscores (tesseract drops an underscore in a file name
+    and the space after a colon, and sometimes adds one)."""
+    return "".join(text.replace("_", " ").split())
 
 
 def _read_line(fd: int, timeout: float) -> str:
@@ -244,7 +246,7 @@ class RealWindow:
     ) -> str:
         """What read_text reads once it contains every needle; fails after `timeout` seconds.
 
-        Underscores count as spaces: tesseract often misses an underscore in a file name.
+        Spaces and underscores do not count (see _loose).
         """
         deadline = time.monotonic() + timeout
         while True:

@@ -246,3 +246,130 @@ def test_a_locked_sightings_database_never_freezes_the_window(
     assert sightings_rows(database) == [(DUCK, 1)], "the waiting visit was written once the lock went"
     assert_alive(window)
     assert_quits_cleanly(window)
+
+
+def write_settings(user_dirs: Path, **values) -> None:
+    """Settings as an earlier run left them (the file the app reads, see saved_setting)."""
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(user_dirs / "config" / "birdcam" / "birdcam.conf"), QSettings.Format.IniFormat)
+    for key, value in values.items():
+        settings.setValue(key, value)
+    settings.sync()
+
+
+STATUS_BAR = (0.0, 0.93, 1.0, 0.07)
+"""The bottom of the window: the status bar (source, model, detector, speed)."""
+
+
+def test_a_detector_that_fails_to_load_is_not_saved_and_the_next_start_names_birds(
+    launch_window, sweeping_duck_video, starter_model, isolated_user_dirs
+):
+    """Issue 16 items 1 and 3: Open detector on a classifier was rejected but saved; the next start named nothing,
+    with a banner blaming the model."""
+    window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
+    window.wait_for_window(r"^video: duck-sweep\.avi")
+    window.wait_for_text(DUCK, region=PICTURE, white_text=True)
+    window.activate()
+    window.key("alt+m", "t")  # Model > Open detector…
+    dialog = window.wait_for_window(r"^Open a bird detector")
+    window.activate(dialog)
+    window.type_text(str(starter_model))  # a classifier, not a detector
+    window.key("Return")
+    text = window.wait_for_text("Could not load the detector", "keeps running", region=MESSAGE_BAR, timeout=30)
+    window.screenshot()
+    assert "Could not load the model" not in text
+    assert_alive(window)
+    window.wait_for_text(DUCK, region=PICTURE, white_text=True, timeout=5.0)  # the model runs on
+    assert_quits_cleanly(window)
+    assert not saved_setting(isolated_user_dirs, "detector"), "a detector that did not load was remembered"
+
+    window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
+    window.wait_for_window(r"^video: duck-sweep\.avi")
+    window.wait_for_text(DUCK, region=PICTURE, white_text=True)
+    window.screenshot()
+    assert_quits_cleanly(window)
+
+
+def test_a_saved_detector_that_no_longer_loads_falls_back_with_one_message(
+    launch_window, sweeping_duck_video, starter_model, isolated_user_dirs, tmp_path
+):
+    """Issue 16 item 1: a saved detector that no longer loads at start falls back; the birds are named."""
+    gone = tmp_path / "detector-on-a-usb-stick.tflite"
+    gone.write_text("not a model any more")
+    write_settings(isolated_user_dirs, detector=str(gone), detection=True)
+    window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
+    window.wait_for_window(r"^video: duck-sweep\.avi")
+    window.wait_for_text(
+        "detector", "saved last time does not load", "default detector runs instead", region=MESSAGE_BAR, timeout=30
+    )
+    window.wait_for_text(DUCK, region=PICTURE, white_text=True)
+    window.screenshot()
+    assert_quits_cleanly(window)
+    assert not saved_setting(isolated_user_dirs, "detector"), "the fallback is what runs, and what is remembered"
+
+
+def test_after_a_failed_model_the_detector_switch_keeps_the_running_model(
+    launch_window, sweeping_duck_video, starter_model, shared_dir, isolated_user_dirs, tmp_path
+):
+    """Issue 16 item 2: after a failed Open model, D (detection off) retried the failed model and showed its old
+    error again, so the detector change never took effect."""
+    yolox = shared_dir / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
+    broken = tmp_path / "broken.tflite"
+    broken.write_text("not a flatbuffer")
+    window = launch_window(
+        "--source", str(sweeping_duck_video), "--model", str(starter_model), "--detector", str(yolox)
+    )
+    window.wait_for_window(r"^video: duck-sweep\.avi")
+    window.wait_for_text("yolox", region=STATUS_BAR, timeout=30)
+    window.activate()
+    window.key("ctrl+m")
+    dialog = window.wait_for_window(r"^Open a model")
+    window.activate(dialog)
+    window.type_text(str(broken))
+    window.key("Return")
+    window.wait_for_text("Could not load the model", "broken.tflite", region=MESSAGE_BAR, timeout=30)
+    window.activate()
+    window.key("d")  # detection off: the model that runs (the starter) goes on, in whole-frame mode
+    window.wait_for_text(starter_model.stem[:30], "Detector: none", region=STATUS_BAR, timeout=30)
+    window.screenshot()
+    assert "broken.tflite" not in window.read_text(MESSAGE_BAR), "the failed model was tried again"
+    window.wait_for_text(DUCK, region=PICTURE, white_text=True)
+    assert_quits_cleanly(window)
+    assert saved_setting(isolated_user_dirs, "detection") in (False, "false")
+    assert not saved_setting(isolated_user_dirs, "model")
+
+
+def test_with_no_model_at_all_the_window_says_so_and_how_to_get_one(
+    launch_window, sweeping_duck_video, isolated_user_dirs, monkeypatch
+):
+    """Issue 16 item 4: offline on a first start, the panel said "Waiting for the model…" forever."""
+    window = launch_window("--source", str(sweeping_duck_video))  # offline, nothing cached: no model to be had
+    window.wait_for_window(r"^video: duck-sweep\.avi")
+    window.wait_for_text("No model runs", "Open model", region=MESSAGE_BAR, timeout=30)
+    window.wait_for_text("No model", region=PICTURE, white_text=True)
+    window.screenshot()
+    assert "Waiting" not in window.read_text(PICTURE, white_text=True)
+    assert_alive(window)
+    assert_quits_cleanly(window)
+
+
+def test_with_no_detector_to_be_had_the_window_says_so_and_finds_no_bird_pretending(
+    launch_window, sweeping_duck_video, starter_model, isolated_user_dirs, monkeypatch
+):
+    """Issue 16 item 4: with the default detector not to be had, "Find every bird" showed ticked and only a 10 s
+    status note, cut mid-sentence, said otherwise."""
+    monkeypatch.delenv("BIRDCAM_DETECTOR")  # the default detector: not cached, and downloads are off
+    window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
+    window.wait_for_window(r"^video: duck-sweep\.avi")
+    window.wait_for_text("No bird detector runs", region=MESSAGE_BAR, timeout=30)
+    window.wait_for_text("Detector: none", region=STATUS_BAR)
+    window.wait_for_text(DUCK, region=PICTURE, white_text=True)
+    time.sleep(12)  # longer than a status note lasts: the message stays
+    assert "No bird detector runs" in window.read_text(MESSAGE_BAR)
+    window.activate()
+    window.key("alt+m")  # the Model menu, to look at: "Find every bird" unticked
+    time.sleep(0.5)
+    window.screenshot()
+    window.key("Escape")
+    assert_quits_cleanly(window)

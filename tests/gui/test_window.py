@@ -115,7 +115,7 @@ def test_bad_model_during_a_switch_keeps_the_old_one(
     wait_for_title(qtbot, window, DUCK)
 
     window.open_model(str(path))
-    qtbot.waitUntil(lambda: "Could not load the model" in window.message_bar.text, timeout=5000)
+    qtbot.waitUntil(lambda: "Could not load the model" in window.message_bar.text, timeout=15000)
     assert path.name in window.message_bar.text
     assert starter_model.stem in window.message_bar.text and "keeps running" in window.message_bar.text
     results_before = window.pipeline.results

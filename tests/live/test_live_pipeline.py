@@ -142,7 +142,7 @@ def pipeline_events():
             on_result=events.results.append,
             on_status=lambda kind, message: events.statuses.append((kind, message)),
             on_model_ready=lambda info, request: events.ready.append((info, request)),
-            on_model_failed=events.failed.append,
+            on_model_failed=lambda error, request: events.failed.append(str(error)),
             on_error=events.errors.append,
             factory=fake_models.fake_scene,
             **options,
@@ -194,7 +194,7 @@ def test_a_bad_model_during_a_switch_keeps_the_running_one(pipeline_events, shar
         on_result=events.results.append,
         on_status=lambda kind, message: events.statuses.append((kind, message)),
         on_model_ready=lambda info, request: events.ready.append((info, request)),
-        on_model_failed=events.failed.append,
+        on_model_failed=lambda error, request: events.failed.append(str(error)),
     )
     try:
         pipeline.load_model(str(starter_model))
@@ -237,7 +237,7 @@ def test_the_first_run_downloads_the_starter_model_with_progress(starter_model, 
     loader = ModelLoader(
         InferenceOptions(detector="none"),
         on_loaded=lambda request, process: events.ready.append(process),
-        on_failed=lambda request, message: events.failed.append(message),
+        on_failed=lambda request, error: events.failed.append(str(error)),
         on_progress=progress.append,
     )
     try:

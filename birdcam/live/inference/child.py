@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from birdcam.errors import BirdcamError, first_line
+from birdcam.errors import BirdcamError, DetectorError, first_line
 from birdcam.live.inference import wire
 from birdcam.live.inference.options import InferenceOptions, LiveSettings, SceneFactory
 
@@ -26,11 +26,12 @@ def serve(conn: Connection, options: InferenceOptions, factory: SceneFactory) ->
         if options.settings is not None:
             apply_settings(scene, options.settings)
     except BirdcamError as error:
-        wire.send(conn, "failed", {"message": str(error)})
+        wire.send(conn, "failed", {"message": str(error), "detector": isinstance(error, DetectorError)})
         return
     except Exception as error:  # a user's file can break a loader in any way: report it, one line
         name = Path(options.model).name if options.model else "the model"
-        wire.send(conn, "failed", {"message": f"cannot load {name} ({first_line(error)}); pick another model"})
+        message = f"cannot load {name} ({first_line(error)}); pick another model"
+        wire.send(conn, "failed", {"message": message, "detector": False})
         return
     wire.send(conn, "ready", wire.encode_info(info))
     blocks: dict[str, shared_memory.SharedMemory] = {}

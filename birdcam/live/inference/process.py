@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from birdcam.errors import BirdcamError, ModelError
+from birdcam.errors import BirdcamError, DetectorError, ModelError
 from birdcam.live.inference import wire
 from birdcam.live.inference.child import serve
 from birdcam.live.inference.factory import build_scene_pass
@@ -93,7 +93,8 @@ class InferenceProcess:
     def wait_ready(
         self, *, cancelled: Callable[[], bool] = lambda: False, progress: Callable[[str], None] | None = None
     ) -> ModelInfo:
-        """Waits until the models are loaded; raises ModelError (one line) if they fail, hang, crash or are cancelled.
+        """Waits until the models are loaded; raises ModelError (one line) if they fail, hang, crash or are cancelled,
+        DetectorError when the detector is what failed.
 
         Download progress (first run) does not count against the load timeout.
         """
@@ -120,7 +121,7 @@ class InferenceProcess:
                 return self.info
             elif kind == "failed":
                 self.close()
-                raise ModelError(fields["message"])
+                raise (DetectorError if fields["detector"] else ModelError)(fields["message"])
 
     def process(self, image: np.ndarray, t_capture: float) -> SceneResult:
         """The scene pass on one HxWx3 uint8 BGR frame; ModelCrashed / ModelHung when the child fails it."""
