@@ -132,9 +132,9 @@ def _detector_info(args: argparse.Namespace) -> dict:
             "reason": resolved.reason,
             "kind": detector.kind,
             "input": detector.describe_input(),
-            "classes": len(detector.labels),
-            "bird_classes": [detector.labels[i] for i in detector.bird_classes],
-            "labels": detector.labels_source,
+            "classes": len(detector.class_names),
+            "bird_classes": [detector.class_names[i] for i in detector.bird_classes],
+            "labels": detector.class_names_source,
             "score_threshold": detector.options.score_threshold,
         }
 

@@ -19,6 +19,7 @@ from birdcam.models.card import ModelCard
 from birdcam.models.image import RESIZE_MODES, as_three_channels, crop_roi, fit_to_size, fitted_region
 from birdcam.models.labels import Label, find_labels
 from birdcam.models.litert import LiteRTModel, Timings, default_threads, dequantized, quantization
+from birdcam.models.scores import top_k
 from birdcam.models.species import SpeciesFilterReport, species_mask
 
 DEFAULT_THRESHOLD = 0.3
@@ -60,14 +61,20 @@ class Category:
 
     index: int
     """Output index in the model."""
-    label: str
-    """The label text as in the label file."""
-    common_name: str
-    """English name, "" when unknown."""
-    scientific_name: str
-    """Latin name, "" when unknown."""
+    label: Label
+    """The class's label (its text as in the label file, common and scientific name)."""
     score: float
     """Probability in [0, 1]."""
+
+    @property
+    def common_name(self) -> str:
+        """English name, "" when unknown."""
+        return self.label.common_name
+
+    @property
+    def scientific_name(self) -> str:
+        """Latin name, "" when unknown."""
+        return self.label.scientific_name
 
 
 @dataclass(frozen=True)
@@ -227,14 +234,8 @@ class Classifier(LiteRTModel):
 
     def _top_categories(self, probabilities: np.ndarray) -> tuple[Category, ...]:
         """The top-k classes, best first, among those the species lists leave."""
-        mask = self._mask
-        if mask is None:
-            k = min(self.options.top_k, probabilities.size)
-            best = np.argpartition(probabilities, -k)[-k:]
-            best = best[np.argsort(probabilities[best])[::-1]]
-        else:
-            best = mask.ranked[np.argsort(-probabilities[mask.ranked], kind="stable")[: self.options.top_k]]
-        return tuple(_category(int(i), self.labels[i], float(probabilities[i])) for i in best)
+        best = top_k(probabilities, self.options.top_k, None if self._mask is None else self._mask.ranked)
+        return tuple(Category(int(i), self.labels[i], float(probabilities[i])) for i in best)
 
     def _normalization(self) -> tuple[np.ndarray, np.ndarray]:
         if self.options.normalization is not None:
@@ -326,10 +327,6 @@ class Classifier(LiteRTModel):
 
     def __repr__(self) -> str:
         return f"Classifier({self.model_path.name}, {self.describe_input()}, {self.num_classes} classes)"
-
-
-def _category(index: int, label: Label, score: float) -> Category:
-    return Category(index, label.text, label.common_name, label.scientific_name, score)
 
 
 __all__ = ["DEFAULT_THRESHOLD", "DEFAULT_TOP_K", "Category", "Classifier", "ClassifierOptions", "Result", "Timings"]

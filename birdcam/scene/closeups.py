@@ -56,7 +56,7 @@ class CloseUps:
         others = [
             d.box
             for d in found.others
-            if d.score >= options.other_object_score and d.label.lower() not in options.not_other_objects
+            if d.score >= options.other_object_score and d.class_name.lower() not in options.not_other_objects
         ]
         taken = (
             not any(overlap_area(d.box, view) > 0 for d in found.birds)

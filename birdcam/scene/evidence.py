@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from birdcam.models.scores import bird_class_mask, top_k
+
 
 @dataclass(frozen=True)
 class EvidenceOptions:
@@ -44,9 +46,7 @@ class SpeciesEvidence:
             raise ValueError(f"memory must be at least one look: {options}")
         self.options = options
         self.background_index = background_index
-        self._bird_classes = np.ones(num_classes, bool)
-        if background_index is not None:
-            self._bird_classes[background_index] = False
+        self._bird_classes = bird_class_mask(num_classes, background_index)
         self._mean = np.zeros(num_classes, np.float32)
         self._weight = 0.0
         self.looks = 0
@@ -95,10 +95,7 @@ class SpeciesEvidence:
 
     def top(self, k: int = 3) -> tuple[tuple[int, float], ...]:
         """(class index, mean score) of the k best classes, best first."""
-        k = min(k, self._mean.size)
-        best = np.argpartition(-self._mean, k - 1)[:k]
-        best = best[np.argsort(-self._mean[best], kind="stable")]
-        return tuple((int(i), float(self._mean[i])) for i in best)
+        return tuple((int(i), float(self._mean[i])) for i in top_k(self._mean, k))
 
     def _name(self) -> int | None:
         options = self.options

@@ -18,6 +18,7 @@ import numpy as np
 
 from birdcam.models.classifier import DEFAULT_THRESHOLD
 from birdcam.models.labels import Label
+from birdcam.models.scores import bird_class_mask, top_k
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,7 @@ class LabelSmoother:
         self.labels = tuple(labels)
         self.background_index = background_index
         self.options = options
-        self._bird_classes = np.ones(len(self.labels), bool)
-        if background_index is not None:
-            self._bird_classes[background_index] = False
+        self._bird_classes = bird_class_mask(len(self.labels), background_index)
         self.reset()
 
     def reset(self) -> None:
@@ -139,10 +138,7 @@ class LabelSmoother:
 
     def _shown_now(self) -> Shown:
         average = self._average
-        k = min(self.options.top_k, average.shape[0])
-        best = np.argpartition(-average, k - 1)[:k]
-        best = best[np.argsort(-average[best], kind="stable")]
-        top = tuple((int(i), float(average[i])) for i in best)
+        top = tuple((int(i), float(average[i])) for i in top_k(average, self.options.top_k))
         if self._shown is None:
             bird_scores = average[self._bird_classes]
             return Shown(None, None, float(bird_scores.max()) if bird_scores.size else 0.0, False, top)

@@ -180,7 +180,7 @@ def test_a_close_up_the_detector_takes_for_a_bear_is_still_named(shared_dir, mod
     top = (photo.shape[0] - side) // 2
     close_up = cv2.resize(photo[top : top + side, top : top + side], (320, 320), interpolation=cv2.INTER_LINEAR)
     found = detector.detect(close_up)
-    assert not found.birds and any(other.label == "bear" and other.score >= 0.5 for other in found.others)
+    assert not found.birds and any(other.class_name == "bear" and other.score >= 0.5 for other in found.others)
     with_detector, whole_frame_only = ScenePass(classifier, detector), ScenePass(classifier)
     rng = np.random.default_rng(6)
     named = 0

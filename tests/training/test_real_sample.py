@@ -94,7 +94,7 @@ def test_every_quantization_mode_of_the_real_sample_model_stays_close_to_keras(s
         assert difference < 0.05, (mode, difference)
         with Classifier.from_path(path) as classifier:
             assert classifier.labels_source == "labels.txt embedded in birds.tflite"  # no sidecar beside it
-            assert classifier.classify(duck).top.label in dataset.label_lines()
+            assert classifier.classify(duck).top.label.text in dataset.label_lines()
 
 
 def test_predict_runs_the_exported_model_on_a_real_photo(sample_run, shared_dir, capsys):
