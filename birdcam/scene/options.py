@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from birdcam.errors import OptionsError
 from birdcam.scene.evidence import EvidenceOptions
 from birdcam.scene.smoothing import SmoothingOptions
 from birdcam.scene.tracker import TrackerOptions
+from birdcam.util.checks import above, at_least, between
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,8 @@ class SceneOptions:
     """Most bird crops the classifier looks at in one frame."""
     crop_margin: float = 1.5
     """The square crop the classifier sees around a bird is this many times the box's longer side. A detector's box
-    hugs the bird, and the classifier was trained on photos with room around it: on scene_quality's footage 1.5
-    takes 0.042 wrong names a frame where 1.25 took 0.068 (seed 1: 0.002 and 0.025), with about as many right."""
+    hugs the bird, and the classifier was trained on photos with room around it: a roomier crop gives fewer wrong
+    names for about as many right ones (benchmarks/scene_quality.py)."""
     look_interval_s: float = 0.1
     """A bird whose name is not certain yet is looked at again after this long (while the budget allows)."""
     recheck_s: float = 1.0
@@ -75,4 +77,22 @@ class SceneOptions:
     """What the detector last saw in the whole-frame region holds for this long."""
     detector_interval_s: float = 1 / 15
     """Least time between two detector passes (0: every frame). The detector costs several times the rest of a
-    frame (YOLOX-nano: 30 ms on 2 cores); on the frames between, each bird is followed by its look."""
+    frame; on the frames between, each bird is followed by its look."""
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None:
+            between(self, "threshold", 0, 1)
+        if not all(size >= 1 for size in self.tile_sizes):
+            raise OptionsError(f"SceneOptions.tile_sizes must be whole pixels, 1 or more, not {self.tile_sizes!r}")
+        at_least(self, "min_bird_px", 0)
+        above(self, "neighbourhood", 0)
+        at_least(self, "crops_per_frame", 0)
+        above(self, "crop_margin", 0)
+        for field in ("look_interval_s", "recheck_s", "refresh_s", "hide_after_s", "view_memory_s"):
+            at_least(self, field, 0)
+        at_least(self, "detector_interval_s", 0)
+        for field in ("follow_likeness", "other_bird_likeness"):
+            between(self, field, -1, 1)
+        at_least(self, "hide_after_misses", 1)
+        for field in ("closeup_fraction", "other_object_score", "other_object_cover"):
+            between(self, field, 0, 1)

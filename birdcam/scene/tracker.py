@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from birdcam.errors import OptionsError
 from birdcam.models.boxes import Box, iou, overlap_area
+from birdcam.util.checks import at_least, between
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,18 @@ class TrackerOptions:
     """How far a hit moves the box from the prediction to the detection (0-1)."""
     velocity_gain: float = 0.4
     """How far a hit moves the velocity towards the one it implies (0-1)."""
+
+    def __post_init__(self) -> None:
+        between(self, "start_score", 0, 1)
+        if not 0 <= self.keep_score <= self.start_score:
+            raise OptionsError(f"TrackerOptions.keep_score must be between 0 and start_score, not {self.keep_score!r}")
+        between(self, "match_iou", 0, 1)
+        at_least(self, "confirm_hits", 1)
+        for field in ("confirm_within_s", "lost_after_s", "forget_after_s"):
+            at_least(self, field, 0)
+        at_least(self, "max_size_change", 1)
+        between(self, "box_gain", 0, 1)
+        between(self, "velocity_gain", 0, 1)
 
 
 @dataclass
@@ -90,8 +104,6 @@ class Tracker:
     """Turns each frame's detections into tracks. One per source; not thread-safe."""
 
     def __init__(self, options: TrackerOptions = TrackerOptions(), first_id: int = 1):
-        if not 0 <= options.keep_score <= options.start_score:
-            raise ValueError(f"keep_score must lie between 0 and start_score: {options}")
         self.options = options
         self._tracks: list[Track] = []
         self._next_id = first_id
@@ -137,9 +149,7 @@ class Tracker:
         looked_for = [
             track for track in self._tracks if looked is None or _mostly_inside(predictions[track.id], looked)
         ]
-        detections = [
-            (tuple(map(float, box)), float(score)) for box, score in zip(boxes, scores) if score >= options.keep_score
-        ]
+        detections = [(_floats(box), float(score)) for box, score in zip(boxes, scores) if score >= options.keep_score]
         sure = [d for d in detections if d[1] >= options.start_score]
         doubtful = [d for d in detections if d[1] < options.start_score]
         # Sure detections first, to every track looked for; then doubtful ones, to the tracks left.
@@ -240,13 +250,19 @@ class Tracker:
         """Blends an observed box into the track's estimate and its velocity (an alpha-beta filter)."""
         options = self.options
         dt = t - track.t
-        estimate = tuple(p + options.box_gain * (b - p) for p, b in zip(predicted, box))
+        gain = options.box_gain
+        estimate = (
+            _blend(predicted[0], box[0], gain),
+            _blend(predicted[1], box[1], gain),
+            _blend(predicted[2], box[2], gain),
+            _blend(predicted[3], box[3], gain),
+        )
         if dt > 0:
             old_cx, old_cy = _centre(track.box)
             new_cx, new_cy = _centre(box)
             implied = ((new_cx - old_cx) / dt, (new_cy - old_cy) / dt)
             gain = options.velocity_gain if track.hits > 1 else 1.0
-            track.velocity = tuple(v + gain * (i - v) for v, i in zip(track.velocity, implied))
+            track.velocity = (_blend(track.velocity[0], implied[0], gain), _blend(track.velocity[1], implied[1], gain))
         track.box, track.t = estimate, t
 
     def _expired(self, track: Track, t: float) -> bool:
@@ -258,6 +274,16 @@ class Tracker:
         if track.detector_misses >= 3 and t - track.last_hit > options.lost_after_s:
             return True  # followed by its look alone for too long: the look may have locked onto the background
         return t - max(track.last_seen, track.last_looked) > options.forget_after_s
+
+
+def _blend(old: float, new: float, gain: float) -> float:
+    """`gain` of the way from old to new."""
+    return old + gain * (new - old)
+
+
+def _floats(box: Sequence[float]) -> Box:
+    x, y, w, h = box
+    return float(x), float(y), float(w), float(h)
 
 
 def _centre(box: Box) -> tuple[float, float]:

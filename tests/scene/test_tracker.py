@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from birdcam.errors import OptionsError
 from birdcam.models.boxes import iou
 from birdcam.scene.tracker import Tracker, TrackerOptions
 
@@ -143,6 +144,10 @@ def test_a_second_box_on_a_followed_bird_starts_no_track():
     assert len(tracker.tracks) == 1
 
 
-def test_keep_score_above_start_score_is_refused():
-    with pytest.raises(ValueError):
-        Tracker(TrackerOptions(start_score=0.2, keep_score=0.4))
+def test_options_out_of_range_are_refused_in_one_line():
+    with pytest.raises(OptionsError, match=r"^TrackerOptions.keep_score must be between 0 and start_score, not 0.4$"):
+        TrackerOptions(start_score=0.2, keep_score=0.4)
+    with pytest.raises(OptionsError, match=r"^TrackerOptions.confirm_hits must be at least 1, not 0$"):
+        TrackerOptions(confirm_hits=0)
+    with pytest.raises(OptionsError, match="box_gain must be between 0 and 1, not nan"):
+        TrackerOptions(box_gain=float("nan"))
