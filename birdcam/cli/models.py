@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
-import sys
 from pathlib import Path
 
-from birdcam.cli.options import add_detector_option, print_download_progress
+from birdcam.cli.options import add_detector_option
 from birdcam.errors import ModelError
+from birdcam.util.progress import DownloadProgress
 
 
 def register(commands) -> None:
@@ -36,9 +35,7 @@ def run_models(args: argparse.Namespace) -> int:
     from birdcam.models.store import AIY_BIRDS_V1, resolve_model
 
     try:
-        resolved = resolve_model(
-            args.model, download=args.download, progress=print_download_progress if sys.stderr.isatty() else None
-        )
+        resolved = resolve_model(args.model, download=args.download, progress=DownloadProgress())
     except ModelError as error:
         if args.model is not None or args.download or os.environ.get("BIRDCAM_MODEL"):
             raise  # a wrong path or a failed download: "none yet" would hide it
@@ -108,7 +105,7 @@ def _detector_info(args: argparse.Namespace) -> dict:
     from birdcam.models.store import STARTER_DETECTOR, resolve_detector
 
     explicit = getattr(args, "detector", None)
-    progress = functools.partial(print_download_progress, what="the starter detector") if sys.stderr.isatty() else None
+    progress = DownloadProgress("the starter detector")
     try:
         resolved = resolve_detector(explicit, download=args.download, progress=progress)
     except ModelError as error:

@@ -12,6 +12,7 @@ from birdcam.errors import LabelError
 from birdcam.live.sources import SOURCE_KINDS
 from birdcam.models.classifier import DEFAULT_TOP_K
 from birdcam.models.species import SpeciesFilterReport, SpeciesLists
+from birdcam.util.progress import DownloadProgress
 
 if TYPE_CHECKING:
     from birdcam.scene.scene_pass import ScenePass
@@ -129,19 +130,9 @@ def open_scene(args: argparse.Namespace, top_k: int = DEFAULT_TOP_K, **options) 
         num_threads=args.threads or None,
         classifier_options={"top_k": top_k, "resize": args.resize, "allow": lists.allow, "deny": lists.deny, **options},
         options=SceneOptions(smoothing=SmoothingOptions(top_k=top_k)),
-        progress=(lambda what, done, total: print_download_progress(done, total, what))
-        if sys.stderr.isatty()
-        else None,
+        progress=DownloadProgress(),
     )
     warn_species(opened.scene.classifier.species_filter)
     if opened.detector_note:
         warn(opened.detector_note)
     return opened.scene
-
-
-def print_download_progress(done: int, total: int | None, what: str = "the starter model") -> None:
-    """A starter download's percentage, rewritten in place on stderr (a terminal's)."""
-    if total:
-        print(f"\rdownloading {what}: {done * 100 // total:3d}% of {total / 1e6:.1f} MB", end="", file=sys.stderr)
-        if done >= total:
-            print(file=sys.stderr)

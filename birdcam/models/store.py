@@ -13,16 +13,14 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from birdcam import paths
 from birdcam.errors import ModelError
 from birdcam.util.fileio import atomic_path, remove_stale_partials
-
-Progress = Callable[[int, int | None], None]
-"""Called with (bytes so far, total bytes or None) while a download runs."""
+from birdcam.util.progress import DownloadProgress
 
 
 @dataclass(frozen=True)
@@ -162,7 +160,7 @@ def resolve_model(
     explicit: str | os.PathLike | None = None,
     *,
     download: bool | None = None,
-    progress: Progress | None = None,
+    progress: DownloadProgress | None = None,
     environ: Mapping[str, str] = os.environ,
     starter: StarterModel | None = None,
 ) -> ResolvedModel:
@@ -203,7 +201,7 @@ def resolve_detector(
     explicit: str | os.PathLike | None = None,
     *,
     download: bool | None = None,
-    progress: Progress | None = None,
+    progress: DownloadProgress | None = None,
     environ: Mapping[str, str] = os.environ,
     starter: StarterModel | None = None,
 ) -> ResolvedModel | None:
@@ -234,7 +232,7 @@ def resolve_detector(
     return _cached_or_downloaded(starter, download, progress)
 
 
-def _cached_or_downloaded(starter: StarterModel, download: bool, progress: Progress | None) -> ResolvedModel:
+def _cached_or_downloaded(starter: StarterModel, download: bool, progress: DownloadProgress | None) -> ResolvedModel:
     """The starter from the cache, else downloaded into it; ModelError saying what to do when neither works."""
     model_path, labels_path = starter.path(), starter.labels_path()
     if model_path.is_file():
@@ -262,7 +260,7 @@ def _models_in(folder: Path) -> str:
     return f", e.g. {found[0]}" if found else ""
 
 
-def fetch_starter(starter: StarterModel = AIY_BIRDS_V1, *, progress: Progress | None = None) -> Path:
+def fetch_starter(starter: StarterModel = AIY_BIRDS_V1, *, progress: DownloadProgress | None = None) -> Path:
     """Downloads a starter model and its labels into the cache.
 
     The labels are best effort: without them the classifier falls back to the scientific names
@@ -284,7 +282,9 @@ def fetch_starter(starter: StarterModel = AIY_BIRDS_V1, *, progress: Progress | 
     return model_path
 
 
-def download(remote: RemoteFile, destination: Path, *, progress: Progress | None = None, timeout: float = 30.0) -> Path:
+def download(
+    remote: RemoteFile, destination: Path, *, progress: DownloadProgress | None = None, timeout: float = 30.0
+) -> Path:
     """Fetches a file to a temporary name beside `destination`, checks its SHA-256, then renames it.
 
     Each URL is tried in turn; a partial or wrong file never takes the destination's name. Partial files
@@ -302,7 +302,7 @@ def download(remote: RemoteFile, destination: Path, *, progress: Progress | None
     raise ModelError(f"could not download {remote.filename}: {'; '.join(dict.fromkeys(failures))}.")
 
 
-def _download_one(url: str, sha256: str, destination: Path, progress: Progress | None, timeout: float) -> None:
+def _download_one(url: str, sha256: str, destination: Path, progress: DownloadProgress | None, timeout: float) -> None:
     """Errors name the host, not the whole URL: short enough for one line (`birdcam models` shows the URL)."""
     host = urllib.parse.urlsplit(url).netloc or url
     digest = hashlib.sha256()

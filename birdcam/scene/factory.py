@@ -14,7 +14,7 @@ their scene pass here, so the same options and environment run the same models e
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,7 @@ from birdcam.models.classifier import Classifier
 from birdcam.models.detector import Detector, DetectorOptions
 from birdcam.models.store import ResolvedModel, resolve_detector, resolve_model
 from birdcam.scene.scene_pass import SceneOptions, ScenePass
-
-DownloadProgress = Callable[[str, int, int | None], None]
-"""Called while a starter model downloads: (what, e.g. "the starter detector", bytes so far, total bytes or None)."""
+from birdcam.util.progress import DownloadProgress
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ def open_scene_pass(
     user named cannot.
     """
     threads: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
-    resolved = resolve_model(model, progress=_saying(progress, "the starter model"), environ=environ)
+    resolved = resolve_model(model, progress=_of(progress, "the starter model"), environ=environ)
     classifier = Classifier.from_path(
         resolved.path,
         labels_path=Path(labels) if labels is not None else resolved.labels_path,
@@ -72,7 +70,7 @@ def open_scene_pass(
     )
     named = any(value is not None and str(value).strip() for value in (detector, environ.get("BIRDCAM_DETECTOR")))
     try:
-        found = resolve_detector(detector, progress=_saying(progress, "the starter detector"), environ=environ)
+        found = resolve_detector(detector, progress=_of(progress, "the starter detector"), environ=environ)
         opened = (
             None
             if found is None
@@ -113,8 +111,6 @@ def open_detector(
     )
 
 
-def _saying(progress: DownloadProgress | None, what: str) -> Callable[[int, int | None], None] | None:
-    """The store's (done, total) progress callback, telling `progress` what is downloading."""
-    if progress is None:
-        return None
-    return lambda done, total: progress(what, done, total)
+def _of(progress: DownloadProgress | None, what: str) -> DownloadProgress | None:
+    """The reporter for one download, saying what downloads."""
+    return None if progress is None else progress.of(what)

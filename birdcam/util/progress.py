@@ -1,4 +1,4 @@
-"""Progress of a long job on one terminal line: done / total, rate, time left.
+"""Progress for a person: of a long job on one terminal line (done / total, rate, time left), and of a download.
 
 Drawn only when the stream (stderr by default) is a terminal, so piped output, `--json` records and
 logs stay clean. The line is rewritten in place with `\\r` at most ten times a second and cleared when
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TextIO, TypeVar
 
 T = TypeVar("T")
@@ -102,6 +102,48 @@ class Progress:
             self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()
             self._width = 0
+
+
+class DownloadProgress:
+    """How far a download has got: the one reporter of every download, called with (bytes so far, total or None).
+
+    Without `report` it rewrites one line on the stream (stderr) when that is a terminal, "downloading the
+    starter model:  42% of 4.5 MB", ending the line when done; nothing for a download of unknown size. With
+    `report` (the window's status line), each whole percent is one line of text handed to it, "Downloading the
+    starter model: 42%" (a download of unknown size: once, in MB).
+    """
+
+    def __init__(
+        self,
+        what: str = "the starter model",
+        *,
+        report: Callable[[str], None] | None = None,
+        stream: TextIO | None = None,
+    ):
+        self.what = what
+        self.report = report
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = report is not None or _is_terminal(self.stream)
+        self._percent: int | None = None
+
+    def of(self, what: str) -> DownloadProgress:
+        """The same reporter for another download ("the starter detector")."""
+        return DownloadProgress(what, report=self.report, stream=self.stream)
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        percent = done * 100 // total if total else -1
+        if self.report is not None:
+            if percent != self._percent:
+                self._percent = percent
+                self.report(f"Downloading {self.what}: {f'{percent}%' if total else f'{done / 1e6:.1f} MB'}")
+            return
+        if total:
+            self.stream.write(f"\rdownloading {self.what}: {percent:3d}% of {total / 1e6:.1f} MB")
+            if done >= total:
+                self.stream.write("\n")
+            self.stream.flush()
 
 
 def format_duration(seconds: float) -> str:

@@ -11,7 +11,7 @@ import pytest
 from terminal import terminal_streams
 
 from birdcam.util import progress as progress_module
-from birdcam.util.progress import Progress, format_duration
+from birdcam.util.progress import DownloadProgress, Progress, format_duration
 
 
 @pytest.fixture
@@ -77,3 +77,39 @@ def test_a_closed_or_odd_stream_is_not_a_terminal():
     assert not Progress(1, "x", stream=closed).enabled
     assert not Progress(1, "x", stream=object()).enabled
     assert Progress(1, "x").stream is sys.stderr
+
+
+def test_a_download_rewrites_one_terminal_line_and_ends_it():
+    with terminal_streams(stdout=False, stderr=True) as run:
+        progress = DownloadProgress("the starter detector")
+        for done in (0, 1_500_000, 3_000_000):
+            progress(done, 3_000_000)
+        DownloadProgress("a file of unknown size")(1_000, None)  # nothing to show without the size
+    assert run.terminal.split("\r") == [
+        "",
+        "downloading the starter detector:   0% of 3.0 MB",
+        "downloading the starter detector:  50% of 3.0 MB",
+        "downloading the starter detector: 100% of 3.0 MB\n",
+    ]
+
+
+def test_a_download_is_silent_off_a_terminal_and_reports_each_percent_once_to_the_window():
+    stream = io.StringIO()
+    DownloadProgress(stream=stream)(10, 100)
+    assert stream.getvalue() == ""
+    lines: list[str] = []
+    progress = DownloadProgress(report=lines.append).of("the starter model")
+    for done in (0, 1, 2, 150, 199, 200):
+        progress(done, 200)
+    assert lines == [
+        "Downloading the starter model: 0%",
+        "Downloading the starter model: 1%",
+        "Downloading the starter model: 75%",
+        "Downloading the starter model: 99%",
+        "Downloading the starter model: 100%",
+    ]
+    unknown: list[str] = []
+    sized = DownloadProgress("a stream", report=unknown.append)
+    sized(2_500_000, None)
+    sized(5_000_000, None)
+    assert unknown == ["Downloading a stream: 2.5 MB"]  # once: without a size there is no percent to follow

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from birdcam.live.inference.options import InferenceOptions, ModelInfo
 from birdcam.scene.scene_pass import ScenePass
+from birdcam.util.progress import DownloadProgress
 
 TOP_K = 7
 """Classes the classifier ranks per look: enough runners-up for any top-k the window offers (the background may be
@@ -23,7 +24,7 @@ def build_scene_pass(options: InferenceOptions, progress: Callable[[str], None])
         detector=options.detector,
         num_threads=options.num_threads,
         classifier_options={"top_k": TOP_K},
-        progress=_percent_reporter(progress),
+        progress=DownloadProgress(report=progress),
     )
     classifier = opened.scene.classifier
     info = ModelInfo(
@@ -37,17 +38,3 @@ def build_scene_pass(options: InferenceOptions, progress: Callable[[str], None])
         detector_note=opened.detector_note,
     )
     return opened.scene, info
-
-
-def _percent_reporter(progress: Callable[[str], None]) -> Callable[[str, int, int | None], None]:
-    """A download's progress as a line each time its whole percent changes (once, in MB, when the size is unknown)."""
-    last: dict[str, int] = {}
-
-    def report(what: str, done: int, total: int | None) -> None:
-        percent = done * 100 // total if total else -1
-        if percent != last.get(what):
-            last[what] = percent
-            amount = f"{percent}%" if total else f"{done / 1e6:.1f} MB"
-            progress(f"Downloading {what}: {amount}")
-
-    return report
