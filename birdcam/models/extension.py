@@ -9,6 +9,8 @@ one birdcam reads holding the whole label of each class.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ import numpy as np
 from birdcam.errors import ModelError
 from birdcam.models.labels import embedded_labels
 from birdcam.models.tflite_edit import TFLiteModel
+from birdcam.util.fileio import write_atomically, write_text_atomically
 
 
 @dataclass(frozen=True)
@@ -96,3 +99,65 @@ def _lines(data: bytes) -> list[str] | None:
 
 def _text(lines: list[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+ROWS_SUFFIX = ".rows"
+"""The binary half of a saved change: float16 rows, little-endian, new ones then refined ones."""
+
+
+def save_change(change: LayerChange, manifest: Path, base_sha256: str, base_labels_sha256: str) -> None:
+    """Writes a change as `<name>.json` (labels, indices, biases, checksums) and `<name>.rows` (the rows), both
+    deterministic, so building it again from the same photos gives the same bytes."""
+    rows = np.concatenate([change.weights, change.refined_weights.reshape(-1, change.weights.shape[1])])
+    data = rows.astype("<f2").tobytes()
+    rows_path = manifest.with_suffix(ROWS_SUFFIX)
+    write_atomically(rows_path, data)
+    document = {
+        "base_sha256": base_sha256,
+        "base_labels_sha256": base_labels_sha256,
+        "rows": rows_path.name,
+        "rows_sha256": hashlib.sha256(data).hexdigest(),
+        "features": int(change.weights.shape[1]),
+        "labels": list(change.labels),
+        "bias": [round(float(b), 5) for b in change.bias],
+        "refined": [int(i) for i in change.refined],
+        "refined_bias": [round(float(b), 5) for b in change.refined_bias],
+        "logit_range": [round(float(v), 4) for v in change.logit_range],
+    }
+    write_text_atomically(manifest, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+
+
+@dataclass(frozen=True)
+class SavedChange:
+    """A change read from its files, with the checksums of the model and labels it was fitted for."""
+
+    change: LayerChange
+    base_sha256: str
+    """SHA-256 of the .tflite it extends."""
+    base_labels_sha256: str
+    """SHA-256 of the label file whose labels it extends."""
+
+
+def load_change(manifest: Path) -> SavedChange:
+    """Reads a saved change; ModelError when a file is missing, damaged or not the one the manifest names."""
+    manifest = Path(manifest)
+    try:
+        document = json.loads(manifest.read_text(encoding="utf-8"))
+        data = (manifest.parent / document["rows"]).read_bytes()
+        if hashlib.sha256(data).hexdigest() != document["rows_sha256"]:
+            raise ModelError(f"{document['rows']} does not match the checksum in {manifest.name}; reinstall birdcam.")
+        size = int(document["features"])
+        new = len(document["labels"])
+        rows = np.frombuffer(data, "<f2").astype(np.float32).reshape(-1, size)
+        change = LayerChange(
+            labels=tuple(document["labels"]),
+            weights=rows[:new],
+            bias=np.asarray(document["bias"], np.float32),
+            refined=np.asarray(document["refined"], np.int64),
+            refined_weights=rows[new:],
+            refined_bias=np.asarray(document["refined_bias"], np.float32),
+            logit_range=(float(document["logit_range"][0]), float(document["logit_range"][1])),
+        )
+        return SavedChange(change, document["base_sha256"], document["base_labels_sha256"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        raise ModelError(f"cannot read the model extension {manifest} ({error}); reinstall birdcam.") from None

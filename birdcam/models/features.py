@@ -26,7 +26,7 @@ from birdcam.util.native import stderr_silenced
 
 VIEWS = ("photo", "mirrored", "closer", "closer mirrored")
 """Views of a photo of a bird: the photo, mirrored, and its central 80 % (and mirrored), as the camera may frame it."""
-_CACHE_VERSION = "1"  # bump when the views or their computation change: old entries are then not read
+_CACHE_VERSION = "2"  # bump when the views or their computation change: old entries are then not read
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from birdcam import paths
 from birdcam.errors import ModelError
+from birdcam.models.shipped import extend_starter
 from birdcam.util.fileio import atomic_path, remove_stale_partials
 from birdcam.util.progress import DownloadProgress
 
@@ -194,7 +195,7 @@ def resolve_model(
         return ResolvedModel(
             trained, None, "trained", f"newest model exported by `birdcam train` into {trained.parent}"
         )
-    return _cached_or_downloaded(starter, download, progress)
+    return extend_starter(_cached_or_downloaded(starter, download, progress), environ)
 
 
 def resolve_detector(

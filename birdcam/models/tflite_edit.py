@@ -185,6 +185,8 @@ class TFLiteModel:
         self._store(layer.weights, stored_weights, (classes, layer.feature_size))
         if layer.weights_input != layer.weights:
             _set_shape(tensors[layer.weights_input], (classes, layer.feature_size))
+        if layer.bias is None and np.any(bias):
+            raise ModelError(f"the classifier layer of {self.name} has no bias; it cannot take the new classes.")
         if layer.bias is not None:
             b_tensor = tensors[layer.bias]
             if _TYPES[b_tensor.type] == np.int32:  # quantized: scale = input scale x weight scale
@@ -284,7 +286,7 @@ class _AlignedBuffer:
             builder.StartVector(1, len(raw), _BUFFER_ALIGNMENT)
             builder.head -= len(raw)
             builder.Bytes[builder.head : builder.head + len(raw)] = raw
-            vector = builder.EndVector(len(raw))
+            vector = builder.EndVector()
         schema.BufferStart(builder)
         if vector is not None:
             schema.BufferAddData(builder, vector)

@@ -78,7 +78,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_download_verifies_and_lands_the_starter(server, starter_model):
+def test_download_verifies_and_lands_the_starter(server, starter_model, monkeypatch):
+    monkeypatch.setenv("BIRDCAM_PLAIN_STARTER", "1")  # the download itself; tests/models/test_shipped.py extends it
     starter = _starter(server, _sha(starter_model), _sha(starter_model.parent / "labels.txt"))
     seen = []
     resolved = resolve_model(download=True, progress=lambda done, total: seen.append((done, total)), starter=starter)
@@ -181,6 +182,7 @@ def test_offline_setting_and_mirror(server, starter_model, monkeypatch):
     with pytest.raises(ModelError, match="downloading is off"):
         resolve_model()  # BIRDCAM_OFFLINE is set for every test
     monkeypatch.delenv("BIRDCAM_OFFLINE")
+    monkeypatch.setenv("BIRDCAM_PLAIN_STARTER", "1")
     monkeypatch.setenv("BIRDCAM_STARTER_MIRROR", server + "/")
     _Handler.files = {
         f"/{AIY_BIRDS_V1.model.filename}": starter_model.read_bytes(),
