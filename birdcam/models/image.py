@@ -52,7 +52,7 @@ def read_image(path: Path | str) -> np.ndarray:
 
 def jpeg_size(data: np.ndarray | bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG's frame header, read without decoding; None when `data` is no JPEG."""
-    view = memoryview(data)
+    view = memoryview(data if isinstance(data, bytes) else np.ascontiguousarray(data, np.uint8).data)
     if len(view) < 4 or view[0] != 0xFF or view[1] != 0xD8:
         return None
     position = 2
@@ -144,11 +144,10 @@ def center_crop_region(shape: tuple[int, ...], size: tuple[int, int]) -> PixelBo
 def resize_image(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     """Area averaging when shrinking (no aliasing), linear when enlarging.
 
-    OpenCV's area resize is fast for exact halvings (~0.1 ms for a 720x720 crop) and slow for
-    fractional factors (~2.5 ms for that crop). So a large shrink takes 2x2 box averages while at
-    least 4x the target is left, resizes linearly to twice the target and halves once more: ~0.3 ms
-    for a 720p frame, within ~1.5 grey levels (mean) of the exact area resize. Small shrinks
-    (< 1.5x) use the exact area resize, which is cheap at those sizes.
+    OpenCV's area resize is fast for exact halvings and slow for fractional factors. So a large shrink
+    takes 2x2 box averages while at least 4x the target is left, resizes linearly to twice the target
+    and halves once more, which stays within a grey level or two of the exact area resize; small
+    shrinks (< 1.5x) use the exact area resize, cheap at those sizes.
     """
     target_w, target_h = size_wh
     while image.shape[1] >= 4 * target_w and image.shape[0] >= 4 * target_h:

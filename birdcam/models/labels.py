@@ -177,8 +177,8 @@ def read_class_names(path: Path) -> tuple[str, ...]:
     except OSError as error:
         raise LabelError(f"cannot read detector label file {path}: {error.strerror}.") from None
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    numbered = [_NUMBERED_LINE.match(line) for line in lines]
-    if lines and all(numbered):
+    numbered = [match for match in map(_NUMBERED_LINE.match, lines) if match is not None]
+    if lines and len(numbered) == len(lines):
         by_number = {int(m.group(1)): m.group(2).strip() for m in numbered}
         names = tuple(by_number.get(i, f"class {i}") for i in range(max(by_number) + 1))
     else:

@@ -94,6 +94,7 @@ class LabelSmoother:
         return self._shown_now()
 
     def _follow(self, frame: np.ndarray, t: float) -> None:
+        assert self._average is not None and self._t is not None  # update() restarts the average when unset
         if _distance(frame, self._average) > self.options.cut_distance:
             takes_bird_away = self._shown is not None and self._candidate(frame) is None
             confirmed = (
@@ -138,6 +139,7 @@ class LabelSmoother:
 
     def _shown_now(self) -> Shown:
         average = self._average
+        assert average is not None  # update() has set it
         top = tuple((int(i), float(average[i])) for i in top_k(average, self.options.top_k))
         if self._shown is None:
             bird_scores = average[self._bird_classes]
