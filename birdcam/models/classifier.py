@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from birdcam.errors import LabelError, ModelError
+from birdcam.errors import LabelError, ModelError, OptionsError
 from birdcam.models.boxes import PixelBox
 from birdcam.models.card import ModelCard
 from birdcam.models.image import RESIZE_MODES, as_three_channels, crop_roi, fit_to_size, fitted_region
@@ -21,6 +21,7 @@ from birdcam.models.labels import Label, find_labels
 from birdcam.models.litert import LiteRTModel, Timings, default_threads, dequantized, quantization
 from birdcam.models.scores import top_k
 from birdcam.models.species import SpeciesFilterReport, species_mask
+from birdcam.util import checks
 
 DEFAULT_THRESHOLD = 0.3
 """The top score a bird needs when neither the user nor the model card gives one."""
@@ -53,6 +54,20 @@ class ClassifierOptions:
     """Species names (scientific or common, any case): the only species reported; None: all."""
     deny: tuple[str, ...] = ()
     """Species names never reported; wins over `allow`. The background class is never masked."""
+
+    def __post_init__(self) -> None:
+        checks.at_least(self, "num_threads", 1)
+        checks.at_least(self, "top_k", 1)
+        if self.threshold is not None:
+            checks.between(self, "threshold", 0, 1)
+        if self.resize is not None and self.resize not in RESIZE_MODES:
+            raise OptionsError(
+                f"ClassifierOptions.resize must be one of {', '.join(RESIZE_MODES)}, not {self.resize!r}"
+            )
+        if self.normalization is not None and (len(self.normalization) != 2 or self.normalization[1] == 0):
+            raise OptionsError(
+                f"ClassifierOptions.normalization must be (mean, std) with std not 0, not {self.normalization!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -117,15 +132,11 @@ class Classifier(LiteRTModel):
     role = "model"
 
     def __init__(self, options: ClassifierOptions):
-        if options.top_k < 1:
-            raise ModelError(f"top-k must be at least 1, not {options.top_k}.")
         self.options = options
         self.card: ModelCard | None = ModelCard.of_model(Path(options.model_path))
         """The model card (`<model>.json` beside the model), or None when it has none."""
         card = self.card or ModelCard()
         self.resize = options.resize or card.resize or "crop"
-        if self.resize not in RESIZE_MODES:
-            raise ModelError(f"unknown resize mode {self.resize!r}; use one of {', '.join(RESIZE_MODES)}.")
         super().__init__(options.model_path, options.num_threads)
         self._input = self._batch_of_one(self._image_input())
         self._output = self._score_output()
@@ -238,17 +249,15 @@ class Classifier(LiteRTModel):
         return tuple(Category(int(i), self.labels[i], float(probabilities[i])) for i in best)
 
     def _normalization(self) -> tuple[np.ndarray, np.ndarray]:
+        mean: float | tuple[float, ...]
+        std: float | tuple[float, ...]
         if self.options.normalization is not None:
             mean, std = self.options.normalization
         elif self.card is not None and self.card.normalization is not None:
             mean, std = self.card.normalization.mean, self.card.normalization.std
         else:
             mean, std = DEFAULT_FLOAT_NORMALIZATION
-        mean = np.broadcast_to(np.asarray(mean, np.float32), (3,))
-        std = np.broadcast_to(np.asarray(std, np.float32), (3,))
-        if np.any(std == 0):
-            raise ModelError(f"the normalization of {self.model_path.name} has a zero std; fix the model card.")
-        return mean, std
+        return np.broadcast_to(np.asarray(mean, np.float32), (3,)), np.broadcast_to(np.asarray(std, np.float32), (3,))
 
     def _input_lut(self) -> np.ndarray | None:
         """A [1, 256, 3] table (cv2.LUT's layout) from pixel to input value, or None when pixels go in as they are.

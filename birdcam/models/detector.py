@@ -15,12 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from birdcam.errors import LabelError, ModelError
+from birdcam.errors import LabelError, ModelError, OptionsError
 from birdcam.models.boxes import Box, PixelBox, non_maximum_suppression
 from birdcam.models.decoders import DECODERS, DetectorDecoder, Fit, InputConvention, ModelOutputs
 from birdcam.models.image import as_three_channels, clip_roi, fit_top_left, resize_image
 from birdcam.models.labels import find_class_names
 from birdcam.models.litert import LiteRTModel, Timings, default_threads, dequantized
+from birdcam.util import checks
 
 _MAX_NMS_CANDIDATES = 2000
 
@@ -44,6 +45,15 @@ class DetectorOptions:
     """Class names that count as a bird (case-insensitive); all of them are one group for NMS."""
     max_detections: int = 100
     """At most this many birds, and this many other detections, per call."""
+
+    def __post_init__(self) -> None:
+        checks.at_least(self, "num_threads", 1)
+        checks.between(self, "score_threshold", 0, 1)
+        checks.above(self, "iou_threshold", 0)
+        checks.between(self, "iou_threshold", 0, 1)
+        checks.at_least(self, "max_detections", 1)
+        if not any(name.strip() for name in self.bird_class_names):
+            raise OptionsError("DetectorOptions.bird_class_names must name at least one class, not be empty")
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,6 @@ class Detector(LiteRTModel):
     role = "detector"
 
     def __init__(self, options: DetectorOptions):
-        _check_options(options)
         self.options = options
         super().__init__(options.model_path, options.num_threads)
         self._input, self._channels_first = self._image_input()
@@ -230,17 +239,6 @@ class Detector(LiteRTModel):
 def _listed(items: list[str]) -> str:
     """The items joined for a sentence: a; a and b; a, b and c."""
     return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 2 else items)
-
-
-def _check_options(options: DetectorOptions) -> None:
-    if not 0.0 <= options.score_threshold <= 1.0:
-        raise ModelError(f"the detector's score threshold must be between 0 and 1, not {options.score_threshold}.")
-    if not 0.0 < options.iou_threshold <= 1.0:
-        raise ModelError(f"the detector's IoU threshold must be above 0 and at most 1, not {options.iou_threshold}.")
-    if options.max_detections < 1:
-        raise ModelError(f"max detections must be at least 1, not {options.max_detections}.")
-    if not any(name.strip() for name in options.bird_class_names):
-        raise ModelError("bird_class_names is empty; name at least one detector class that counts as a bird.")
 
 
 def _pixel_table(details: dict, convention: InputConvention) -> np.ndarray | None:

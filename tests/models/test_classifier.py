@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import tiny_models
 
-from birdcam.errors import BirdcamError, LabelError, ModelError, SpeciesListError
-from birdcam.models.classifier import Classifier
+from birdcam.errors import BirdcamError, LabelError, ModelError, OptionsError, SpeciesListError
+from birdcam.models.classifier import Classifier, ClassifierOptions
 from birdcam.models.image import fit_to_size
 
 QUANTIZATIONS = tiny_models.QUANTIZATIONS
@@ -401,11 +401,27 @@ def test_a_model_that_is_not_an_image_classifier(tmp_path):
         Classifier.from_path(path)
 
 
-def test_bad_options_are_errors(tiny):
-    with pytest.raises(ModelError, match="resize mode"):
-        Classifier.from_path(tiny["none"], resize="zoom")
-    with pytest.raises(ModelError, match="top-k"):
-        Classifier.from_path(tiny["none"], top_k=0)
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"resize": "zoom"}, "ClassifierOptions.resize must be one of crop, letterbox, stretch, not 'zoom'"),
+        ({"top_k": 0}, "ClassifierOptions.top_k must be at least 1, not 0"),
+        ({"num_threads": 0}, "ClassifierOptions.num_threads must be at least 1, not 0"),
+        ({"threshold": 1.2}, "ClassifierOptions.threshold must be between 0 and 1, not 1.2"),
+        (
+            {"normalization": (127.5, 0)},
+            "ClassifierOptions.normalization must be (mean, std) with std not 0, not (127.5, 0)",
+        ),
+    ],
+)
+def test_bad_options_are_one_line_before_any_file_is_read(tmp_path, fields, message):
+    with pytest.raises(OptionsError) as raised:
+        ClassifierOptions(model_path=tmp_path / "not-there.tflite", **fields)
+    assert str(raised.value) == message
+    assert isinstance(raised.value, ValueError) and isinstance(raised.value, BirdcamError)
+
+
+def test_a_closed_classifier_is_an_error(tiny):
     closed = Classifier.from_path(tiny["none"])
     closed.close()
     with pytest.raises(ModelError, match="closed"):

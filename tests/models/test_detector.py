@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from birdcam.errors import BirdcamError, LabelError, ModelError
+from birdcam.errors import BirdcamError, LabelError, ModelError, OptionsError
 from birdcam.models.decoders import DECODERS, Fit, InputConvention, ModelOutputs
 from birdcam.models.decoders.yolox import decode_yolox, yolox_anchors
-from birdcam.models.detector import Detector
+from birdcam.models.detector import Detector, DetectorOptions
 from birdcam.models.labels import COCO_CLASSES, read_class_names
 
 YOLOX_NAME = "yolox_nano_float16_quantize.tflite"
@@ -369,9 +369,23 @@ def test_options_change_what_is_reported(yolox_model, shared_dir):
     assert found.birds and {d.class_name for d in found.birds} == {"person"}
     few = Detector.from_path(yolox_model, num_threads=1, max_detections=1)
     assert len(few.detect(_image(shared_dir, "images/not-birds/face.jpg")).others) == 1
-    for bad in ({"score_threshold": 1.5}, {"iou_threshold": 0.0}, {"max_detections": 0}, {"bird_class_names": ()}):
-        with pytest.raises(ModelError):
-            Detector.from_path(yolox_model, **bad)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"score_threshold": 1.5}, "DetectorOptions.score_threshold must be between 0 and 1, not 1.5"),
+        ({"iou_threshold": 0.0}, "DetectorOptions.iou_threshold must be more than 0, not 0.0"),
+        ({"iou_threshold": 1.5}, "DetectorOptions.iou_threshold must be between 0 and 1, not 1.5"),
+        ({"max_detections": 0}, "DetectorOptions.max_detections must be at least 1, not 0"),
+        ({"num_threads": 0}, "DetectorOptions.num_threads must be at least 1, not 0"),
+        ({"bird_class_names": (" ",)}, "DetectorOptions.bird_class_names must name at least one class, not be empty"),
+    ],
+)
+def test_bad_options_are_one_line_before_any_file_is_read(tmp_path, fields, message):
+    with pytest.raises(OptionsError) as raised:
+        DetectorOptions(model_path=tmp_path / "not-there.tflite", **fields)
+    assert str(raised.value) == message and isinstance(raised.value, ValueError)
 
 
 def test_labels_are_found_beside_the_model_or_default_to_coco(yolox_model, tmp_path):
