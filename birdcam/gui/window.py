@@ -287,6 +287,9 @@ class MainWindow(QMainWindow):
             self.source_label.setText(message)
             self.setWindowTitle(f"{message} \u2014 birdcam")
             return
+        if kind == "notice":  # passed over (an image that cannot be read); the picture goes on
+            self.message_bar.show_message(message[:1].upper() + message[1:], "warning", topic="source")
+            return
         if kind == "recovered":
             self.message_bar.show_message(message, "info", topic="source back")
             self._overlay_message = ""
@@ -432,10 +435,12 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_result(self, result) -> None:
-        """Shows a new result at once, over the current frame, rather than with the next frame."""
+        """Shows a new result at once, over the current frame, rather than with the next frame (nothing, when a cut
+        came between them)."""
         if self._display is None or self.pipeline.paused:
             return
-        self._display = dataclasses.replace(self._display, result=result, stats=self.pipeline.stats())
+        shown = self.pipeline.shown_with(self._display.frame.index, result)
+        self._display = dataclasses.replace(self._display, result=shown, stats=self.pipeline.stats())
         self._repaint_overlay()
         self._sightings.update(result.scene, result.image)
 

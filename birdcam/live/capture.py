@@ -14,7 +14,8 @@ from birdcam.errors import SourceError, first_line
 from birdcam.live.sources import Frame, FrameSource
 
 StatusCallback = Callable[[str, str], None]
-"""on_status(kind, message); kind is one of "started", "retrying", "recovered", "ended", "error"."""
+"""on_status(kind, message); kind is one of "started", "retrying", "recovered", "ended", "error", or "notice" for
+what the source passed over (an image it cannot read)."""
 _FPS_WINDOW = 30  # frames over which capture_fps is measured
 
 
@@ -102,6 +103,7 @@ class CaptureThread(threading.Thread):
             self.join(timeout)
 
     def run(self) -> None:
+        self.source.on_notice = lambda message: self._status("notice", message)
         if not self._open():
             self.source.close()
             return

@@ -5,11 +5,22 @@ The main thread plays the display: it takes the newest frame as the window would
 the newest result. Visits are recorded exactly as the window records them (same rules, database and
 snapshots): the unattended feeder logger. SIGINT and SIGTERM end the run cleanly: every visit is
 written and the summary line too.
+
+With `every_frame`, a recording is processed fully instead: every frame of the file goes through
+the scene pass in order, as fast as the machine allows, and visits are timed by the video's own
+clock (trail-camera and feeder recordings).
+
+Faults that end nothing are said as they happen (`warn`) and listed in the summary's "problems": a
+log that can no longer be written (the run goes on recording visits), a file that ends before its
+last frame, images of a folder that cannot be read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import os
 import queue
 import signal
 import threading
@@ -19,12 +30,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from birdcam.errors import SourceError
-from birdcam.live.inference import InferenceOptions, LiveSettings, SceneFactory, build_scene_pass
+from birdcam.live.inference import InferenceOptions, InferenceProcess, LiveSettings, SceneFactory, build_scene_pass
 from birdcam.live.pipeline import LivePipeline, LiveResult
 from birdcam.live.records import bird_record
+from birdcam.live.sources import open_source
 from birdcam.util.fileio import check_output_file, write_error
 
 _POLL_S = 0.05
@@ -45,6 +58,9 @@ class HeadlessOptions:
     """Stop after this many displayed frames; None: when the source ends (or Ctrl+C / SIGTERM)."""
     realtime: bool = True
     """Pace videos and folders to their frame rate; False: as fast as they decode."""
+    every_frame: bool = False
+    """Every frame of a video file or image folder through the scene pass in order, as fast as the machine allows;
+    visits timed by the video's own clock."""
     loop: bool = False
     """Start a video or folder again at its end."""
     threshold: float | None = None
@@ -137,10 +153,13 @@ def summarize(
 class _Events:
     """What the pipeline's threads tell the main thread: the newest result, and everything else in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, warn: Callable[[str], None]) -> None:
         self.messages: queue.SimpleQueue = queue.SimpleQueue()
         self.latencies_ms: list[float] = []
         self.recorder = None
+        self.problems: list[str] = []
+        """What the source said that ended nothing: images it could not read."""
+        self._warn = warn
         self._lock = threading.Lock()
         self._result: LiveResult | None = None
 
@@ -158,6 +177,32 @@ class _Events:
         with self._lock:
             return self._result
 
+    def handle(self, ended_at: float | None = None) -> float | None:
+        """Main thread: the messages so far. A source error or a model failure ends the run with that error; a
+        stream that cannot be reached is said at each retry; returns when the source ended ("ended")."""
+        while True:
+            try:
+                kind, first, second = self.messages.get_nowait()
+            except queue.Empty:
+                return ended_at
+            if kind == "failed":
+                raise first
+            if kind != "status":
+                continue
+            if first == "error":
+                raise SourceError(second)
+            if first == "ended" and ended_at is None:
+                ended_at = time.monotonic()
+            elif first in ("retrying", "recovered"):
+                self._warn(second)
+            elif first == "notice":
+                self._warn(second)
+                self.problems.append(second)
+
+    def raise_failure(self) -> None:
+        """Raises the first source error or model failure that came (and says what else came)."""
+        self.handle()
+
 
 def run_headless(
     options: HeadlessOptions,
@@ -168,61 +213,256 @@ def run_headless(
 ) -> dict:
     """Runs until the source ends, max_frames are shown, or SIGINT / SIGTERM; writes the log; returns the summary.
 
-    Raises ModelError / SourceError / SpeciesListError (one-line messages) when the model, the source or
-    the species lists fail; `warn` gets one-line warnings (names the model does not know, the sightings
-    database's state, new species when notices are on).
+    Raises ModelError / SourceError / SpeciesListError / SightingsError / OutputError (one-line messages) when
+    the model, the source, the species lists, the sightings database or the log cannot be used, before the run
+    starts where that can be known. `warn` gets one-line warnings as they happen (names the model does not
+    know, the sightings database's state, a stream that cannot be reached, new species when notices are on);
+    what went wrong without ending the run is also in the summary's "problems".
     """
-    log = _open_log(options.log_path)
-    events = _Events()
-    post = events.messages.put
+    if options.every_frame:
+        _check_every_frame_source(options.source)
+    if options.record:
+        from birdcam.sightings import check_recordable
+
+        check_recordable(options.sightings_db)
+    log = _LogFile(options.log_path, warn)
     recorder = _recorder(options, warn)
-    if recorder is not None:
-        events.recorder = recorder
+    stop = threading.Event()
+    run = _every_frame if options.every_frame else _in_real_time
+    try:
+        with _stopped_by_signals(stop) as stopped_by, log:
+            played = run(
+                options, factory=factory, inference=inference, recorder=recorder, log=log, stop=stop, warn=warn
+            )
+            problems = [*played.problems]  # said as they happened
+            cut = _cut_short(options.source, played.frames_read) if stopped_by() == "end" and not options.loop else None
+            if cut is not None and (options.max_frames is None or played.frames_read < options.max_frames):
+                warn(cut)
+                problems.append(cut)
+            summary = summarize(
+                played.records,
+                frames_captured=played.frames_read,
+                result_latencies_ms=played.latencies_ms,
+                duration_s=played.duration_s,
+                source=options.source,
+                model=played.model,
+                stopped_by=stopped_by(),
+            )
+            summary["every_frame"] = options.every_frame
+            log.write(summary)
+            summary["problems"] = [*problems, *log.problems]
+    finally:
+        if recorder is not None:
+            recorder.close()
+    return summary
+
+
+@dataclass
+class _Played:
+    """What a run did, for its summary."""
+
+    records: list[dict] = dataclasses.field(default_factory=list)
+    frames_read: int = 0
+    latencies_ms: list[float] = dataclasses.field(default_factory=list)
+    duration_s: float = 0.0
+    model: str = ""
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+
+def _in_real_time(
+    options: HeadlessOptions,
+    *,
+    factory: SceneFactory,
+    inference: InferenceOptions,
+    recorder,
+    log: _LogFile,
+    stop: threading.Event,
+    warn: Callable[[str], None],
+) -> _Played:
+    """The window's pipeline: the newest frame is shown and classified, as the window does."""
+    events = _Events(warn)
+    events.recorder = recorder
+    post = events.messages.put
     pipeline = LivePipeline(
         on_result=events.result,
         on_status=lambda kind, message: post(("status", kind, message)),
         on_model_ready=lambda info, request: post(("ready", info, None)),
         on_model_failed=lambda error, request: post(("failed", error, None)),
         on_error=lambda message: post(("error", message, None)),
-        settings=LiveSettings(
-            threshold=options.threshold, smoothing=options.smoothing, allow=options.allow, deny=options.deny
-        ),
+        settings=_settings(options),
         options=inference,
         factory=factory,
     )
-    stop = threading.Event()
-    records: list[dict] = []
+    played = _Played()
     try:
-        with _stopped_by_signals(stop) as stopped_by, log:
-            info = _wait_for_model(pipeline, options.model, inference.detector, events, stop)
-            if info is not None:
-                _check_model(info, options, warn)
-                if recorder is not None:
-                    recorder.set_model(info.stem)
-            started = time.monotonic()
-            if info is not None and pipeline.start_source(options.source, realtime=options.realtime, loop=options.loop):
-                _play(pipeline, options, events, stop, records, log)
-            else:
-                _raise_first_failure(events)
-            duration = time.monotonic() - started
-            captured = pipeline.feed.frames_captured
-            pipeline.stop_source()
-            _raise_first_failure(events)
-            summary = summarize(
-                records,
-                frames_captured=captured,
-                result_latencies_ms=events.latencies_ms,
-                duration_s=duration,
-                source=options.source,
-                model=pipeline.info.model_path if pipeline.info else "",
-                stopped_by=stopped_by(),
-            )
-            log.write(json.dumps(summary) + "\n")
+        info = _wait_for_model(pipeline, options.model, inference.detector, events, stop)
+        if info is not None:
+            _check_model(info, options, warn)
+            if recorder is not None:
+                recorder.set_model(info.stem)
+        started = time.monotonic()
+        if info is not None and pipeline.start_source(options.source, realtime=options.realtime, loop=options.loop):
+            _play(pipeline, options, events, stop, played.records, log)
+        else:
+            events.raise_failure()
+        played.duration_s = time.monotonic() - started
+        played.frames_read = pipeline.feed.frames_captured
+        pipeline.stop_source()
+        events.raise_failure()
+        played.latencies_ms = events.latencies_ms
+        played.model = pipeline.info.model_path if pipeline.info else ""
+        played.problems = events.problems
     finally:
         pipeline.close()
+    return played
+
+
+def _every_frame(
+    options: HeadlessOptions,
+    *,
+    factory: SceneFactory,
+    inference: InferenceOptions,
+    recorder,
+    log: _LogFile,
+    stop: threading.Event,
+    warn: Callable[[str], None],
+) -> _Played:
+    """Every frame of the file through the scene pass in order, timed by the video's own clock."""
+    played = _Played()
+    source = open_source(options.source, realtime=False, loop=False, seconds_per_image=1e-9)
+
+    def unreadable(message: str) -> None:
+        warn(message)
+        played.problems.append(message)
+
+    source.on_notice = unreadable
+    loading = dataclasses.replace(inference, model=options.model, settings=_settings(options))
+    with InferenceProcess(loading, factory=factory) as process:
+        info = process.wait_ready(cancelled=stop.is_set)
+        _check_model(info, options, warn)
+        played.model = info.model_path
         if recorder is not None:
-            recorder.close()
-    return summary
+            recorder.set_model(info.stem)
+        started = time.monotonic()
+        with source:
+            fps = source.fps or 30.0
+            clock_start = _recording_start(options.source, fps)
+            while not stop.is_set():
+                image = source.read()
+                if image is None:
+                    break
+                index, t_video = played.frames_read, played.frames_read / fps
+                played.frames_read += 1
+                scene = process.process(image, t_video)
+                result = LiveResult(index, t_video, t_video, scene, info, image)
+                played.records.append(frame_record(index, t_video, t_video, result))
+                log.write(played.records[-1])
+                played.latencies_ms.append(0.0)
+                if recorder is not None:
+                    recorder.update(scene.birds, clock_start + t_video, image)
+                if options.max_frames is not None and played.frames_read >= options.max_frames:
+                    break
+        played.duration_s = time.monotonic() - started
+    return played
+
+
+def _settings(options: HeadlessOptions) -> LiveSettings:
+    return LiveSettings(
+        threshold=options.threshold, smoothing=options.smoothing, allow=options.allow, deny=options.deny
+    )
+
+
+def _check_every_frame_source(spec: str) -> None:
+    """--every-frame reads a file from its start to its end: a video file or an image folder."""
+    source = open_source(spec, realtime=False, loop=False)
+    if source.is_live:
+        raise SourceError(
+            f"--every-frame processes a recording (a video file or an image folder), not {source.description}; "
+            "drop --every-frame to log a live source"
+        )
+
+
+def _recording_start(spec: str, fps: float) -> float:
+    """Unix time of a recording's first frame: its file's modification time (when the camera finished writing it)
+    minus its length; a folder's: its modification time."""
+    path = Path(spec).expanduser()
+    try:
+        modified = path.stat().st_mtime
+    except OSError:
+        return time.time()
+    return modified - _frame_count(path) / fps if path.is_file() else modified
+
+
+def _frame_count(path: Path) -> int:
+    """The frames a video file's header says it holds (0 when it does not say, or for anything else)."""
+    if not path.is_file():
+        return 0
+    capture = cv2.VideoCapture(str(path))
+    try:
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    return int(count) if count and count > 0 else 0
+
+
+def _cut_short(spec: str, frames_read: int) -> str | None:
+    """A video file that ended before the frames its header announces: cut short or damaged."""
+    path = Path(spec).expanduser()
+    expected = _frame_count(path)
+    if expected and frames_read < expected:
+        return (
+            f"{path.name} ended after {frames_read} of its {expected} frames: the file is cut short or damaged; "
+            "the log has the frames it had"
+        )
+    return None
+
+
+class _LogFile:
+    """The JSON-lines log, each line written whole. A write that fails (a full disk) is said once, a partly written
+    line is taken back, and the run goes on without the log (visits are still recorded)."""
+
+    def __init__(self, path: Path, warn: Callable[[str], None]):
+        self.path = check_output_file(path, "--log", example="live.jsonl")
+        self._warn = warn
+        self.problems: list[str] = []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as error:
+            raise write_error(error, "pick a writable place for --log", self.path) from None
+        self._written = 0
+
+    def write(self, record: dict) -> None:
+        if self.problems:
+            return
+        data = memoryview((json.dumps(record) + "\n").encode("utf-8"))
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, data[done:])
+        except OSError as error:
+            self._failed(error)
+            return
+        self._written += done
+
+    def _failed(self, error: OSError) -> None:
+        problem = (
+            f"cannot write the log {self.path}: {error.strerror or error}; it ends with the last frame written, "
+            "visits are still recorded"
+        )
+        self.problems.append(problem)
+        self._warn(problem)
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self._written)  # no half line at its end
+
+    def __enter__(self) -> _LogFile:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        os.close(self._fd)
+        if self._written == 0:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)  # no empty log left behind
 
 
 def _recorder(options: HeadlessOptions, warn: Callable[[str], None]):
@@ -268,16 +508,6 @@ def _check_model(info, options: HeadlessOptions, warn: Callable[[str], None]) ->
         warn(info.detector_note)
 
 
-def _open_log(path: Path):
-    """The log file, opened before anything starts; a path that cannot be written is one line."""
-    path = check_output_file(path, "--log", example="live.jsonl")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path.open("w", encoding="utf-8")
-    except OSError as error:
-        raise write_error(error, "pick a writable place for --log", path) from None
-
-
 def _wait_for_model(
     pipeline: LivePipeline, model: str | None, detector: str | None, events: _Events, stop: threading.Event
 ):
@@ -295,7 +525,12 @@ def _wait_for_model(
 
 
 def _play(
-    pipeline: LivePipeline, options: HeadlessOptions, events: _Events, stop: threading.Event, records: list[dict], log
+    pipeline: LivePipeline,
+    options: HeadlessOptions,
+    events: _Events,
+    stop: threading.Event,
+    records: list[dict],
+    log: _LogFile,
 ) -> None:
     """The display loop: each new frame is logged with the newest result until the run should end.
 
@@ -313,17 +548,23 @@ def _play(
         if newest is not None and newest.frame_index == index:
             result = newest
         records.append(frame_record(index, t_capture, t_shown, result))
-        log.write(json.dumps(records[-1]) + "\n")
+        log.write(records[-1])
 
     try:
         while not stop.is_set():
             frame = pipeline.feed.frames.get(timeout=_POLL_S, newer_than=shown[0] if shown else -1)
             if frame is not None:
                 flush()
-                shown = (frame.index, frame.t_capture, time.monotonic(), events.newest)
+                # A result of another shot is not drawn over this frame: nothing until the new shot's own arrives.
+                shown = (
+                    frame.index,
+                    frame.t_capture,
+                    time.monotonic(),
+                    pipeline.feed.shown_with(frame.index, events.newest),
+                )
                 if options.max_frames is not None and len(records) + 1 >= options.max_frames:
                     return
-            ended_at = _handle_messages(events, ended_at)
+            ended_at = events.handle(ended_at)
             if ended_at is not None and frame is None:
                 newest = events.newest
                 caught_up = shown is None or (newest is not None and newest.frame_index >= shown[0])
@@ -331,33 +572,6 @@ def _play(
                     return
     finally:
         flush()
-
-
-def _handle_messages(events: _Events, ended_at: float | None) -> float | None:
-    """Source errors end the run with that error; "ended" starts the drain; returns when the source ended."""
-    while True:
-        try:
-            kind, first, second = events.messages.get_nowait()
-        except queue.Empty:
-            return ended_at
-        if kind == "status" and first == "error":
-            raise SourceError(second)
-        if kind == "status" and first == "ended" and ended_at is None:
-            ended_at = time.monotonic()
-        if kind == "failed":
-            raise first
-
-
-def _raise_first_failure(events: _Events) -> None:
-    while True:
-        try:
-            kind, first, second = events.messages.get_nowait()
-        except queue.Empty:
-            return
-        if kind == "status" and first == "error":
-            raise SourceError(second)
-        if kind == "failed":
-            raise first
 
 
 @contextmanager

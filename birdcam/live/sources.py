@@ -83,6 +83,8 @@ class FrameSource:
     """A failure to open it at the start is retried too (a stream whose server is not up yet)."""
     fps: float | None = None
     """Nominal frame rate, if known."""
+    on_notice: Callable[[str], None] | None = None
+    """Told what the source passed over without ending (an image it cannot read), one line each."""
 
     def open(self) -> None:
         """Opens (or reopens) the source. Raises SourceError with a one-line user message."""
@@ -235,6 +237,7 @@ class ImageFolderSource(FrameSource):
         self._image: np.ndarray | None = None
         self._repeats_left = 0
         self._read_any = False
+        self._unreadable: set[Path] = set()
         self._pacer = _Pacer(fps)
 
     def open(self) -> None:
@@ -276,7 +279,10 @@ class ImageFolderSource(FrameSource):
             self._position += 1
             try:
                 image = read_image(path)
-            except SourceError:
+            except SourceError as error:
+                if self.on_notice is not None and path not in self._unreadable:  # once, not on every loop
+                    self.on_notice(f"skipped {path.name}: {first_line(error)}")
+                self._unreadable.add(path)
                 continue
             self._read_any = True
             return image

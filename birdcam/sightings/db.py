@@ -17,8 +17,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from birdcam import paths
-from birdcam.errors import SightingsError, first_line
+from birdcam.errors import OutputError, SightingsError, first_line
 from birdcam.sightings.visit import Visit
+from birdcam.util.fileio import check_output_file
 
 DB_NAME = "sightings.sqlite3"
 SCHEMA_VERSION = 2
@@ -157,6 +158,23 @@ def probe(path: Path) -> Probe:
     if problems != ["ok"]:
         return Probe("damaged", f"quick_check: {_first_problem(problems)}")
     return Probe("ok" if _writable(path) else "read-only")
+
+
+def check_recordable(path: Path | None = None) -> Path:
+    """Raises SightingsError when no visit could be recorded at `path` (None: the default database): a place that
+    cannot be written, a read-only file. Called before a run starts. A damaged file passes (visits go beside it),
+    and so does a locked one (visits wait for it)."""
+    path = Path(path).expanduser() if path is not None else default_path()
+    try:
+        check_output_file(path, "--db", example=DB_NAME)
+    except OutputError as error:
+        raise SightingsError(f"{first_line(error)}; give --db a writable place, or pass --no-sightings") from None
+    if probe(path).state == "read-only":
+        raise SightingsError(
+            f"the sightings database {path} is read-only, so no visit could be recorded; make it and its folder "
+            "writable, give --db another place, or pass --no-sightings"
+        )
+    return path
 
 
 class SightingsDB:

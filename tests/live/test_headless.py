@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 from media import read_image, write_video
 
@@ -392,3 +394,245 @@ def test_the_detector_finds_names_and_records_each_of_two_small_birds(shared_dir
     with SightingsDB.open(default_path(), read_only=True) as db:
         visits = db.visits()
     assert sorted((v.common_name, v.count) for v in visits) == [("Brown Thrasher", 1), ("Eastern Bluebird", 1)]
+
+
+# -- a recording processed fully, and the faults of an unattended run ---------------------------------------------
+
+
+def _headless(*argv: str, limit_bytes: int | None = None, env: dict | None = None, timeout: float = 240):
+    """`birdcam live --headless ARGV` in a process of its own (a file size limit stands in for a full disk)."""
+    prefix = []
+    if limit_bytes is not None:
+        prefix = [
+            "import resource, signal, sys",
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)",  # past the limit a write fails (EFBIG), as on a full disk
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit_bytes}, {limit_bytes}))",
+        ]
+    script = "\n".join([*prefix, "import sys", "from birdcam.cli import main", "sys.exit(main(sys.argv[1:]))"])
+    return subprocess.run(
+        [sys.executable, "-c", script, "live", "--headless", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), **(env or {})},
+    )
+
+
+def test_every_frame_processes_a_recording_fully_and_times_visits_by_its_clock(shared_dir, starter_model, tmp_path):
+    """--no-realtime classified 43 of 1,182 frames and recorded no visit."""
+    from sightings_material import bird_video
+
+    from birdcam.sightings import SightingsDB
+
+    video, plan = bird_video(shared_dir, tmp_path / "feeder.avi")  # 10 fps: five birds of 2 s, 1 s apart
+    log, db = tmp_path / "log.jsonl", tmp_path / "feeder.sqlite3"
+    done = _headless(
+        "--every-frame", "--source", str(video), "--model", str(starter_model), "--log", str(log), "--db", str(db)
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    frames = plan[-1].first_frame + plan[-1].frames
+    assert done.stdout.startswith(f"processed {frames} of {frames} frames (")
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    records, summary = lines[:-1], lines[-1]
+    assert [r["frame"] for r in records] == list(range(frames)) == [r["result_frame"] for r in records]
+    assert summary["frames_classified"] == summary["frames_captured"] == frames and summary["every_frame"]
+    named = {r["frame"]: r["scientific_name"] for r in records if r["is_bird"]}
+    for shot in plan:  # each bird is named on its shot's settled frames, and nowhere else
+        settled = range(shot.first_frame + 5, shot.first_frame + shot.frames)
+        if shot.species is None:
+            assert not any(f in named for f in settled)
+        else:
+            assert {named.get(f, "").lower() for f in settled} == {shot.scientific_name.lower()}
+    start = video.stat().st_mtime - frames / 10  # the video's own clock: the file's time minus its length
+    with SightingsDB.open(db, read_only=True) as opened:
+        visits = opened.visits()
+    species = [shot for shot in plan if shot.species is not None]
+    first = {}
+    for shot in species:
+        first.setdefault(shot.scientific_name.lower(), shot)
+    assert [v.scientific_name.lower() for v in visits] == list(first)  # a species back within 30 s: one visit
+    for visit in visits:
+        shot = first[visit.scientific_name.lower()]
+        assert visit.start == pytest.approx(start + shot.first_frame / 10, abs=0.35)  # named within 0.3 s
+        last = max(
+            s.first_frame + s.frames - 1 for s in species if s.scientific_name.lower() == visit.scientific_name.lower()
+        )
+        assert visit.end == pytest.approx(start + last / 10, abs=0.01)
+        assert Path(visit.snapshot_path).is_relative_to(tmp_path / "snapshots")  # beside the database
+
+
+def test_every_frame_refuses_a_live_source(starter_model, tmp_path, capsys):
+    code = cli.main(["live", "--headless", "--every-frame", "--source", "camera:0", "--log", str(tmp_path / "l.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--every-frame processes a recording" in err
+    assert not (tmp_path / "l.jsonl").exists()
+
+
+@pytest.mark.parametrize("where", ["read-only folder", "read-only database", "a file as folder"])
+def test_a_database_nothing_can_be_recorded_in_is_refused_before_the_run(
+    duck_video, starter_model, tmp_path, capsys, where
+):
+    """--db on a place it cannot write, or an existing read-only database, played the recording to its end, recorded
+    nothing and exited 0."""
+    from sightings_material import read_only, v1_database
+
+    folder = tmp_path / "sightings"
+    folder.mkdir()
+    db = folder / "sightings.sqlite3"
+    if where == "read-only database":
+        v1_database(db, [(1.8e9, 1.8e9 + 5, "Mandarin Duck", "Aix galericulata")])
+    elif where == "a file as folder":
+        (folder / "notes").write_text("a file")
+        db = folder / "notes" / "sightings.sqlite3"
+    log = tmp_path / "log.jsonl"
+    argv = ["live", "--headless", "--source", str(duck_video), "--model", str(starter_model), "--log", str(log)]
+    argv += ["--db", str(db)]
+    if where.startswith("read-only"):
+        with read_only(folder):
+            code = cli.main(argv)
+    else:
+        code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and str(db) in err and "--no-sightings" in err, err
+    assert not log.exists(), "the run started"
+
+
+def test_a_full_disk_stops_the_log_not_the_run(shared_dir, starter_model, tmp_path):
+    """The log meeting a full disk was a traceback, the logger died and left a 0-byte log."""
+    from birdcam.sightings import SightingsDB, SightingsRecorder
+
+    duck = cv2.resize(read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg"), (160, 120))
+    cat = cv2.resize(read_image(shared_dir / "images" / "not-birds" / "cat.jpg"), (160, 120))
+    video = write_video(tmp_path / "long.avi", ([duck] * 300 + [cat] * 100) * 2, fps=10, size=(160, 120))
+    log, db = tmp_path / "log.jsonl", tmp_path / "s.sqlite3"
+    done = _headless(
+        "--every-frame",
+        "--source",
+        str(video),
+        "--model",
+        str(starter_model),
+        "--log",
+        str(log),
+        "--db",
+        str(db),
+        limit_bytes=120_000,
+    )
+    assert done.returncode == 2, done.stderr
+    said = done.stderr.splitlines()
+    assert "Traceback" not in done.stderr and all(line.startswith("birdcam: warning: ") for line in said), said
+    assert (
+        f"birdcam: warning: cannot write the log {log}: File too large; it ends with the last frame written, "
+        "visits are still recorded" in said
+    )
+    assert done.stdout.startswith("processed 800 of 800 frames")  # the run went to the end
+    lines = log.read_text().splitlines()
+    assert 100 < len(lines) < 800 and all(json.loads(line)["frame"] == n for n, line in enumerate(lines))
+    with SightingsRecorder(db) as recorder:  # the next start, with room again: the visit the disk kept out comes in
+        recorder.flush()
+    with SightingsDB.open(db, read_only=True) as opened:
+        visits = opened.visits()
+    assert [v.common_name for v in visits] == ["Mandarin Duck"] and visits[0].end - visits[0].start > 5
+
+
+def test_a_cut_short_video_says_so_and_exits_2(shared_dir, starter_model, tmp_path, capsys):
+    """A truncated AVI ended with exit code 0 and no word."""
+    duck = read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    video = write_video(tmp_path / "cut.avi", [duck] * 60, fps=30)
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    log = tmp_path / "log.jsonl"
+    code = cli.main(
+        [
+            "live",
+            "--headless",
+            "--every-frame",
+            "--no-sightings",
+            "--source",
+            str(video),
+            "--model",
+            str(starter_model),
+            "--log",
+            str(log),
+        ]
+    )
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    read = len(lines) - 1
+    assert code == 2 and 0 < read < 60
+    assert err == (
+        f"birdcam: warning: cut.avi ended after {read} of its 60 frames: the file is cut short or damaged; "
+        "the log has the frames it had\n"
+    )
+    assert out.startswith(f"processed {read} of {read} frames")
+
+
+def test_images_of_a_folder_that_cannot_be_read_are_named(shared_dir, starter_model, tmp_path, capsys):
+    """Unreadable files in an image folder were skipped without a word."""
+    folder = tmp_path / "trail camera"
+    folder.mkdir()
+    shutil.copy(shared_dir / "images" / "birds" / "mandarin_duck.jpg", folder / "1.jpg")
+    (folder / "2.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut off while copying")
+    shutil.copy(shared_dir / "images" / "not-birds" / "cat.jpg", folder / "3.jpg")
+    log = tmp_path / "log.jsonl"
+    code = cli.main(
+        [
+            "live",
+            "--headless",
+            "--every-frame",
+            "--no-sightings",
+            "--source",
+            str(folder),
+            "--model",
+            str(starter_model),
+            "--log",
+            str(log),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 2 and err.startswith("birdcam: warning: skipped 2.jpg: ") and err.count("\n") == 1, err
+    records = [json.loads(line) for line in log.read_text().splitlines()][:-1]
+    assert [r["is_bird"] for r in records] == [True, False]  # one frame per photo: the duck, the cat
+
+
+def test_a_stream_that_cannot_be_reached_says_so_while_retrying(starter_model, tmp_path):
+    """An unreachable stream retried in silence and the summary said "staleness p95 None frames"."""
+    import signal
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "log.jsonl"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "birdcam",
+            "live",
+            "--headless",
+            "--no-sightings",
+            "--source",
+            f"http://127.0.0.1:{port}/feeder.mjpg",
+            "--model",
+            str(starter_model),
+            "--log",
+            str(log),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    said = []
+    try:
+        while len(said) < 2:
+            line = process.stderr.readline()
+            assert line, f"birdcam ended before retrying twice: {said}"
+            said.append(line)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert all(line.startswith("birdcam: warning: ") and f"127.0.0.1:{port}" in line for line in said), said
+    assert "retrying in 0.5 s (attempt 1)" in said[0] and "(attempt 2)" in said[1]
+    assert process.returncode == 0 and "Traceback" not in err
+    assert "None" not in out and "no frame was classified" in out
