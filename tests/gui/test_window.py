@@ -436,3 +436,17 @@ def test_a_species_seen_for_the_first_time_is_announced(qtbot, open_window, duck
     window = open_window(source=str(duck_video), model=str(starter_model))
     qtbot.waitUntil(lambda: "first visit ever" in window.statusBar().currentMessage(), timeout=8000)
     assert window.statusBar().currentMessage() == "Mandarin Duck: the first visit ever."
+
+
+def test_an_image_the_folder_cannot_read_is_named(qtbot, open_window, shared_dir, starter_model, tmp_path):
+    """Unreadable files in an image folder were skipped without a word."""
+    import shutil
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(shared_dir / "images" / "birds" / "mandarin_duck.jpg", folder / "1.jpg")
+    (folder / "2.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut off while copying")
+    window = open_window(source=str(folder), model=str(starter_model))
+    qtbot.waitUntil(lambda: "Skipped 2.jpg" in window.message_bar.text, timeout=15000)
+    assert window.message_bar.kind == "warning"
+    wait_for_title(qtbot, window, DUCK)  # the readable photo plays on
