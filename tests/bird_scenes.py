@@ -387,3 +387,13 @@ def random_shots(
                     break
             chosen.append(photo)
         yield make_shot(rng, background, chosen, outlines=outlines)
+
+
+def duck_street_duck(shared: Path, size: tuple[int, int], frames: int) -> list[np.ndarray]:
+    """Two cuts: a Mandarin Duck close-up, a bird-free street, the duck again, `frames` frames each. The corner of
+    the duck's frames is white and the street's black (tests/fake_models.py's scene pass names a Mandarin Duck at the
+    first pixel / 255: its results tell which shot they describe)."""
+    duck = cv2.resize(cv2.imread(str(shared / "images" / "birds" / "mandarin_duck.jpg")), size)
+    street = cv2.resize(fill_frame(cv2.imread(str(shared / "images" / "scenes" / "000000008844.jpg"))), size)
+    duck[:16, :16], street[:16, :16] = 255, 0  # a block, so that a video's JPEG keeps it
+    return [duck] * frames + [street] * frames + [duck] * frames

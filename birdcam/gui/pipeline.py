@@ -30,7 +30,7 @@ class DisplayFrame:
     frame: Frame
     """The newest captured frame."""
     result: LiveResult | None
-    """The newest result of the current source and model; None until there is one."""
+    """The newest result of the current source and model, if it is of this frame's shot; else None."""
     t_shown: float
     """time.monotonic() when the frame was handed to the display."""
     stats: LiveStats
@@ -137,7 +137,9 @@ class Pipeline(QObject):
             return
         self._last_shown = frame.index
         self.frames_shown += 1
-        self.frame_shown.emit(DisplayFrame(frame, self._result, time.monotonic(), self.stats()))
+        self.frame_shown.emit(
+            DisplayFrame(frame, self.shown_with(frame.index, self._result), time.monotonic(), self.stats())
+        )
 
     # -- models ----------------------------------------------------------------------------
 
@@ -180,6 +182,10 @@ class Pipeline(QObject):
     def result(self) -> LiveResult | None:
         """The newest result of the current source."""
         return self._result
+
+    def shown_with(self, frame_index: int, result: LiveResult | None) -> LiveResult | None:
+        """The result to draw over this frame: None when it is of another shot (a cut came between them)."""
+        return self._live.feed.shown_with(frame_index, result)
 
     # -- settings --------------------------------------------------------------------------
 

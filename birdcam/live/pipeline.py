@@ -33,10 +33,12 @@ from birdcam.live.inference import (
     build_scene_pass,
 )
 from birdcam.live.sources import Frame, ScreenGrabber, open_source
+from birdcam.scene.cuts import CutDetector
 from birdcam.scene.scene_pass import SceneResult
 
 _POLL_S = 0.05  # how often a waiting thread looks at its stop flag
 _RATE_WINDOW = 30  # results over which the inference rate is measured
+_SHOT_STARTS_KEPT = 256  # cuts remembered: far more than a result can lag behind its frame
 RESTARTS_ALLOWED = 3
 """A crashed or hung inference process is restarted this often per RESTART_WINDOW_S before the model is given up."""
 RESTART_WINDOW_S = 60.0
@@ -72,6 +74,34 @@ class ModelRequest:
     """Counts requests: a load whose generation is no longer the newest is abandoned."""
 
 
+class Shots:
+    """Where the source's shots begin, told on the capture thread from every frame (a cut: most of a thumbnail
+    changed at once), so that a result is drawn only over frames of the shot it describes. Results come a few
+    frames late: after a cut, the old birds' boxes must not stay on the new picture."""
+
+    def __init__(self) -> None:
+        self._cuts = CutDetector()
+        self._lock = threading.Lock()
+        self._starts: deque[int] = deque(maxlen=_SHOT_STARTS_KEPT)
+
+    def reset(self) -> None:
+        """A new source: its first frame starts a shot."""
+        with self._lock:
+            self._cuts.reset()
+
+    def note(self, frame: Frame) -> None:
+        """Capture thread: takes each frame in order."""
+        if self._cuts.changed(frame.image, frame.t_capture):
+            with self._lock:
+                self._starts.append(frame.index)
+
+    def same_shot(self, first: int, second: int) -> bool:
+        """No cut came between these two frames (by index)."""
+        low, high = min(first, second), max(first, second)
+        with self._lock:
+            return not any(low < start <= high for start in self._starts)
+
+
 class SourceFeed:
     """The current source's capture thread and the newest frame; frame numbers keep rising across sources.
 
@@ -94,11 +124,14 @@ class SourceFeed:
         self._index_base = 0
         self.first_index = 0
         """Index of the current source's first frame: results of older frames belong to a replaced source."""
+        self.shots = Shots()
+        """Where the shots of the source begin."""
 
     def start(self, spec: str, *, realtime: bool = True, loop: bool = True) -> bool:
         """Stops the current source and starts `spec`; False (and an "error" status) if it cannot be made."""
         self.stop()
         self.first_index = self._index_base
+        self.shots.reset()
         try:
             source = open_source(spec, realtime=realtime, loop=loop, screen_grabber=self._screen_grabber)
         except SourceError as error:
@@ -153,6 +186,7 @@ class SourceFeed:
             return
         if self._index_base:
             frame = dataclasses.replace(frame, index=self._index_base + frame.index)
+        self.shots.note(frame)
         self.frames.put(frame)
         if self._on_frame is not None:
             self._on_frame(frame)
@@ -160,6 +194,13 @@ class SourceFeed:
     def _status(self, capture: CaptureThread, kind: str, message: str) -> None:
         if capture is self._capture:
             self._on_status(kind, message)
+
+    def shown_with(self, frame_index: int, result: LiveResult | None) -> LiveResult | None:
+        """The result to draw over this frame: None when it describes a frame of another shot or source (show
+        nothing until a result of the new shot arrives)."""
+        if result is None or result.frame_index < self.first_index:
+            return None
+        return result if self.shots.same_shot(frame_index, result.frame_index) else None
 
 
 class InferenceDriver:
