@@ -81,6 +81,7 @@ def timed(function, repeats: int) -> float:
 def bench_preset(
     preset: str, modes: list[str], images: np.ndarray, targets: np.ndarray, repeats: int, threads: int, scratch: Path
 ) -> list[dict]:
+    from birdcam.models.card import ModelCard, Normalization
     from birdcam.models.classifier import Classifier
     from birdcam.training import export
     from birdcam.training.model import build_model
@@ -104,7 +105,7 @@ def bench_preset(
         conversion_s = time.perf_counter() - started + saved_s
         path = scratch / f"{preset}-{mode}.tflite"
         path.write_bytes(export.with_embedded_labels(flatbuffer, labels))
-        export.write_card(path.with_suffix(".json"), {"normalization": {"mean": [0, 0, 0], "std": [1, 1, 1]}})
+        ModelCard(normalization=Normalization(mean=(0, 0, 0), std=(1, 1, 1))).write(path.with_suffix(".json"))
         with Classifier.from_path(path, resize="stretch", num_threads=threads) as classifier:
             tensor = classifier.preprocess(images[0], color="rgb")
             litert_ms = timed(functools.partial(classifier.invoke, tensor), repeats)

@@ -184,30 +184,31 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         folder, options = run.start(options, out)
     try:
-        card = run.train(folder, options)
+        exported = run.train(folder, options)
     except OSError as error:  # a write in the run folder: every file there is written atomically, so it resumes
         where = f"{error.filename}: " if error.filename else ""
         raise OutputError(
             f"{where}{error.strerror or first_line(error)}. Fix that (free some space?), "
             f"then run `birdcam train --resume {folder.root}`."
         ) from None
-    if not card:
+    if exported is None:
         return 0
-    metrics = card["metrics"]
+    card = exported.card
+    metrics = card.metrics
     print(f"run: {folder.root}")
     print(
         f"test accuracy {metrics['test_accuracy']:.4f}, top-5 {metrics['test_top5_accuracy']:.4f}, "
         f"loss {metrics['test_loss']:.4f}"
     )
     print(
-        f"model: {folder.model} ({card['quantization']}, {card['size_bytes'] / 1e6:.1f} MB), "
-        f"agrees with Keras on {card['keras_agreement']:.1%}, {describe_threshold(card['threshold'])}"
+        f"model: {folder.model} ({card.quantization}, {(card.size_bytes or 0) / 1e6:.1f} MB), "
+        f"agrees with Keras on {exported.keras_agreement:.1%}, {describe_threshold(card.threshold)}"
     )
-    if card.get("installed"):
-        installed = Path(card["installed"])
+    if exported.installed is not None:
+        installed = exported.installed
         taken = f" ({folder.root.name}.tflite there is another run's)" if installed.stem != folder.root.name else ""
         print(f"installed: {installed}{taken}")
-    return 0 if card["keras_agreement"] >= run.export.MIN_AGREEMENT else 1
+    return 0 if exported.keras_agreement >= run.export.MIN_AGREEMENT else 1
 
 
 def _trainer(verbose: bool):

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import shutil
 import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from birdcam import paths
 from birdcam.errors import ModelError, first_line
-from birdcam.util.fileio import atomic_path, check_free_space, write_error, write_text_atomically
+from birdcam.models.card import ModelCard
+from birdcam.util.fileio import atomic_path, check_free_space, write_error
 
 MIN_AGREEMENT = 0.99
 NEAR_TIE = 0.01
@@ -120,10 +121,6 @@ def calibrated_threshold(
     return float(np.quantile(scores, 1.0 - pass_rate, method="lower"))
 
 
-def write_card(path: Path, card: dict) -> None:
-    write_text_atomically(path, json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-
-
 _INSTALLED_SUFFIXES = (".tflite", ".json", ".labels.txt")
 
 
@@ -136,9 +133,7 @@ def install(run_dir: Path, name: str, folder: Path | None = None) -> Path:
     """
     folder = folder or paths.models_dir()
     name = install_name(run_dir, name, folder)
-    card = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
-    card["run"] = str(Path(run_dir).resolve())
-    card_text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"
+    card_text = replace(ModelCard.read(run_dir / "model.json"), run=str(Path(run_dir).resolve())).to_json()
     then = f"run `birdcam train --resume {run_dir}` to install the model (the installed models are unchanged)"
     needed = (
         (run_dir / "model.tflite").stat().st_size
@@ -173,7 +168,6 @@ def install_name(run_dir: Path, name: str, folder: Path) -> str:
 def _card_run(card: Path) -> str | None:
     """The run folder a model card says its model came from (None for cards without one, or unreadable ones)."""
     try:
-        run = json.loads(card.read_text(encoding="utf-8")).get("run")
-    except (OSError, ValueError, AttributeError):
+        return ModelCard.read(card).run
+    except ModelError:
         return None
-    return run if isinstance(run, str) else None

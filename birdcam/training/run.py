@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from birdcam.errors import BirdcamError, ModelError, OutputError, first_line
+from birdcam.models.card import ModelCard, Normalization
 from birdcam.training import export, report
 from birdcam.training.dataset import ImageFolderDataset, Split, decoded_images, image_pipeline, resized_images
 from birdcam.training.model import build_model, local_weights
@@ -122,8 +123,8 @@ def start(options: TrainOptions, out: Path) -> tuple[RunFolder, TrainOptions]:
     return run, options
 
 
-def train(run: RunFolder, options: TrainOptions) -> dict:
-    """Trains (or continues), evaluates on the test split and exports. Returns the model card."""
+def train(run: RunFolder, options: TrainOptions) -> Exported | None:
+    """Trains (or continues), evaluates on the test split and exports. None on a worker that is not the chief."""
     dataset = ImageFolderDataset.load(run.dataset)
     strategy, is_chief = distribution_strategy(options.distribute)
     spec = options.model
@@ -171,12 +172,12 @@ def train(run: RunFolder, options: TrainOptions) -> dict:
             verbose=1 if watched else 2,
         )
     if not is_chief:
-        return {}
+        return None
     load_weights(model, run.best_weights)
     return finish(run, options, dataset, model, strategy.num_replicas_in_sync)
 
 
-def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, model, replicas: int = 1) -> dict:
+def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, model, replicas: int = 1) -> Exported:
     """Test report, plots, TFLite export with the agreement check and threshold, then models/."""
     spec = options.model
     state = run.read_state()
@@ -201,18 +202,18 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
     conversion_s = time.perf_counter() - started
     write_atomically(run.model, export.with_embedded_labels(flatbuffer, dataset.label_lines()))
     write_text_atomically(run.labels, "\n".join(dataset.label_lines()) + "\n")
-    card = {
-        "name": run.root.name,
-        "backbone": spec.backbone,
-        "classes": list(dataset.classes),
-        "scientific_names": list(dataset.scientific_names),
-        "input_size": [spec.image_size, spec.image_size],
-        "normalization": {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
-        "resize": "stretch",  # how training fitted the photos; the engine follows it
-        "quantization": options.quantize,
-        "size_bytes": run.model.stat().st_size,
-        "conversion_s": round(conversion_s, 2),
-        "metrics": {
+    card = ModelCard(
+        name=run.root.name,
+        backbone=spec.backbone,
+        classes=tuple(dataset.classes),
+        scientific_names=tuple(dataset.scientific_names),
+        input_size=(spec.image_size, spec.image_size),
+        normalization=Normalization(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
+        resize="stretch",  # how training fitted the photos; the engine follows it
+        quantization=options.quantize,
+        size_bytes=run.model.stat().st_size,
+        conversion_s=round(conversion_s, 2),
+        metrics={
             "test_accuracy": test["accuracy"],
             "test_top5_accuracy": test["top5_accuracy"],
             "test_loss": test["loss"],
@@ -220,37 +221,49 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
             "best_epoch": state["best_epoch"],
             "epochs_trained": state["epochs_done"],
         },
-        "threshold": None,
-        "keras_agreement": None,
-        "replicas": replicas,
-    }
-    export.write_card(run.card, card)  # the engine reads input size and normalization from it
+        replicas=replicas,
+    )
+    card.write(run.card)  # the engine reads input size and normalization from it
     tflite_valid = export.engine_probabilities(run.model, decoded_images(dataset.valid, spec.image_size))
-    card["keras_agreement"] = export.agreement(keras_valid, tflite_valid)
-    card["threshold"] = export.calibrated_threshold(tflite_valid, dataset.valid.targets)
-    export.write_card(run.card, card)
+    agreement = export.agreement(keras_valid, tflite_valid)
+    card = replace(
+        card, keras_agreement=agreement, threshold=export.calibrated_threshold(tflite_valid, dataset.valid.targets)
+    )
+    card.write(run.card)
     summary = {
-        "keras_agreement": card["keras_agreement"],
-        "threshold": card["threshold"],
+        "keras_agreement": agreement,
+        "threshold": card.threshold,
         "quantization": options.quantize,
-        "size_bytes": card["size_bytes"],
+        "size_bytes": card.size_bytes,
         "best_val_accuracy": state["best_val_accuracy"],
         "epochs_trained": state["epochs_done"],
     }
     report.write_report(
         run.root, {"test": test, "summary": summary, "classes": list(dataset.classes)}, f"birdcam run {run.root.name}"
     )
-    if card["keras_agreement"] < export.MIN_AGREEMENT:
-        card["installed"] = None
+    installed = None
+    if agreement < export.MIN_AGREEMENT:
         print(
-            f"the {options.quantize} TFLite model agrees with Keras on {card['keras_agreement']:.1%} "
+            f"the {options.quantize} TFLite model agrees with Keras on {agreement:.1%} "
             f"of validation images (< {export.MIN_AGREEMENT:.0%}); kept in {run.root}, not copied to models/. "
             f"{export.fallback_advice(options.quantize)}.",
             file=sys.stderr,
         )
     elif options.install:
-        card["installed"] = str(export.install(run.root, run.root.name))
-    return card
+        installed = export.install(run.root, run.root.name)
+    return Exported(card, agreement, installed)
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What a finished run exported."""
+
+    card: ModelCard
+    """The model card written beside the run's model."""
+    keras_agreement: float
+    """Share of validation photos on which the TFLite model and Keras agree on the top class."""
+    installed: Path | None
+    """The model's path in models/, or None when it was not installed."""
 
 
 class RunCheckpoint(keras.callbacks.Callback):

@@ -12,6 +12,7 @@ from terminal import run_in_terminal
 from training_data import TINY_VIT
 
 from birdcam.cli import main
+from birdcam.models.card import ModelCard
 from birdcam.util.fileio import write_atomically
 
 
@@ -89,7 +90,7 @@ def test_every_quantization_mode_of_the_real_sample_model_stays_close_to_keras(s
         path = tmp_path / mode / "birds.tflite"
         flatbuffer = export.convert(saved, mode, resized_images(dataset.train, 32))
         write_atomically(path, export.with_embedded_labels(flatbuffer, dataset.label_lines()))
-        export.write_card(path.with_suffix(".json"), json.loads((run / "model.json").read_text(encoding="utf-8")))
+        ModelCard.read(run / "model.json").write(path.with_suffix(".json"))
         difference = np.abs(export.engine_probabilities(path, images) - keras_probabilities).max()
         assert difference < 0.05, (mode, difference)
         with Classifier.from_path(path) as classifier:

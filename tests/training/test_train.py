@@ -23,6 +23,7 @@ from training_data import SHAPE_CLASSES, TINY_VIT, make_shapes_dataset
 
 from birdcam.cli import main
 from birdcam.errors import OutputError
+from birdcam.models.card import ModelCard
 from birdcam.util.fileio import write_atomically
 
 CLASSES = sorted(SHAPE_CLASSES)
@@ -64,9 +65,7 @@ def test_a_terminal_on_stderr_shows_each_epochs_batches_and_the_log_gets_one_lin
 def test_a_terminal_on_stdout_gets_keras_own_progress_bar(tmp_path, monkeypatch):
     from birdcam.training import run
 
-    monkeypatch.setattr(
-        run, "finish", lambda *args, **kwargs: {}
-    )  # the fit is what is watched here; export is tested above
+    monkeypatch.setattr(run, "finish", lambda *args, **kwargs: None)  # the fit is watched here; export is tested above
     data = make_shapes_dataset(tmp_path / "data", sizes={"train": 8, "valid": 2, "test": 2})  # 2 batches of 16
     with terminal_streams(stdout=True, stderr=True) as seen:
         code = main(
@@ -213,7 +212,7 @@ def test_every_quantization_mode_exports_and_agrees_with_keras(shapes_run, tmp_p
         path = tmp_path / mode / "model.tflite"
         flatbuffer = export.convert(saved, mode, calibration)
         write_atomically(path, export.with_embedded_labels(flatbuffer, dataset.label_lines()))
-        export.write_card(path.with_suffix(".json"), {**shapes_run["card"], "quantization": mode})
+        ModelCard.from_dict({**shapes_run["card"], "quantization": mode}).write(path.with_suffix(".json"))
         tflite_probabilities = export.engine_probabilities(path, images)
         assert export.agreement(keras_probabilities, tflite_probabilities) >= 0.99, mode
         sizes[mode] = len(flatbuffer)
