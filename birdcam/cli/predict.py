@@ -18,8 +18,9 @@ from birdcam.cli.options import (
     positive_int,
 )
 from birdcam.errors import BirdcamError, SourceError
+from birdcam.live.records import in_file_pixels
 from birdcam.models.classifier import DEFAULT_TOP_K
-from birdcam.models.image import IMAGE_SUFFIXES, read_image
+from birdcam.models.image import IMAGE_SUFFIXES, read_image_scaled
 from birdcam.util.progress import Progress
 
 
@@ -70,7 +71,8 @@ def run_predict(args: argparse.Namespace) -> int:
                 if problem:
                     raise SourceError(f"{path}: {problem}")
                 start = time.perf_counter()
-                result = scene.process_still(read_image(path))
+                image, scale = read_image_scaled(path)
+                result = in_file_pixels(scene.process_still(image), scale)  # a large JPEG is decoded reduced
                 elapsed_ms = (time.perf_counter() - start) * 1e3
             except BirdcamError as error:
                 failed += 1

@@ -153,7 +153,7 @@ class CaptureThread(threading.Thread):
                 return
             t_capture = time.monotonic()
             self._frame_times.append(t_capture)
-            frame = Frame(self.frames, image, t_capture)
+            frame = Frame(self.frames, image, t_capture, self.source.scale)
             self.frames += 1
             self._on_frame(frame)
 

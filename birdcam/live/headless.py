@@ -36,12 +36,13 @@ import numpy as np
 from birdcam.errors import SourceError
 from birdcam.live.inference import InferenceOptions, InferenceProcess, LiveSettings, SceneFactory, build_scene_pass
 from birdcam.live.pipeline import LivePipeline, LiveResult
-from birdcam.live.records import bird_record
+from birdcam.live.records import bird_record, in_file_pixels
 from birdcam.live.sources import open_source
 from birdcam.util.fileio import check_output_file, write_error
 
 _POLL_S = 0.05
 _DRAIN_S = 3.0  # after a finite source ends, how long the last frame's result may take to arrive
+_SCALES_KEPT = 600  # frames whose scale is kept: a result is never older than that
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,13 @@ class HeadlessOptions:
     """Species that never get a notice."""
 
 
-def frame_record(index: int, t_capture: float, t_shown: float, result: LiveResult | None) -> dict:
-    """The JSON line of one displayed frame; the top-level names describe the most confident bird."""
-    birds = [bird_record(bird) for bird in result.scene.birds] if result is not None else []
+def frame_record(
+    index: int, t_capture: float, t_shown: float, result: LiveResult | None, scale: tuple[float, float] = (1.0, 1.0)
+) -> dict:
+    """The JSON line of one displayed frame; the top-level names describe the most confident bird. Boxes are in the
+    pixels of the file the result's frame came from (`scale`: see Frame.scale)."""
+    scene = in_file_pixels(result.scene, scale) if result is not None else None
+    birds = [bird_record(bird) for bird in scene.birds] if scene is not None else []
     top = birds[0] if birds else None
     return {
         "frame": index,
@@ -355,7 +360,7 @@ def _every_frame(
                 played.frames_read += 1
                 scene = process.process(image, t_video)
                 result = LiveResult(index, t_video, t_video, scene, info, image)
-                played.records.append(frame_record(index, t_video, t_video, result))
+                played.records.append(frame_record(index, t_video, t_video, result, source.scale))
                 log.write(played.records[-1])
                 played.latencies_ms.append(0.0)
                 if recorder is not None:
@@ -539,6 +544,7 @@ def _play(
     """
     shown = None  # (index, t_capture, t_shown, the result shown with it) of the frame on display
     ended_at: float | None = None
+    scales: dict[int, tuple[float, float]] = {}  # frame -> its Frame.scale, for the frames a result may come from
 
     def flush() -> None:
         if shown is None:
@@ -547,7 +553,8 @@ def _play(
         newest = events.newest  # a result for this very frame that came while it was on display repaints it
         if newest is not None and newest.frame_index == index:
             result = newest
-        records.append(frame_record(index, t_capture, t_shown, result))
+        scale = scales.get(result.frame_index, (1.0, 1.0)) if result is not None else (1.0, 1.0)
+        records.append(frame_record(index, t_capture, t_shown, result, scale))
         log.write(records[-1])
 
     try:
@@ -555,6 +562,8 @@ def _play(
             frame = pipeline.feed.frames.get(timeout=_POLL_S, newer_than=shown[0] if shown else -1)
             if frame is not None:
                 flush()
+                scales[frame.index] = frame.scale
+                scales.pop(frame.index - _SCALES_KEPT, None)
                 # A result of another shot is not drawn over this frame: nothing until the new shot's own arrives.
                 shown = (
                     frame.index,

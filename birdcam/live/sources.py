@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from birdcam.errors import SourceError, first_line
-from birdcam.models.image import IMAGE_SUFFIXES, as_bgr, read_image
+from birdcam.models.image import IMAGE_SUFFIXES, as_bgr, read_image_scaled
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 SOURCE_KINDS = "camera:N (or N), a video file, an image folder, an rtsp:// or http(s):// URL, or screen[:X,Y,W,H]"
@@ -41,6 +41,8 @@ class Frame:
     """HxWx3 uint8 BGR."""
     t_capture: float
     """time.monotonic() when the image was captured."""
+    scale: tuple[float, float] = (1.0, 1.0)
+    """(x, y) from its pixels to those of the file it came from: a large photo is decoded reduced."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class FrameSource:
     """Nominal frame rate, if known."""
     on_notice: Callable[[str], None] | None = None
     """Told what the source passed over without ending (an image it cannot read), one line each."""
+    scale: tuple[float, float] = (1.0, 1.0)
+    """(x, y) from the pixels of the last image read to its file's (a large photo is decoded reduced)."""
 
     def open(self) -> None:
         """Opens (or reopens) the source. Raises SourceError with a one-line user message."""
@@ -278,7 +282,7 @@ class ImageFolderSource(FrameSource):
             path = self._files[self._position]
             self._position += 1
             try:
-                image = read_image(path)
+                image, self.scale = read_image_scaled(path)
             except SourceError as error:
                 if self.on_notice is not None and path not in self._unreadable:  # once, not on every loop
                     self.on_notice(f"skipped {path.name}: {first_line(error)}")

@@ -36,6 +36,12 @@ def read_image(path: Path | str) -> np.ndarray:
     Reads through NumPy (non-ASCII paths work on Windows too) and keeps libjpeg's "Corrupt JPEG data"
     warnings off the console: an image either decodes or is a SourceError.
     """
+    return read_image_scaled(path)[0]
+
+
+def read_image_scaled(path: Path | str) -> tuple[np.ndarray, tuple[float, float]]:
+    """read_image, and the (x, y) factors from its pixels to the file's: (1, 1) unless a large JPEG was decoded
+    reduced; a position found in the image times them is where it is in the photo."""
     path = Path(path)
     if path.is_dir():
         raise SourceError(f"{path} is a folder, not an image file")
@@ -43,11 +49,14 @@ def read_image(path: Path | str) -> np.ndarray:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as error:
         raise SourceError(f"cannot read {path}: {error.strerror}") from None
+    size = jpeg_size(data)
     with stderr_silenced():
-        image = cv2.imdecode(data, _decode_flag(jpeg_size(data))) if data.size else None
+        image = cv2.imdecode(data, _decode_flag(size)) if data.size else None
     if image is None or not image.size:
         raise SourceError(f"{path} is not an image OpenCV can decode")
-    return as_bgr(image)
+    height, width = image.shape[:2]
+    scale = (size[0] / width, size[1] / height) if size is not None else (1.0, 1.0)
+    return as_bgr(image), scale
 
 
 def jpeg_size(data: np.ndarray | bytes) -> tuple[int, int] | None:

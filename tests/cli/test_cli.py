@@ -55,7 +55,8 @@ def test_predict_json_on_files_and_folders(starter_model, shared_dir, tmp_path, 
     # The top-level fields describe the most confident bird: the Mandarin Duck, boxed by the detector.
     mandarin = duck["birds"][0]
     assert mandarin["scientific_name"] == "Aix galericulata" and mandarin["score"] == duck["top"][0]["score"]
-    assert set(mandarin) == {"track", "box", "label", "common_name", "scientific_name", "score"}
+    assert set(mandarin) == {"track", "box", "label", "common_name", "scientific_name", "score", "whole_frame"}
+    assert mandarin["whole_frame"] is False
     x, y, w, h = mandarin["box"]
     assert 200 < x + w / 2 < 700 and 250 < y + h / 2 < 700 and w * h < 1024 * 768 / 2
     assert duck["top"][0]["scientific_name"] == "Aix galericulata"
@@ -624,3 +625,24 @@ def test_naming_a_huge_jpeg_keeps_memory_bounded(starter_model, shared_dir, tmp_
     growth = peak_rss(huge) - baseline
 
     assert growth < full_decode_bytes / 10, f"{growth / 1e6:.0f} MB more than for a 1024x768 photo"
+
+
+def test_boxes_of_a_photo_over_4096_pixels_are_in_its_own_pixels(starter_model, shared_dir, tmp_path, capsys):
+    """A 5120x3840 photo is decoded at half size; its boxes came out in the half-size pixels."""
+    import cv2
+
+    duck = read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg")  # 1024x768
+    half, large = tmp_path / "duck-2560.jpg", tmp_path / "duck-5120.jpg"  # the second is decoded as the first
+    cv2.imwrite(str(half), cv2.resize(duck, (2560, 1920), interpolation=cv2.INTER_CUBIC))
+    cv2.imwrite(str(large), cv2.resize(duck, (5120, 3840), interpolation=cv2.INTER_CUBIC))
+    boxes = {}
+    for photo in (half, large):
+        argv = ["predict", "--model", str(starter_model), "--detector", str(_detector(shared_dir))]
+        assert main([*argv, "--json", str(photo)]) == 0
+        boxes[photo] = np.array(json.loads(capsys.readouterr().out)["birds"][0]["box"], float)
+        assert main([*argv, str(photo)]) == 0  # the text says the same
+        x, y, w, h = (int(v) for v in boxes[photo])
+        assert f" at {x},{y} {w}x{h}" in capsys.readouterr().out.splitlines()[0]
+    assert np.abs(boxes[large] - 2 * boxes[half]).max() < 0.05 * 2 * boxes[half][2:].max(), boxes
+    x, y, w, h = boxes[large]
+    assert w > 1000 and x + w / 2 > 2000 and y + h / 2 > 2000, "the duck's middle, in 5120x3840 pixels"

@@ -636,3 +636,20 @@ def test_a_stream_that_cannot_be_reached_says_so_while_retrying(starter_model, t
     assert "retrying in 0.5 s (attempt 1)" in said[0] and "(attempt 2)" in said[1]
     assert process.returncode == 0 and "Traceback" not in err
     assert "None" not in out and "no frame was classified" in out
+
+
+@pytest.mark.parametrize("mode", ["--every-frame", "--no-realtime"])
+def test_boxes_of_a_photo_over_4096_pixels_are_in_its_own_pixels(shared_dir, starter_model, tmp_path, mode):
+    """A 5120x3840 photo in a folder is decoded at half size; the log's boxes were in the half-size pixels."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    duck = read_image(shared_dir / "images" / "birds" / "mandarin_duck.jpg")  # the duck's middle: about (0.45, 0.6)
+    cv2.imwrite(str(folder / "duck.jpg"), cv2.resize(duck, (5120, 3840), interpolation=cv2.INTER_CUBIC))
+    yolox = shared_dir / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
+    log = tmp_path / "log.jsonl"
+    argv = ["live", "--headless", mode, "--no-sightings", "--source", str(folder), "--model", str(starter_model)]
+    assert cli.main([*argv, "--detector", str(yolox), "--max-frames", "15", "--log", str(log)]) == 0
+    boxes = [bird["box"] for line in log.read_text().splitlines()[:-1] for bird in json.loads(line)["birds"]]
+    assert boxes, "the duck was never boxed"
+    for x, y, w, h in boxes:
+        assert w > 800 and 1600 < x + w / 2 < 3000 and 1700 < y + h / 2 < 3000, (x, y, w, h)
