@@ -4,7 +4,8 @@ commands that need them.
 - `window`    no command: the window            - `live`       a source in the window, or headless
 - `predict`   name the birds in images          - `bench`      how fast the models run
 - `models`    which model would run and why     - `sightings`  list, correct, summarize, export the visits
-- `train`, `evaluate`, `compare`: the trainer (birdcam/training/commands.py)
+- `train`     fine-tune or extend a model     - `evaluate`   score a model on a folder of class folders
+- `compare`   chart several training runs
 - `options`   what several commands share
 """
 
@@ -18,9 +19,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from birdcam import __version__
-from birdcam.cli import bench, live, models, predict, sightings, window
+from birdcam.cli import bench, compare, evaluate, live, models, predict, sightings, train, window
 from birdcam.errors import BirdcamError
-from birdcam.training import commands as training_commands
 from birdcam.util.native import quiet_native_logs
 
 SIGPIPE_EXIT_CODE = 141
@@ -48,9 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_window_options(parser)
     parser.set_defaults(handler=window.run_window)
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
-    for command in (predict, bench, models, live, sightings):
+    for command in (predict, bench, models, live, sightings, train, evaluate, compare):
         command.register(commands)
-    training_commands.register(commands)
     return parser
 
 

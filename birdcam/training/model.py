@@ -1,7 +1,7 @@
 """The classifier: a vit-keras ViT (or InceptionV3) backbone, a softmax head, normalization built in.
 
 The model takes raw 0-255 RGB, so the exported TFLite needs no per-model preprocessing.
-Imports TensorFlow / Keras; only the training commands import this module.
+Imports TensorFlow / Keras; only `birdcam train` (birdcam/cli/train.py) imports this module, inside its handler.
 """
 
 from __future__ import annotations

@@ -365,7 +365,7 @@ def test_an_export_that_disagrees_with_keras_is_kept_out_of_models(tmp_path, mon
 
 def test_the_advice_after_a_failed_export_never_names_the_mode_that_failed():
     from birdcam.training import export
-    from birdcam.training.commands import describe_threshold
+    from birdcam.cli.train import describe_threshold
 
     for mode in ("int8", "dynamic", "float16", "none"):
         assert f"--quantize {mode}" not in export.fallback_advice(mode)

@@ -1,4 +1,6 @@
-"""`birdcam train`, `evaluate`, `compare`. TensorFlow is imported inside `train` only."""
+"""`birdcam train`: fine-tunes a ViT (or InceptionV3) on a bird image folder and exports TFLite, or (--extend) teaches
+a TFLite classifier new species. TensorFlow is imported inside the handler only, after every check that can be made
+without it."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ _RUN_FLAGS = [field.name for field in fields(TrainOptions) if field.name not in 
 
 
 def register(commands) -> None:
-    """Adds `train`, `evaluate` and `compare`."""
+    """Adds `train`."""
     train = commands.add_parser(
         "train",
         help="fine-tune a ViT on a bird image folder, evaluate it and export TFLite",
@@ -108,41 +110,6 @@ def register(commands) -> None:
         "--install", action="store_true", default=None, help="--extend: install it even if it is not better"
     )
     train.set_defaults(handler=run_train)
-
-    evaluate = commands.add_parser(
-        "evaluate",
-        help="score a TFLite model on a folder of class folders",
-        description="Scores any TFLite classifier on a folder of class folders (e.g. DATA/test) with the app's engine "
-        "and writes report.json, report.md and confusion.png. "
-        "Folders match labels by name or by birds.csv's scientific name.",
-    )
-    evaluate.add_argument("--model", type=Path, required=True, metavar="M", help="a .tflite model")
-    evaluate.add_argument("--data", type=Path, required=True, metavar="DIR", help="one folder per class")
-    evaluate.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: evaluation-<model name>)")
-    evaluate.add_argument(
-        "--resize",
-        choices=("stretch", "crop", "letterbox"),
-        default="stretch",
-        help="how images are fitted (stretch, as in training)",
-    )
-    evaluate.add_argument("--threads", type=int, default=2, metavar="N", help="CPU threads for LiteRT (2)")
-    evaluate.set_defaults(handler=run_evaluate)
-
-    compare = commands.add_parser(
-        "compare",
-        help="chart validation accuracy and loss of several runs",
-        description="Draws validation accuracy and loss per epoch of several runs (e.g. ViT vs InceptionV3) "
-        "on one figure.",
-    )
-    compare.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="folders made by `birdcam train`")
-    compare.add_argument(
-        "--out",
-        type=Path,
-        default=Path("compare.png"),
-        metavar="PNG",
-        help="chart file (compare.png); a folder gets compare.png inside it, a name without ending gets .png",
-    )
-    compare.set_defaults(handler=run_compare)
 
 
 def train_options(args: argparse.Namespace) -> TrainOptions:
@@ -229,30 +196,3 @@ def describe_threshold(threshold: float | None) -> str:
             f"threshold not calibrated (no validation image was named correctly; the app uses {DEFAULT_THRESHOLD:.2f})"
         )
     return f"threshold {threshold:.2f}"
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    from birdcam.training.evaluate import evaluate_folder
-
-    if args.threads < 1:
-        raise DatasetError("--threads must be at least 1.")
-    out = args.out or Path(f"evaluation-{args.model.stem}")
-    result = evaluate_folder(args.model, args.data, out, resize=args.resize, num_threads=args.threads)
-    test, summary = result["test"], result["summary"]
-    print(
-        f"{test['images']} images of {summary['classes_matched']} classes: accuracy {test['accuracy']:.4f}, "
-        f"top-5 {test['top5_accuracy']:.4f}, loss {test['loss']:.4f}"
-    )
-    if summary["classes_unmatched"]:
-        print(f"{summary['classes_unmatched']} class folder(s) match no label of the model and were left out")
-    print(f"report: {out / 'report.md'}")
-    return 0
-
-
-def run_compare(args: argparse.Namespace) -> int:
-    from birdcam.training.report import chart_path, plot_comparison
-
-    chart = chart_path(args.out)
-    plot_comparison(chart, args.runs)
-    print(f"chart: {chart}")
-    return 0
