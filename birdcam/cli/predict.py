@@ -18,7 +18,7 @@ from birdcam.cli.options import (
     positive_int,
 )
 from birdcam.errors import BirdcamError, SourceError
-from birdcam.live.records import in_file_pixels
+from birdcam.live.records import in_file_pixels, scored
 from birdcam.models.classifier import DEFAULT_TOP_K
 from birdcam.models.image import IMAGE_SUFFIXES, read_image_scaled
 from birdcam.util.progress import Progress
@@ -92,13 +92,13 @@ def run_predict(args: argparse.Namespace) -> int:
 def prediction_record(path: Path, result, labels, elapsed_ms: float) -> dict:
     """One image as JSON: `top` and `is_bird` describe the most confident bird (the whole frame when there
     is none); `birds` lists every bird as `live --headless` does."""
-    from birdcam.live.records import bird_record, class_record
+    from birdcam.live.records import bird_record, class_record, scored
 
     ranked = result.top.top if result.top is not None else result.whole.top
     return {
         "path": str(path),
         "is_bird": result.is_bird,
-        "top": [class_record(index, labels, score) for index, score in ranked],
+        "top": [class_record(index, labels, score) for index, score in scored(ranked)],
         "birds": [bird_record(bird) for bird in result.birds],
         "ms": round(elapsed_ms, 2),
     }
@@ -121,5 +121,7 @@ def format_prediction(path: Path, result, labels) -> str:
         what = name(bird.label) if bird.known else "bird (species not in this model)"
         lines.append(f"{f'{path}:' if n == 0 else '  +'} {what} {bird.score:.1%} at {x},{y} {w}x{h}")
         if n == 0:
-            lines += [f"    {name(labels[index])} {score:.1%}" for index, score in bird.top if index != bird.index]
+            lines += [
+                f"    {name(labels[index])} {score:.1%}" for index, score in scored(bird.top) if index != bird.index
+            ]
     return "\n".join(lines)

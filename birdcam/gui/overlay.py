@@ -95,7 +95,9 @@ def overlay_content(display, *, top_k: int, waiting: str = "", message: str = ""
         if index != shown_index and not labels[index].is_background and score >= _MIN_LISTED_SCORE
     )[: top_k - 1]
     if bird is None:
-        return OverlayContent(title="No bird", top=runners_up, **common)
+        # "How close it came" only when the whole-frame pass saw no bird either: a bird class it named that the
+        # scene pass did not show (apples taken for a parakeet) is no runner-up of "No bird".
+        return OverlayContent(title="No bird", top=() if scene.whole.is_bird else runners_up, **common)
     if bird.label is None:
         return OverlayContent(
             title="Bird \u2014 species not in this model",
@@ -147,7 +149,7 @@ def paint_overlay(painter: QPainter, area: QRectF, content: OverlayContent, *, m
         _paint_stats(painter, area, content.stats, unit, margin)
     if content.message:
         _paint_message(painter, area, content.message, unit, margin)
-    _paint_panel(painter, panel_layout(area, content), content, unit)
+    _paint_panel(painter, panel_layout(area, content, mirror=mirror), content, unit)
     painter.restore()
 
 
@@ -242,9 +244,10 @@ class PanelLayout:
 _SMALLEST_TITLE = 0.6  # the title shrinks to this fraction of its size before it wraps
 
 
-def panel_layout(area: QRectF, content: OverlayContent) -> PanelLayout:
+def panel_layout(area: QRectF, content: OverlayContent, *, mirror: bool = False) -> PanelLayout:
     """Sizes the panel for its text: as wide as the longest line needs (at least a comfortable width), at most the
-    area's width; a title too long for that shrinks, then wraps onto a second line."""
+    area's width; a title too long for that shrinks, then wraps onto a second line. It sits in the bottom-left
+    corner, or in the bottom-right one when that covers less of the birds' boxes."""
     unit = max(7.0, min(area.height() / 42.0, area.width() / 56.0))
     margin, padding = unit * 1.2, unit * 1.1
     max_inner = area.width() - 2 * margin - 2 * padding
@@ -271,8 +274,21 @@ def panel_layout(area: QRectF, content: OverlayContent) -> PanelLayout:
         height += unit * 1.5
     if content.top:
         height += unit * 0.7 + small.height() * 1.15 * len(content.top)
-    rect = QRectF(area.left() + margin, area.bottom() - margin - height, inner + 2 * padding, height)
+    width = inner + 2 * padding
+    left = QRectF(area.left() + margin, area.bottom() - margin - height, width, height)
+    right = QRectF(area.right() - margin - width, area.bottom() - margin - height, width, height)
+    boxes = (
+        [box_in_area(mark.box, content.frame_size, area, mirror=mirror) for mark in content.birds]
+        if min(content.frame_size) > 0
+        else []
+    )
+    rect = min((left, right), key=lambda corner: sum(_overlap(corner, box) for box in boxes)) if boxes else left
     return PanelLayout(rect, title_lines, title_font, subtitle_font, small_font, percent_font, padding)
+
+
+def _overlap(a: QRectF, b: QRectF) -> float:
+    shared = a.intersected(b)
+    return shared.width() * shared.height() if not shared.isEmpty() else 0.0
 
 
 def _wrapped(text: str, font: QFont, width: float) -> tuple[str, ...]:

@@ -53,6 +53,12 @@ def in_file_pixels(result: SceneResult, scale: tuple[float, float]) -> SceneResu
     return dataclasses.replace(result, birds=birds)
 
 
+def scored(ranked: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The (class, score) pairs of a ranking worth listing: a class at 0 (masked by a species list, or below the
+    model's smallest step) is ranked only by its index and says nothing."""
+    return [(index, score) for index, score in ranked if score > 0]
+
+
 def class_record(index: int, labels: Sequence[Label], score: float) -> dict:
     """One class of a ranking: its output index, its names and its score."""
     return {"index": int(index), **names_record(labels[index]), "score": round(float(score), 4)}

@@ -257,6 +257,23 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, message, starter_model, sha
         assert len(_lines(err)) == 1
 
 
+def test_with_an_allow_list_no_species_off_the_list_is_a_runner_up(starter_model, shared_dir, tmp_path, capsys):
+    """With an allow list, the runners-up were species not on it, at 0.0%."""
+    allow = tmp_path / "allow.txt"
+    allow.write_text("Mandarin Duck\nWood Duck\nMallard\n")
+    allowed = {"Aix galericulata", "Aix sponsa", "Anas platyrhynchos"}
+    duck = str(shared_dir / "images" / "birds" / "mandarin_duck.jpg")
+    argv = ["predict", "--model", str(starter_model), "--allow", str(allow), "--top-k", "5"]
+    assert main([*argv, "--json", duck]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["top"][0]["common_name"] == "Mandarin Duck"
+    assert {c["scientific_name"] for c in record["top"]} <= allowed and all(c["score"] > 0 for c in record["top"])
+    assert main([*argv, duck]) == 0
+    first, *runners_up = capsys.readouterr().out.splitlines()
+    assert first.startswith(f"{duck}: Mandarin Duck") and not [line for line in runners_up if " 0.0%" in line]
+    assert all(any(name in line for name in allowed) for line in runners_up)
+
+
 def test_predict_with_allow_and_deny_lists(starter_model, shared_dir, tmp_path, capsys):
     sample = shared_dir / "birds525-sample"
     with (sample / "birds.csv").open(newline="", encoding="utf-8") as table:

@@ -67,3 +67,50 @@ def test_each_bird_is_boxed_where_it_is_and_an_unknown_one_in_its_own_colour(qap
         for dy in range(-12, 13, 3)
     ), "dashed amber"
     assert not colour_near(image, 320, 40, BIRD_COLOR), "nothing is drawn where no bird is"
+
+
+def test_the_panel_moves_off_a_bird_in_the_bottom_left_corner(qapp):
+    """The panel covered boxed birds at the bottom left."""
+    area = QRectF(0, 0, 1280, 720)
+    low_left = BirdMark((40, 480, 260, 200), "Mandarin Duck", 0.9, True, highlighted=True)
+    content = OverlayContent(title="Mandarin Duck", score=0.9, is_bird=True, birds=(low_left,), frame_size=(1280, 720))
+    assert not panel_layout(area, content).rect.intersects(QRectF(40, 480, 260, 200))
+    assert panel_layout(area, content).rect.right() > 1000, "in the bottom-right corner instead"
+    mirrored = panel_layout(area, content, mirror=True)  # drawn flipped, the bird is in the bottom-right corner
+    assert mirrored.rect.left() < 100 and not mirrored.rect.intersects(QRectF(1280 - 300, 480, 260, 200))
+    alone = OverlayContent(title="Mandarin Duck", score=0.9, is_bird=True)
+    assert panel_layout(area, alone).rect.left() < 100, "the bottom-left corner when no bird is there"
+
+
+def test_no_bird_lists_no_runner_up_that_the_scene_pass_did_not_show(qapp, shared_dir, starter_model):
+    """ "No bird" over a runner-up at 50% or more (apples the whole-frame pass takes for a parakeet, not shown as a
+    bird since the detector sees apples there)."""
+    import cv2
+
+    from birdcam.gui.overlay import overlay_content
+    from birdcam.gui.pipeline import DisplayFrame
+    from birdcam.live.inference import ModelInfo
+    from birdcam.live.pipeline import LiveResult, LiveStats
+    from birdcam.live.sources import Frame
+    from birdcam.scene.factory import open_scene_pass
+
+    yolox = shared_dir / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
+    shown = {}
+    for name in ("000000002149.jpg", "000000000632.jpg"):  # apples; a street market
+        image = cv2.imread(str(shared_dir / "images" / "scenes" / name))
+        opened = open_scene_pass(starter_model, detector=yolox, classifier_options={"top_k": 7})
+        with opened.scene as scene:
+            for n in range(30):
+                result = scene.process(image, n / 15)
+            labels = scene.classifier.labels
+        info = ModelInfo(str(starter_model), "aiy", tuple(labels), None, 0.3, 7)
+        display = DisplayFrame(
+            Frame(0, image, 0.0), LiveResult(0, 0.0, 0.0, result, info, image), 0.0, LiveStats(15.0, 15.0, 50.0)
+        )
+        assert result.birds == ()
+        shown[name] = (result.whole.is_bird, overlay_content(display, top_k=3))
+    apples_said_bird, apples = shown["000000002149.jpg"]
+    assert apples_said_bird and apples.title == "No bird" and apples.top == ()
+    market_said_bird, market = shown["000000000632.jpg"]
+    assert not market_said_bird and market.title == "No bird" and market.top, "how close it came"
+    assert all(score < 0.3 for _, score in market.top)
