@@ -64,10 +64,13 @@ class OverlayContent:
 _MIN_LISTED_SCORE = 0.01  # runners-up below 1% say nothing
 
 
-def overlay_content(display, *, top_k: int, waiting: str = "", message: str = "") -> OverlayContent:
+def overlay_content(
+    display, *, top_k: int, waiting: str = "", message: str = "", threshold: float | None = None
+) -> OverlayContent:
     """What the overlay shows over a displayed frame (a gui.pipeline.DisplayFrame, or None before the first).
 
     `waiting`: the title while there is no result, when there is a reason ("Loading model…", "No model").
+    `threshold`: the score a species needs (None: the model's own).
     """
     stats = display.stats.text() if display is not None else ""
     result = display.result if display is not None else None
@@ -95,9 +98,12 @@ def overlay_content(display, *, top_k: int, waiting: str = "", message: str = ""
         if index != shown_index and not labels[index].is_background and score >= _MIN_LISTED_SCORE
     )[: top_k - 1]
     if bird is None:
-        # "How close it came" only when the whole-frame pass saw no bird either: a bird class it named that the
-        # scene pass did not show (apples taken for a parakeet) is no runner-up of "No bird".
-        return OverlayContent(title="No bird", top=() if scene.whole.is_bird else runners_up, **common)
+        # "How close it came": only when the whole-frame pass saw no bird either (a bird class it named that the scene
+        # pass did not show, apples taken for a parakeet, is no runner-up of "No bird"), and only what stayed under
+        # the threshold (a species about to be named is not one either).
+        limit = threshold if threshold is not None else result.info.threshold
+        close = () if scene.whole.is_bird else tuple((name, score) for name, score in runners_up if score < limit)
+        return OverlayContent(title="No bird", top=close, **common)
     if bird.label is None:
         return OverlayContent(
             title="Bird \u2014 species not in this model",

@@ -427,7 +427,9 @@ class MainWindow(QMainWindow):
         message = "Paused" if self.pipeline.paused else self._overlay_message
         models = self.models
         waiting = "Loading model\u2026" if models.loading else "No model" if models.info is None else ""
-        return overlay_content(self._display, top_k=self._top_k, waiting=waiting, message=message)
+        return overlay_content(
+            self._display, top_k=self._top_k, waiting=waiting, message=message, threshold=self.pipeline.threshold
+        )
 
     def _repaint_overlay(self) -> None:
         if self._display is not None:

@@ -108,9 +108,12 @@ def test_no_bird_lists_no_runner_up_that_the_scene_pass_did_not_show(qapp, share
             Frame(0, image, 0.0), LiveResult(0, 0.0, 0.0, result, info, image), 0.0, LiveStats(15.0, 15.0, 50.0)
         )
         assert result.birds == ()
-        shown[name] = (result.whole.is_bird, overlay_content(display, top_k=3))
-    apples_said_bird, apples = shown["000000002149.jpg"]
+        shown[name] = (result.whole.is_bird, overlay_content(display, top_k=3), display)
+    apples_said_bird, apples, _ = shown["000000002149.jpg"]
     assert apples_said_bird and apples.title == "No bird" and apples.top == ()
-    market_said_bird, market = shown["000000000632.jpg"]
+    market_said_bird, market, display = shown["000000000632.jpg"]
     assert not market_said_bird and market.title == "No bird" and market.top, "how close it came"
     assert all(score < 0.3 for _, score in market.top)
+    best = market.top[0][1]  # with a threshold it reaches, it is a species about to be named: no runner-up
+    lower = overlay_content(display, top_k=3, threshold=best)
+    assert lower.title == "No bird" and all(score < best for _, score in lower.top)
