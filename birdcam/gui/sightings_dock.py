@@ -42,6 +42,7 @@ from birdcam.gui.summary_chart import render_chart
 from birdcam.gui.widgets import ok_cancel_buttons
 from birdcam.models.labels import Label
 from birdcam.sightings import UNKNOWN_DESCRIPTION, Overview, State, Visit
+from birdcam.sightings.names import SpeciesName, resolve_species_name
 from birdcam.util.text import counted
 
 THUMBNAIL = QSize(96, 72)
@@ -239,9 +240,22 @@ class SightingsDock(QDockWidget):
         return menu
 
     def rename(self, visit: Visit) -> None:
+        """Asks for the species; a name the model does not know is stored only once the user confirms it."""
         dialog = RenameDialog(visit, self._labels(), self)
-        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.chosen_name():
-            self.log.relabel(visit.id, dialog.chosen_name())
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        name = dialog.chosen()
+        if name is None:
+            return
+        if not name.known:
+            answer = QMessageBox.question(
+                self,
+                "Rename species",
+                f"{name.unknown_warning()}.\nStore \u201c{name.display_name}\u201d as typed?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.log.rename(visit.id, name.common_name, name.scientific_name)
 
     def delete(self, visit: Visit) -> None:
         when = time.strftime("%H:%M", time.localtime(visit.start))
@@ -285,6 +299,7 @@ class RenameDialog(QDialog):
     def __init__(self, visit: Visit, labels: Sequence[Label], parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Rename species")
+        self._labels = tuple(labels)
         when = time.strftime("%H:%M:%S", time.localtime(visit.start))
         self.combo = QComboBox()
         self.combo.setEditable(True)
@@ -320,11 +335,14 @@ class RenameDialog(QDialog):
         column.addWidget(hint)
         column.addWidget(buttons)
 
-    def chosen_name(self) -> str:
-        """The label text of a picked species, else the typed text."""
+    def chosen(self) -> SpeciesName | None:
+        """The names to store: a picked species' two names; a typed name resolved against the model's labels (common
+        or scientific, any case); None when nothing is typed."""
         text = " ".join(self.combo.currentText().split())
+        if not text:
+            return None
         index = self.combo.findText(text, Qt.MatchFlag.MatchFixedString)
-        return self.combo.itemData(index) if index >= 0 else text
+        return resolve_species_name(self.combo.itemData(index) if index >= 0 else text, self._labels)
 
 
 class SummaryDialog(QDialog):

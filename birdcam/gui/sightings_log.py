@@ -80,8 +80,8 @@ class SightingsLog(QObject):
     def set_muted(self, names: Iterable[str]) -> None:
         self._recorder.set_muted(names)
 
-    def relabel(self, visit_id: int, name: str) -> None:
-        self._recorder.relabel(visit_id, name)
+    def rename(self, visit_id: int, common_name: str, scientific_name: str) -> None:
+        self._recorder.rename(visit_id, common_name, scientific_name)
 
     def delete(self, visit_id: int) -> None:
         self._recorder.delete(visit_id)

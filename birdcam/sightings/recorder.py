@@ -27,7 +27,7 @@ from birdcam.sightings.keeper import DatabaseKeeper
 from birdcam.sightings.notifier import NewSpeciesNotifier
 from birdcam.sightings.overview import Overview, State, midnight
 from birdcam.sightings.snapshots import SnapshotWriter, remove_pictures
-from birdcam.sightings.visit import Visit, names_from_text
+from birdcam.sightings.visit import Visit
 from birdcam.sightings.visits import BestMoment, Change, VisitBuilder, VisitUpdate, Withdrawal
 from birdcam.util.text import counted
 
@@ -157,14 +157,9 @@ class SightingsRecorder:
         """Species (common or scientific names, any case) whose first visit gives no notice."""
         self._notifier.set_muted(names)
 
-    def relabel(self, visit_id: int, name: str) -> None:
-        """Renames a visit's species (a label of the model, "Genus species (Common)", or a typed name); the model's
-        name is kept. Done on the writer thread; the outcome comes as on_notice."""
-        common, scientific = names_from_text(name)
-        self.rename(visit_id, common, scientific)
-
     def rename(self, visit_id: int, common_name: str, scientific_name: str) -> None:
-        """Renames a visit's species to these names; as relabel()."""
+        """Renames a visit's species (the model's names are kept as the original). Done on the writer thread; the
+        outcome comes as on_notice."""
 
         def rename(db: SightingsDB) -> Visit:
             return db.rename(visit_id, common_name, scientific_name, time.time())

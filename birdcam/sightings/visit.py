@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 from dataclasses import dataclass
 
-from birdcam.models.labels import Label, parse_label
+from birdcam.models.labels import Label
 
 UNKNOWN_NAME = "Unknown bird"
 """How a visit of a bird whose species the model does not know is listed."""
@@ -96,9 +96,3 @@ def names_of(label: Label | None) -> tuple[str, str]:
     if label.common_name or label.scientific_name:
         return label.common_name, label.scientific_name
     return label.text, ""
-
-
-def names_from_text(text: str) -> tuple[str, str]:
-    """(common, scientific) for a typed name: "Aix galericulata (Mandarin Duck)", "Mandarin Duck" or
-    "Aix galericulata"."""
-    return names_of(parse_label(" ".join(text.split())))

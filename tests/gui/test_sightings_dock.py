@@ -205,13 +205,35 @@ def test_rename_delete_and_open_snapshot_from_the_context_menu(qtbot, make_dock,
     assert (renamed.scientific_name, renamed.original_display_name) == ("Aix sponsa", "Mandarin Duck")
     assert "Visit" in dock.status_label.text() and "renamed to Wood Duck" in dock.status_label.text()
 
+    asked = []
+
+    def answer(reply):
+        def question(parent, title, text, *args, **kwargs):
+            asked.append(text)
+            return reply
+
+        return question
+
     monkeypatch.setattr(sightings_dock.RenameDialog, "exec", pick("Little Brown Job"))  # not one of the model's
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    next(a for a in dock.context_menu(teal).actions() if a.text() == "Rename species\u2026").trigger()
+    assert asked and "'Little Brown Job' is not a species the model knows" in asked[-1]
+    qtbot.wait(300)
+    assert names(dock)[0] == "Green-winged Teal", "not confirmed: nothing changes"
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     next(a for a in dock.context_menu(teal).actions() if a.text() == "Rename species\u2026").trigger()
     qtbot.waitUntil(lambda: names(dock)[0] == "Little Brown Job", timeout=3000)
+    assert dock.visible_visits()[0].scientific_name == ""
+
+    little = dock.visible_visits()[0]  # typed as a person says it: both names of the model's species are stored
+    monkeypatch.setattr(sightings_dock.RenameDialog, "exec", pick("great gray owl"))
+    next(a for a in dock.context_menu(little).actions() if a.text() == "Rename species\u2026").trigger()
+    qtbot.waitUntil(lambda: names(dock)[0] == "Great Gray Owl", timeout=3000)
+    assert dock.visible_visits()[0].scientific_name == "Strix nebulosa" and len(asked) == 2
 
     monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
     next(a for a in dock.context_menu(renamed).actions() if a.text() == "Delete visit").trigger()
-    qtbot.waitUntil(lambda: names(dock) == ["Little Brown Job"], timeout=3000)
+    qtbot.waitUntil(lambda: names(dock) == ["Great Gray Owl"], timeout=3000)
 
     opened = []
     monkeypatch.setattr(sightings_dock.QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))

@@ -183,9 +183,9 @@ def test_relabel_and_delete_from_the_recorder(labels, tmp_path, recorders):
     feed(recorder, teal, 1.5, t + 40)
     recorder.flush()
     teal_visit, duck_visit = recorder.overview.recent
-    recorder.relabel(duck_visit.id, "Anas platyrhynchos (Mallard)")
+    recorder.rename(duck_visit.id, "Mallard", "Anas platyrhynchos")
     recorder.delete(teal_visit.id)
-    recorder.relabel(999, "Mallard")
+    recorder.rename(999, "Mallard", "")
     recorder.flush()
     (renamed,) = recorder.overview.recent
     assert (renamed.display_name, renamed.original_display_name) == ("Mallard", "Mandarin Duck")
