@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QDialog,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSlider,
     QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from birdcam.errors import BirdcamError
 from birdcam.gui.widgets import ok_cancel_buttons
+from birdcam.models.labels import Label
+from birdcam.models.species import SpeciesLists, name_key, read_species_list
 
 MAX_TOP_K = 6
 """The most labels the overlay names (the shown one and the runners-up)."""
@@ -96,14 +104,13 @@ class DetectionPanel(QWidget):
 
     def show_species(self, allow: tuple[Path | None, int] | None, deny: tuple[Path | None, int] | None) -> None:
         """Says which lists are in force: (file, how many names) each, or None."""
-        parts = [
-            f"{verb} {path.name} ({count} names)"
-            for verb, entry in (("only", allow), ("never", deny))
-            if entry is not None
-            for path, count in (entry,)
-            if path is not None
-        ]
+        parts, files = [], []
+        for verb, entry in (("only", allow), ("never", deny)):
+            if entry is not None and entry[0] is not None:
+                parts.append(f"{verb} {entry[1]}")
+                files.append(str(entry[0]))
         self.species_label.setText("Species: " + ("; ".join(parts) if parts else "all the model knows"))
+        self.species_label.setToolTip("\n".join(files))
 
     def show_threshold(self, threshold: float) -> None:
         """Shows the threshold in use without reporting it back as a user's move."""
@@ -114,47 +121,133 @@ class DetectionPanel(QWidget):
 
 
 class SpeciesListDialog(QDialog):
-    """Picks an allow list and a deny list (text files, one species a line); empty fields mean no list."""
+    """Which species the model may name: a searchable checklist of its species, each ticked "Only" (an allow list:
+    name only the ticked ones) or "Never" (a deny list); a list file (one name a line) can be loaded into it."""
 
-    def __init__(self, allow: Path | None, deny: Path | None, parent: QWidget | None = None):
+    ONLY, NEVER = 1, 2
+    """The columns of the two ticks."""
+
+    def __init__(
+        self,
+        labels: Sequence[Label],
+        allow: Sequence[str] | None,
+        deny: Sequence[str],
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.setWindowTitle("Species lists")
+        self._labels = [label for label in labels if not label.is_background]
         hint = QLabel(
-            "One scientific or common name a line; # starts a comment. The allow list names only its "
-            "species (e.g. the birds of your region); the deny list never names its species (e.g. one "
-            "that keeps being named wrongly)."
+            "Tick <b>Only</b> to name only those species (e.g. the birds of your region), <b>Never</b> for a species "
+            "that keeps being named wrongly. Nothing ticked under Only: every species but the Never ones."
         )
         hint.setWordWrap(True)
-        form = QFormLayout()
-        self._fields = {}
-        for key, title, path in (("allow", "Only these species", allow), ("deny", "Never these species", deny)):
-            field = QLineEdit(str(path) if path else "")
-            field.setPlaceholderText("none")
-            field.setClearButtonEnabled(True)
-            browse = QPushButton("Browse\u2026")
-            browse.clicked.connect(lambda _=False, f=field, t=title: self._browse(f, t))
-            row = QHBoxLayout()
-            row.addWidget(field, 1)
-            row.addWidget(browse)
-            form.addRow(title, row)
-            self._fields[key] = field
-        buttons = ok_cancel_buttons(self)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search the model's species (common or scientific name)")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._filter)
+        self.table = QTableWidget(len(self._labels), 3)
+        self.table.setHorizontalHeaderLabels(["Species", "Only", "Never"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (self.ONLY, self.NEVER):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        allowed, denied = _keys(allow or ()), _keys(deny)
+        for row, label in enumerate(self._labels):
+            self.table.setItem(row, 0, QTableWidgetItem(_shown_name(label)))
+            for column, ticked in ((self.ONLY, allowed), (self.NEVER, denied)):
+                item = QTableWidgetItem()
+                item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+                item.setCheckState(Qt.CheckState.Checked if _names(label) & ticked else Qt.CheckState.Unchecked)
+                self.table.setItem(row, column, item)
+        self.counts = QLabel()
+        self.table.itemChanged.connect(lambda _: self._show_counts())
+        load_only = QPushButton("Load an Only list\u2026")
+        load_only.clicked.connect(lambda: self._load(self.ONLY))
+        load_never = QPushButton("Load a Never list\u2026")
+        load_never.clicked.connect(lambda: self._load(self.NEVER))
+        clear = QPushButton("Clear all")
+        clear.clicked.connect(self._clear)
+        row = QHBoxLayout()
+        for widget in (load_only, load_never, clear):
+            row.addWidget(widget)
+        row.addStretch(1)
+        row.addWidget(self.counts)
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
-        layout.addLayout(form)
-        layout.addWidget(buttons)
-        self.resize(560, self.sizeHint().height())
+        layout.addWidget(self.search)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(row)
+        layout.addWidget(ok_cancel_buttons(self))
+        self._show_counts()
+        self.resize(620, 560)
 
-    def files(self) -> tuple[Path | None, Path | None]:
-        """(allow file, deny file), None where the field is empty."""
+    def lists(self) -> SpeciesLists:
+        """The ticked species as the engine takes them (scientific names where the model gives them)."""
+        only, never = self._ticked(self.ONLY), self._ticked(self.NEVER)
+        return SpeciesLists(allow=tuple(only) or None, deny=tuple(never))
 
-        def path(key: str) -> Path | None:
-            text = self._fields[key].text().strip()
-            return Path(text).expanduser() if text else None
+    def _ticked(self, column: int) -> list[str]:
+        return [
+            label.scientific_name or label.common_name or label.text
+            for row, label in enumerate(self._labels)
+            if self.table.item(row, column).checkState() == Qt.CheckState.Checked
+        ]
 
-        return path("allow"), path("deny")
+    def _filter(self, text: str) -> None:
+        key = name_key(text)
+        for row, label in enumerate(self._labels):
+            self.table.setRowHidden(row, bool(key) and not any(key in name for name in _names(label)))
 
-    def _browse(self, field: QLineEdit, title: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, title, field.text(), "Species lists (*.txt);;All files (*)")
-        if path:
-            field.setText(path)
+    def _show_counts(self) -> None:
+        only, never = len(self._ticked(self.ONLY)), len(self._ticked(self.NEVER))
+        self.counts.setText(f"Only: {only or 'every species'} \u00b7 Never: {never}")
+
+    def _clear(self) -> None:
+        for row in range(self.table.rowCount()):
+            for column in (self.ONLY, self.NEVER):
+                self.table.item(row, column).setCheckState(Qt.CheckState.Unchecked)
+
+    def _load(self, column: int) -> None:
+        """Ticks the species a list file names; says which names the model does not know."""
+        path, _ = QFileDialog.getOpenFileName(self, "Load a species list", "", "Species lists (*.txt);;All files (*)")
+        if not path:
+            return
+        try:
+            names = read_species_list(Path(path))
+        except BirdcamError as error:
+            QMessageBox.warning(self, "Species list not loaded", str(error))
+            return
+        wanted = _keys(names)
+        found = set()
+        for row, label in enumerate(self._labels):
+            matched = _names(label) & wanted
+            if matched:
+                self.table.item(row, column).setCheckState(Qt.CheckState.Checked)
+                found |= matched
+        unknown = [name for name in names if name_key(name) not in found]
+        if unknown:
+            QMessageBox.information(
+                self,
+                "Species list loaded",
+                f"The model does not know {len(unknown)} of the {len(names)} names: {', '.join(unknown[:5])}"
+                + (", \u2026" if len(unknown) > 5 else ""),
+            )
+
+
+def _shown_name(label: Label) -> str:
+    if label.common_name and label.scientific_name:
+        return f"{label.common_name} \u2014 {label.scientific_name}"
+    return label.display_name
+
+
+def _names(label: Label) -> set[str]:
+    """The keys a list may name a label by: its common and scientific names and its text."""
+    return {name_key(name) for name in (label.common_name, label.scientific_name, label.text) if name}
+
+
+def _keys(names: Sequence[str]) -> set[str]:
+    return {name_key(name) for name in names}

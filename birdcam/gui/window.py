@@ -40,9 +40,10 @@ from birdcam.gui.sightings_log import SightingsLog
 from birdcam.gui.widgets import MessageBar, VideoView, app_icon
 from birdcam.live.inference import ModelInfo
 from birdcam.live.sources import list_cameras
-from birdcam.models.species import read_species_lists, species_mask
+from birdcam.models.species import SpeciesLists, read_species_lists, species_mask
 from birdcam.models.store import newest_trained_model
 from birdcam.sightings import State
+from birdcam.util.fileio import write_text_atomically
 from birdcam.util.notices import new_species_text
 
 ORGANIZATION = "birdcam"
@@ -473,18 +474,35 @@ class MainWindow(QMainWindow):
         self._repaint_overlay()
 
     def _choose_species(self) -> None:
-        dialog = SpeciesListDialog(*self._species_files, parent=self)
+        """The checklist of the running model's species; what is ticked is kept in list files in the data folder."""
+        info = self.models.info
+        if info is None:
+            self.message_bar.show_message(
+                "Species lists are picked among the model's species: wait until a model runs.", "info", topic="species"
+            )
+            return
+        settings = self.pipeline.settings
+        dialog = SpeciesListDialog(info.labels, settings.allow, settings.deny, parent=self)
         if dialog.exec():
-            self._load_species(dialog.files(), remember=True)
-            if self.pipeline.info is not None:
-                self._check_species(self.pipeline.info)
+            try:
+                files = save_species_lists(dialog.lists(), paths.data_dir() / "species")
+            except OSError as error:
+                self.message_bar.show_message(f"Species lists not saved: {error.strerror or error}", topic="species")
+                return
+            self._load_species(files, remember=True)
 
     def _load_species(self, files: tuple[Path | None, Path | None], *, remember: bool) -> None:
-        """Reads the allow / deny list files and runs with them; a bad file is a message and the lists in force stay."""
+        """Reads the allow / deny list files and runs with them. A file that cannot be read, or lists the running
+        model knows nothing of, are a message: the lists in force stay, and are what is remembered."""
         try:
             lists = read_species_lists(*files)
+            info = self.models.info
+            if info is not None and (lists.allow is not None or lists.deny):
+                species_mask(info.labels, info.background_index, lists.allow, lists.deny)
         except BirdcamError as error:
-            self.message_bar.show_message(f"Species list not used: {error}", "error", topic="species")
+            self.message_bar.show_message(
+                f"Species list not used: {error}. The lists in force stay.", "error", topic="species"
+            )
             return
         self._species_files = files
         if remember:
@@ -634,3 +652,20 @@ def run_app(
     )
     window.show()
     return app.exec()
+
+
+def save_species_lists(lists: SpeciesLists, folder: Path) -> tuple[Path | None, Path | None]:
+    """Writes the lists picked in the window as list files (one name a line, as `--allow` / `--deny` read them):
+    (allow file, deny file), None for a list that is not in force."""
+    written: list[Path | None] = []
+    for name, names, what in (("only.txt", lists.allow, "name only"), ("never.txt", lists.deny, "never name")):
+        if not names:
+            written.append(None)
+            continue
+        path = folder / name
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(
+            path, f"# birdcam: {what} these species (Species list\u2026 in the window)\n" + "\n".join(names) + "\n"
+        )
+        written.append(path)
+    return written[0], written[1]

@@ -391,33 +391,51 @@ def test_a_newly_trained_model_is_offered_when_another_model_was_chosen(qtbot, o
 def test_a_species_list_picked_in_the_dock_masks_the_model_and_is_remembered(
     qtbot, open_window, duck_video, starter_model, tmp_path
 ):
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QLineEdit
+    """The dock's Species list… is a searchable checklist of the model's species (it took only a file path)."""
+    from PySide6.QtCore import Qt, QTimer
 
     from birdcam.gui.controls import SpeciesListDialog
 
-    deny = tmp_path / "never.txt"
-    deny.write_text("Aix galericulata  # the duck on the pond is a decoy\nDodo\n")
     window = open_window(source=str(duck_video), model=str(starter_model))
     wait_for_title(qtbot, window, DUCK)
+    seen = {}
 
     def fill_in() -> None:
         dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, SpeciesListDialog) and w.isVisible())
-        dialog.findChildren(QLineEdit)[1].setText(str(deny))  # "Never these species"
+        dialog.search.setText("mandarin")
+        rows = [r for r in range(dialog.table.rowCount()) if not dialog.table.isRowHidden(r)]
+        seen["rows"] = [dialog.table.item(r, 0).text() for r in rows]
+        dialog.table.item(rows[0], SpeciesListDialog.NEVER).setCheckState(Qt.CheckState.Checked)
         dialog.accept()
 
     QTimer.singleShot(200, fill_in)
     next(b for b in window.detection_panel.findChildren(QPushButton) if b.text().startswith("Species")).click()
+    assert seen["rows"] == ["Mandarin Duck \u2014 Aix galericulata"], "the search finds the species by name"
     qtbot.waitUntil(lambda: window.shown_content.title != DUCK, timeout=5000)
-    assert "never.txt (2 names)" in window.detection_panel.species_label.text()
-    assert "does not know 1 of the 2 species" in window.message_bar.text and "Dodo" in window.message_bar.text
-    assert window.pipeline.settings.deny == ("Aix galericulata", "Dodo")
+    assert window.detection_panel.species_label.text() == "Species: never 1"
+    assert window.pipeline.settings.deny == ("Aix galericulata",)
     window.close()
 
     again = open_window(source=str(duck_video), model=str(starter_model))
-    assert again.pipeline.settings.deny == ("Aix galericulata", "Dodo")
+    assert again.pipeline.settings.deny == ("Aix galericulata",)
     qtbot.waitUntil(lambda: again.pipeline.results > 5, timeout=8000)
     assert again.shown_content.title != DUCK
+
+
+def test_a_species_list_the_model_knows_nothing_of_leaves_the_lists_in_force(
+    qtbot, open_window, settings, duck_video, starter_model, tmp_path
+):
+    """A rejected species list replaced the good one and was saved."""
+    good, bad = tmp_path / "never.txt", tmp_path / "only.txt"
+    good.write_text("Aix galericulata\n")
+    bad.write_text("Dodo\nGreat Auk\n")
+    window = open_window(source=str(duck_video), model=str(starter_model), species=(None, good))
+    qtbot.waitUntil(lambda: window.models.info is not None, timeout=8000)
+    window.settings.species_lists = (None, good)
+    window._load_species((bad, None), remember=True)  # what the Species list… dialog did with a file
+    assert "Species list not used" in window.message_bar.text and "The lists in force stay" in window.message_bar.text
+    assert window.pipeline.settings.deny == ("Aix galericulata",) and window.pipeline.settings.allow is None
+    assert window.settings.species_lists == (None, good)
 
 
 def test_detection_can_be_turned_off_and_on(qtbot, open_window, duck_video, starter_model, shared_dir):
