@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QSize, QStandardPaths, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QIcon, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -408,8 +408,12 @@ EXPORT_FILTERS = {
 
 
 def export_sightings(parent: QWidget, log: SightingsLog) -> None:
-    """Asks where and in which format, then exports on the writer thread; the outcome shows as a notice."""
-    path, chosen = QFileDialog.getSaveFileName(parent, "Export sightings", "sightings.csv", ";;".join(EXPORT_FILTERS))
+    """Asks where (starting in the user's documents folder, never the folder birdcam was started from) and in which
+    format, then exports on the writer thread; the outcome shows as a notice."""
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
+    path, chosen = QFileDialog.getSaveFileName(
+        parent, "Export sightings", str(Path(folder) / "sightings.csv"), ";;".join(EXPORT_FILTERS)
+    )
     if path:
         log.export(Path(path), EXPORT_FILTERS.get(chosen, "birdcam"))
 

@@ -292,12 +292,24 @@ def test_the_summary_view_and_the_export(qtbot, make_dock, starter_model, tmp_pa
     qtbot.waitUntil(lambda: len(dialog.summary.days) == 3, timeout=3000)
     dialog.close()
 
-    out = tmp_path / "ebird.csv"
-    monkeypatch.setattr(
-        sightings_dock.QFileDialog, "getSaveFileName", lambda *args: (str(out), list(sightings_dock.EXPORT_FILTERS)[1])
-    )
+    out, offered = tmp_path / "ebird.csv", []
+
+    def save_as(parent, title, start, filters):
+        offered.append(Path(start))
+        return str(target), list(sightings_dock.EXPORT_FILTERS)[1]
+
+    (tmp_path / "a-file").write_text("")
+    target = tmp_path / "a-file" / "ebird.csv"  # cannot be written: said as an error, not as a success
+    monkeypatch.setattr(sightings_dock.QFileDialog, "getSaveFileName", save_as)
+    dock.export_action.trigger()
+    qtbot.waitUntil(lambda: "cannot write" in dock.status_label.text(), timeout=3000)
+    assert "#7a1020" in dock.status_label.styleSheet(), "an export error was shown in the success colour"
+    assert offered[0].name == "sightings.csv" and offered[0].parent != Path.cwd() and offered[0].is_absolute()
+    assert Path.home() in (offered[0].parent, *offered[0].parent.parents), "the export dialog opened in the checkout"
+    target = out
     dock.export_action.trigger()
     qtbot.waitUntil(lambda: out.exists() and "Exported 2 species-days" in dock.status_label.text(), timeout=3000)
+    assert "#1d4d22" in dock.status_label.styleSheet()
     with out.open(newline="") as handle:
         rows = list(csv.reader(handle))
     assert sorted((row[0], row[3]) for row in rows) == [("Green-winged Teal", "1"), ("Mandarin Duck", "1")]

@@ -468,3 +468,20 @@ def test_an_image_the_folder_cannot_read_is_named(qtbot, open_window, shared_dir
     qtbot.waitUntil(lambda: "Skipped 2.jpg" in window.message_bar.text, timeout=15000)
     assert window.message_bar.kind == "warning"
     wait_for_title(qtbot, window, DUCK)  # the readable photo plays on
+
+
+def test_a_damaged_database_is_said_once(qtbot, open_window, duck_video, starter_model, isolated_user_dirs):
+    """The damaged-database message was shown twice: in the message bar and in the sightings dock."""
+    from sightings_material import damage, v1_database
+
+    database = isolated_user_dirs / "data" / "sightings.sqlite3"
+    damage(v1_database(database, [(1.0e9, 1.0e9 + 5, "Mallard", "Anas platyrhynchos")]))
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    dock = window.sightings_dock
+    qtbot.waitUntil(lambda: "is damaged" in dock.status_label.text(), timeout=8000)
+    wait_for_title(qtbot, window, DUCK)
+    assert "damaged" not in window.message_bar.text, "said in the dock, and again above the picture"
+    dock.toggleViewAction().trigger()  # the dock closed: the message bar says it
+    qtbot.waitUntil(lambda: "is damaged" in window.message_bar.text, timeout=3000)
+    dock.toggleViewAction().trigger()
+    qtbot.waitUntil(lambda: window.message_bar.text == "", timeout=3000)

@@ -255,6 +255,24 @@ def test_while_another_program_holds_the_lock_visits_wait_and_are_written_when_i
     ]  # it opens (WAL readers go on), then waits
 
 
+def test_the_locked_message_names_the_file_that_is_locked(labels, tmp_path, recorders):
+    """With the main database damaged, a lock on the side database was said to be on the main one."""
+    duck, teal = labels
+    path = tmp_path / "sightings.sqlite3"
+    with SightingsDB.open(path) as db:
+        db.upsert(db_module.Visit(None, T0, T0 + 3, "Mandarin Duck", "Aix galericulata", 0.9, "", "", uid="old"))
+    damage(path)
+    recorder = recorders(path, retry_interval_s=0.05)
+    t = feed(recorder, duck, 1.5, T0 + 100)
+    assert recorder.flush() and recorder.overview.state == State.DAMAGED
+    with LockHolder(side_path(path)):
+        feed(recorder, teal, 1.5, t + 40)
+        recorder.flush(timeout=1.0)
+        overview = recorder.overview
+    assert overview.state == State.LOCKED
+    assert overview.message.startswith("The sightings database sightings.new.sqlite3 is locked by another program")
+
+
 def test_closing_while_locked_keeps_the_visits_for_the_next_start(labels, tmp_path, recorders):
     duck, _ = labels
     path = tmp_path / "sightings.sqlite3"
