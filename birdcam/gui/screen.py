@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 from PySide6.QtCore import QObject, QPoint, QRect, QSize, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -98,6 +98,17 @@ class QtScreenGrabber(QObject):
             self._answered.set()
 
 
+_TITLE_BAR_EXTRA = 140
+"""Pixels a title bar spends besides the title (its buttons, its icon): no dialog is narrower than its title."""
+
+
+def title_width(window: QWidget) -> int:
+    """The width a window needs for its whole title to show in a title bar (a bold title, buttons beside it)."""
+    font = QFont(window.font())
+    font.setBold(True)
+    return QFontMetrics(font).horizontalAdvance(window.windowTitle()) + _TITLE_BAR_EXTRA
+
+
 class RegionDialog(QDialog):
     """Asks for a screen region: type x, y, width, height, or drag a rectangle over the screen."""
 
@@ -130,6 +141,7 @@ class RegionDialog(QDialog):
         layout.addWidget(drag)
         layout.addWidget(buttons)
         self._selector: RegionSelector | None = None
+        self.setMinimumWidth(title_width(self))
 
     def region(self) -> Region:
         return tuple(self._fields[name].value() for name in ("x", "y", "width", "height"))

@@ -485,3 +485,17 @@ def test_a_damaged_database_is_said_once(qtbot, open_window, duck_video, starter
     qtbot.waitUntil(lambda: "is damaged" in window.message_bar.text, timeout=3000)
     dock.toggleViewAction().trigger()
     qtbot.waitUntil(lambda: window.message_bar.text == "", timeout=3000)
+
+
+def test_the_region_dialog_is_wide_enough_for_its_title(qtbot):
+    """The region dialog's title was cut in its title bar."""
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    from birdcam.gui.screen import RegionDialog
+
+    dialog = RegionDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    font = QFont(dialog.font())
+    font.setBold(True)  # title bars draw it bold, with a close button and an icon beside it
+    assert dialog.width() >= QFontMetrics(font).horizontalAdvance(dialog.windowTitle()) + 100
