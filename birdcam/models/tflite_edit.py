@@ -16,6 +16,7 @@ import io
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import flatbuffers
 import numpy as np
@@ -27,7 +28,7 @@ _BUFFER_ALIGNMENT = 16  # the schema's force_align of Buffer.data: LiteRT reads 
 _FULLY_CONNECTED, _SOFTMAX, _RESHAPE, _DEQUANTIZE, _QUANTIZE, _SQUEEZE = 9, 25, 22, 6, 114, 43
 _PASS_THROUGH = frozenset({_SOFTMAX, _RESHAPE, _QUANTIZE, _DEQUANTIZE, _SQUEEZE})
 """Operators that may stand between the classifier layer and the output: they keep one value per class."""
-_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 9: np.int8}
+_TYPES: dict[int, Any] = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 9: np.int8}
 """TFLite TensorType -> NumPy dtype, for the tensors a classifier layer holds."""
 
 
@@ -265,8 +266,9 @@ class TFLiteModel:
         options = op.builtinOptions
         if options is not None and getattr(options, "newShape", None) is not None and len(options.newShape):
             options.newShape = [*list(options.newShape)[:-1], classes]
-        if len(op.inputs) > 1 and op.inputs[1] >= 0 and self._data(int(op.inputs[1])) is not None:
-            shape = self._data(int(op.inputs[1])).view("<i4").copy()
+        data = self._data(int(op.inputs[1])) if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+        if data is not None:
+            shape = data.view("<i4").copy()
             shape[-1] = classes
             self._store(int(op.inputs[1]), shape.astype(np.int32), (len(shape),))
 

@@ -30,6 +30,7 @@ class NanoDetDecoder:
 
     def __init__(self, num_classes: int, input_size: tuple[int, int]):
         self.num_classes: int | None = num_classes
+        self._classes = num_classes
         self.anchors = nanodet_anchors(input_size)
 
     @classmethod
@@ -45,7 +46,7 @@ class NanoDetDecoder:
         return cls(shape[2] - 4 * NANODET_BINS, model.input_size)
 
     def decode(self, outputs: Sequence[np.ndarray], fit: Fit, score_threshold: float) -> Decoded:
-        boxes, scores, classes = decode_nanodet(outputs[0][0], self.anchors, int(self.num_classes), score_threshold)
+        boxes, scores, classes = decode_nanodet(outputs[0][0], self.anchors, self._classes, score_threshold)
         boxes /= np.array([fit.scale[0], fit.scale[1], fit.scale[0], fit.scale[1]], np.float32)
         return boxes, scores, classes
 
