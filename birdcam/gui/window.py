@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QFileSystemWatcher, QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import QByteArray, QFileSystemWatcher, QSettings, Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self.models = ModelChoice(self.settings, self.pipeline.load_model, model=model, detector=detector)
         self._display: DisplayFrame | None = None
         self._overlay_message = ""
+        self._layout_before_fullscreen = QByteArray()
         self._top_k = self.settings.top_k
         self._known_trained = newest_trained_model()
         self._sightings = SightingsLog(self, muted=self.settings.muted)
@@ -551,17 +552,18 @@ class MainWindow(QMainWindow):
         self._repaint_overlay()
 
     def _set_fullscreen(self, fullscreen: bool) -> None:
-        for bar in (self.toolbar, self.menuBar(), self.statusBar()):
-            bar.setVisible(not fullscreen)
+        """The picture alone on the whole screen; leaving it puts the bars and docks back as they were (their sizes
+        too: shown again one by one, a dock took the room of the others and left an empty gap)."""
         if fullscreen:
-            self._docks_before_fullscreen = [d for d in (self.controls_dock, self.sightings_dock) if d.isVisible()]
-            for dock in self._docks_before_fullscreen:
-                dock.hide()
+            self._layout_before_fullscreen = self.saveState()
+            for widget in (self.toolbar, self.menuBar(), self.statusBar(), self.controls_dock, self.sightings_dock):
+                widget.hide()
             self.showFullScreen()
-        else:
-            for dock in getattr(self, "_docks_before_fullscreen", []):
-                dock.show()
-            self.showNormal()
+            return
+        self.menuBar().show()
+        self.statusBar().show()
+        self.showNormal()
+        self.restoreState(self._layout_before_fullscreen)
 
     def save_snapshot(self) -> Path | None:
         """Saves the shown frame with its overlay as a PNG in the data folder; returns its path."""
@@ -617,6 +619,8 @@ class MainWindow(QMainWindow):
     # -- closing -------------------------------------------------------------------------------
 
     def closeEvent(self, event) -> None:
+        if self.isFullScreen():
+            self.fullscreen_action.setChecked(False)  # the layout remembered is the one with bars and docks
         self._status_timer.stop()
         self._tray.hide()
         self.settings.save_window_geometry(self.saveGeometry(), self.saveState())

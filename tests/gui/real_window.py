@@ -214,6 +214,10 @@ class RealWindow:
         cv2.imwrite(str(path), self._grab())
         return path
 
+    def grab(self, region: tuple[float, float, float, float] = WHOLE) -> np.ndarray:
+        """A part of the main window now, BGR (fractions x, y, width, height of it)."""
+        return self._grab_window(region)
+
     def alive(self, seconds: float = 1.0) -> bool:
         """True when the window's pixels change between two screenshots `seconds` apart (a playing video moves)."""
         before = self._grab_window().astype(np.int16)

@@ -373,3 +373,29 @@ def test_with_no_detector_to_be_had_the_window_says_so_and_finds_no_bird_pretend
     window.screenshot()
     window.key("Escape")
     assert_quits_cleanly(window)
+
+
+DOCKS = (0.735, 0.08, 0.265, 0.3)
+"""The right of the window down to the Recent sightings title: the Detection dock, whose size does not change."""
+
+
+def test_leaving_full_screen_puts_the_docks_back_as_they_were(launch_window, sweeping_duck_video, starter_model):
+    """After full screen the Detection dock took the room of the sightings dock: a large empty gap."""
+    import numpy as np
+
+    window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
+    window.wait_for_window(r"^video: duck-sweep\.avi")
+    window.wait_for_text("Recent sightings", region=DOCKS)
+    before = window.grab(DOCKS).astype(int)
+    window.activate()
+    window.key("f")
+    time.sleep(1.5)
+    assert "Recent sightings" not in window.read_text(), "full screen shows the picture alone"
+    window.key("Escape")
+    time.sleep(1.5)
+    window.screenshot()
+    after = window.grab(DOCKS).astype(int)
+    assert after.shape == before.shape
+    changed = (np.abs(after - before).max(axis=2) > 40).mean()
+    assert changed < 0.02, f"{changed:.1%} of the docks' pixels moved ({window.screenshot()})"
+    assert_quits_cleanly(window)
