@@ -115,6 +115,10 @@ class SightingsLog(QObject):
 
         self._recorder.query(write, done)
 
+    def stop(self, timeout: float = 1.5) -> None:
+        """Starts closing without waiting (see SightingsRecorder.stop); close() finishes it."""
+        self._recorder.stop(timeout)
+
     def close(self, timeout: float = 1.5) -> None:
         """Ends the visits and writes what waits (bounded); signals stop afterwards."""
         self._recorder.close(timeout)

@@ -48,6 +48,8 @@ from birdcam.util.notices import new_species_text
 
 ORGANIZATION = "birdcam"
 APPLICATION = "birdcam"
+CLOSE_S = 1.0
+"""Closing the window stops and joins every thread and process within this many seconds."""
 NO_SOURCE_MESSAGE = "No camera found. Open a video, an image folder, a stream or a screen region from the Source menu."
 
 
@@ -621,12 +623,15 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         if self.isFullScreen():
             self.fullscreen_action.setChecked(False)  # the layout remembered is the one with bars and docks
+        deadline = time.monotonic() + CLOSE_S
         self._status_timer.stop()
-        self._tray.hide()
         self.settings.save_window_geometry(self.saveGeometry(), self.saveState())
+        self.hide()  # gone for the user at once; the rest is bounded by CLOSE_S
+        self._tray.hide()
         self.settings.sync()
-        self.pipeline.close(timeout=1.0)
-        self._sightings.close()
+        self._sightings.stop(CLOSE_S * 0.9)  # the writer finishes while the pipeline closes
+        self.pipeline.close(timeout=CLOSE_S * 0.6)
+        self._sightings.close(timeout=max(0.05, deadline - time.monotonic()))
         super().closeEvent(event)
 
 

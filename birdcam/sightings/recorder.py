@@ -193,13 +193,18 @@ class SightingsRecorder:
     def close(self, timeout: float = 1.5) -> None:
         """Ends every visit and writes what waits, within about `timeout` seconds; what a lock still keeps from the
         database is saved in the pending file, merged on the next start. Idempotent."""
+        self.stop(timeout)
+        self._thread.join(timeout)
+
+    def stop(self, timeout: float = 1.5) -> None:
+        """Starts closing without waiting: every visit ends and the writer thread writes what waits within about
+        `timeout` seconds (the rest goes to the pending file), then ends; close() joins it. Idempotent."""
         with self._builder_lock:
             if self._closed:
                 return
             self._end_visits()
             self._closed, self._accepting = True, False
-        self._queue.put(_Stop(time.monotonic() + timeout * 0.6))  # the rest: keep what waits, close, join
-        self._thread.join(timeout)
+        self._queue.put(_Stop(time.monotonic() + timeout * 0.6))  # the rest: keep what waits, close
 
     def __enter__(self) -> SightingsRecorder:
         return self
