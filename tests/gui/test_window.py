@@ -499,3 +499,22 @@ def test_the_region_dialog_is_wide_enough_for_its_title(qtbot):
     font = QFont(dialog.font())
     font.setBold(True)  # title bars draw it bold, with a close button and an icon beside it
     assert dialog.width() >= QFontMetrics(font).horizontalAdvance(dialog.windowTitle()) + 100
+
+
+def test_a_banner_comes_down_once_what_it_said_is_resolved(qtbot, open_window, duck_video, starter_model, tmp_path):
+    """Old error banners stayed up: a detector's error after another detector ran, a source's error after another
+    source opened; a banner about something else stays."""
+    window = open_window(source=str(duck_video), model=str(starter_model))
+    wait_for_title(qtbot, window, DUCK)
+    window.models.open_detector(str(starter_model))  # a classifier: rejected
+    qtbot.waitUntil(lambda: "Could not load the detector" in window.message_bar.text, timeout=15000)
+    window.models.use_default_detector()  # whole-frame mode here: it runs
+    qtbot.waitUntil(lambda: window.message_bar.text == "", timeout=15000)
+
+    window.open_source(str(tmp_path / "gone.avi"))
+    qtbot.waitUntil(lambda: "gone.avi" in window.message_bar.text, timeout=5000)
+    window.models.open_model(str(tmp_path / "missing.tflite"))  # a model error replaces the source's
+    qtbot.waitUntil(lambda: "Could not load the model" in window.message_bar.text, timeout=15000)
+    window.open_source(str(duck_video))  # a new source does not take down what was said about the model
+    wait_for_title(qtbot, window, DUCK)
+    assert "Could not load the model" in window.message_bar.text
