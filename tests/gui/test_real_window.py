@@ -1,4 +1,4 @@
-"""The real window under Xvfb, driven with xdotool and read from screenshots (issue 7).
+"""The real window under Xvfb, driven with xdotool and read from screenshots.
 
 These catch what qtbot cannot: a window frozen for good (qtbot.waitUntil keeps Python running on the
 GUI thread), a modal dialog that ends when hidden, an app that does not exit. Each starts the real app
@@ -46,7 +46,7 @@ def saved_setting(user_dirs: Path, key: str):
 def test_a_model_that_fails_when_run_is_a_message_and_the_window_plays_on(
     launch_window, sweeping_duck_video, starter_model, shared_dir
 ):
-    """Issue 7 §1: Ctrl+M to model_invoking_error.tflite froze the window for good (LiteRT's loader held the GIL)."""
+    """Ctrl+M to model_invoking_error.tflite froze the window for good (LiteRT's loader held the GIL)."""
     window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
     window.wait_for_window(r"^video: duck-sweep\.avi")
     window.wait_for_text(DUCK, region=PICTURE, white_text=True)
@@ -122,7 +122,7 @@ def trickling_mirror(shared_dir):
 def test_closing_while_the_model_still_loads_ends_every_process_at_once(
     trickling_mirror, launch_window, sweeping_duck_video, monkeypatch, isolated_user_dirs
 ):
-    """Issue 7 §1: a load still running when the window closes is abandoned, not waited for."""
+    """A load still running when the window closes is abandoned, not waited for."""
     url, requested = trickling_mirror
     monkeypatch.delenv("BIRDCAM_OFFLINE")
     monkeypatch.setenv("BIRDCAM_STARTER_MIRROR", url)
@@ -140,7 +140,7 @@ def test_closing_while_the_model_still_loads_ends_every_process_at_once(
 def test_dragging_a_region_on_screen_opens_it_as_the_source(
     launch_window, sweeping_duck_video, starter_model, isolated_user_dirs
 ):
-    """Issue 7 §4: "Drag on screen…" did nothing (hiding the modal dialog ended its exec())."""
+    """"Drag on screen…" did nothing (hiding the modal dialog ended its exec())."""
     window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
     window.wait_for_window(r"^video: duck-sweep\.avi")
     window.activate()
@@ -169,7 +169,7 @@ def test_dragging_a_region_on_screen_opens_it_as_the_source(
 def test_the_last_source_opens_from_another_folder(
     launch_window, sweeping_duck_video, starter_model, tmp_path, isolated_user_dirs
 ):
-    """Issue 7 §4: the last source was saved as given (relative), so starting from another folder failed."""
+    """The last source was saved as given (relative), so starting from another folder failed."""
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()
@@ -201,7 +201,7 @@ def sightings_rows(path: Path) -> list[tuple[str, int]]:
 def test_a_damaged_sightings_database_is_a_message_and_never_written(
     launch_window, sweeping_duck_video, starter_model, isolated_user_dirs
 ):
-    """Issue 7 §2: damaged pages under a valid header aborted the window at start (SIGABRT)."""
+    """Damaged pages under a valid header aborted the window at start (SIGABRT)."""
     from sightings_material import damage, v1_database
 
     database = isolated_user_dirs / "data" / "sightings.sqlite3"
@@ -222,7 +222,7 @@ def test_a_damaged_sightings_database_is_a_message_and_never_written(
 def test_a_locked_sightings_database_never_freezes_the_window(
     launch_window, sweeping_duck_video, starter_model, isolated_user_dirs
 ):
-    """Issue 7 §2: each insert into a database another program holds locked blocked the GUI thread for 5 s."""
+    """Each insert into a database another program holds locked blocked the GUI thread for 5 s."""
     import sqlite3
 
     from sightings_material import LockHolder
@@ -265,7 +265,7 @@ STATUS_BAR = (0.0, 0.93, 1.0, 0.07)
 def test_a_detector_that_fails_to_load_is_not_saved_and_the_next_start_names_birds(
     launch_window, sweeping_duck_video, starter_model, isolated_user_dirs
 ):
-    """Issue 16 items 1 and 3: Open detector on a classifier was rejected but saved; the next start named nothing,
+    """Open detector on a classifier was rejected but saved; the next start named nothing,
     with a banner blaming the model."""
     window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
     window.wait_for_window(r"^video: duck-sweep\.avi")
@@ -294,7 +294,7 @@ def test_a_detector_that_fails_to_load_is_not_saved_and_the_next_start_names_bir
 def test_a_saved_detector_that_no_longer_loads_falls_back_with_one_message(
     launch_window, sweeping_duck_video, starter_model, isolated_user_dirs, tmp_path
 ):
-    """Issue 16 item 1: a saved detector that no longer loads at start falls back; the birds are named."""
+    """A saved detector that no longer loads at start falls back; the birds are named."""
     gone = tmp_path / "detector-on-a-usb-stick.tflite"
     gone.write_text("not a model any more")
     write_settings(isolated_user_dirs, detector=str(gone), detection=True)
@@ -312,7 +312,7 @@ def test_a_saved_detector_that_no_longer_loads_falls_back_with_one_message(
 def test_after_a_failed_model_the_detector_switch_keeps_the_running_model(
     launch_window, sweeping_duck_video, starter_model, shared_dir, isolated_user_dirs, tmp_path
 ):
-    """Issue 16 item 2: after a failed Open model, D (detection off) retried the failed model and showed its old
+    """After a failed Open model, D (detection off) retried the failed model and showed its old
     error again, so the detector change never took effect."""
     yolox = shared_dir / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
     broken = tmp_path / "broken.tflite"
@@ -343,7 +343,7 @@ def test_after_a_failed_model_the_detector_switch_keeps_the_running_model(
 def test_with_no_model_at_all_the_window_says_so_and_how_to_get_one(
     launch_window, sweeping_duck_video, isolated_user_dirs, monkeypatch
 ):
-    """Issue 16 item 4: offline on a first start, the panel said "Waiting for the model…" forever."""
+    """Offline on a first start, the panel said "Waiting for the model…" forever."""
     window = launch_window("--source", str(sweeping_duck_video))  # offline, nothing cached: no model to be had
     window.wait_for_window(r"^video: duck-sweep\.avi")
     window.wait_for_text("No model runs", "Open model", region=MESSAGE_BAR, timeout=30)
@@ -357,7 +357,7 @@ def test_with_no_model_at_all_the_window_says_so_and_how_to_get_one(
 def test_with_no_detector_to_be_had_the_window_says_so_and_finds_no_bird_pretending(
     launch_window, sweeping_duck_video, starter_model, isolated_user_dirs, monkeypatch
 ):
-    """Issue 16 item 4: with the default detector not to be had, "Find every bird" showed ticked and only a 10 s
+    """With the default detector not to be had, "Find every bird" showed ticked and only a 10 s
     status note, cut mid-sentence, said otherwise."""
     monkeypatch.delenv("BIRDCAM_DETECTOR")  # the default detector: not cached, and downloads are off
     window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
