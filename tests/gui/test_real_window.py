@@ -140,7 +140,7 @@ def test_closing_while_the_model_still_loads_ends_every_process_at_once(
 def test_dragging_a_region_on_screen_opens_it_as_the_source(
     launch_window, sweeping_duck_video, starter_model, isolated_user_dirs
 ):
-    """"Drag on screen…" did nothing (hiding the modal dialog ended its exec())."""
+    """ "Drag on screen…" did nothing (hiding the modal dialog ended its exec())."""
     window = launch_window("--source", str(sweeping_duck_video), "--model", str(starter_model))
     window.wait_for_window(r"^video: duck-sweep\.avi")
     window.activate()
