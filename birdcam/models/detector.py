@@ -216,7 +216,7 @@ class Detector(LiteRTModel):
         shapes = [[int(n) for n in o["shape"]] for o in self._outputs]
         described = ", ".join(str(s) for s in shapes)
         hint = (
-            " (it looks like an image classifier: give it with --model)"
+            " (it looks like an image classifier: use it as the model, not as the detector)"
             if len(shapes) == 1 and len(shapes[0]) <= 2
             else ""
         )

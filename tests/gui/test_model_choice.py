@@ -111,6 +111,7 @@ def test_a_detector_that_fails_is_the_detectors_fault_and_is_not_remembered(load
     assert rejected.message.startswith("Could not load the detector")
     assert "keeps running with yolox_nano_float16_quantize.tflite" in rejected.message
     assert "Use the default detector" in rejected.message and "model" not in rejected.message.split(":")[0]
+    assert "--model" not in rejected.message and "use it as the model, not as the detector" in rejected.message
     assert saved.detector == yolox, "the detector that failed was saved"
     assert run.choice.running.detector == yolox
 
