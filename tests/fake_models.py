@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from birdcam.live.inference import ModelInfo
+from birdcam.models.classifier import Category
 from birdcam.models.labels import Label
 from birdcam.scene.scene_pass import Bird, SceneOptions, SceneResult, SceneTimings
 from birdcam.scene.smoothing import Shown
@@ -66,8 +67,9 @@ class FakeScene:
         score = float(image.flat[0]) / 255
         probabilities = np.array([score, 1 - score], np.float32)
         height, width = image.shape[:2]
-        shown = Shown(0, LABELS[0], score, True, ((0, score), (1, 1 - score)))
-        bird = Bird(self.resets + 1, (0, 0, width, height), LABELS[0], 0, score, ((0, score),), whole_frame=True)
+        shown = Shown(0, LABELS[0], score, True, (Category(0, LABELS[0], score), Category(1, LABELS[1], 1 - score)))
+        top = (Category(0, LABELS[0], score),)
+        bird = Bird(self.resets + 1, (0, 0, width, height), LABELS[0], 0, score, top, whole_frame=True)
         threshold = self.options.threshold or 0.0
         birds = (bird,) if score >= threshold else ()
         return SceneResult(birds, shown, probabilities, SceneTimings(0.0, 1.0, 1.0))

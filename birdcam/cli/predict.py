@@ -98,7 +98,7 @@ def prediction_record(path: Path, result, labels, elapsed_ms: float) -> dict:
     return {
         "path": str(path),
         "is_bird": result.is_bird,
-        "top": [class_record(index, labels, score) for index, score in scored(ranked)],
+        "top": [class_record(category.index, labels, category.score) for category in scored(ranked)],
         "birds": [bird_record(bird) for bird in result.birds],
         "ms": round(elapsed_ms, 2),
     }
@@ -113,15 +113,13 @@ def format_prediction(path: Path, result, labels) -> str:
         return label.common_name or label.scientific_name or label.text
 
     if not result.birds:
-        index, score = result.whole.top[0]
-        return f"{path}: no bird (best: {name(labels[index])} {score:.1%})"
+        best = result.whole.top[0]
+        return f"{path}: no bird (best: {name(best.label)} {best.score:.1%})"
     lines = []
     for n, bird in enumerate(result.birds):
         x, y, w, h = bird.box
         what = name(bird.label) if bird.known else "bird (species not in this model)"
         lines.append(f"{f'{path}:' if n == 0 else '  +'} {what} {bird.score:.1%} at {x},{y} {w}x{h}")
         if n == 0:
-            lines += [
-                f"    {name(labels[index])} {score:.1%}" for index, score in scored(bird.top) if index != bird.index
-            ]
+            lines += [f"    {name(c.label)} {c.score:.1%}" for c in scored(bird.top) if c.index != bird.index]
     return "\n".join(lines)

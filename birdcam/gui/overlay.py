@@ -76,7 +76,7 @@ def overlay_content(
     result = display.result if display is not None else None
     if result is None:
         return OverlayContent(title=waiting or "Waiting for the model\u2026", stats=stats, message=message)
-    labels, scene, bird = result.info.labels, result.scene, result.scene.top
+    scene, bird = result.scene, result.scene.top
     height, width = display.frame.image.shape[:2]
     marks = tuple(
         BirdMark(
@@ -93,9 +93,9 @@ def overlay_content(
     shown_index = bird.index if bird is not None else None
     ranked = bird.top if bird is not None and bird.top else scene.whole.top
     runners_up = tuple(
-        (labels[index].display_name, float(score))
-        for index, score in ranked
-        if index != shown_index and not labels[index].is_background and score >= _MIN_LISTED_SCORE
+        (category.label.display_name, float(category.score))
+        for category in ranked
+        if category.index != shown_index and not category.label.is_background and category.score >= _MIN_LISTED_SCORE
     )[: top_k - 1]
     if bird is None:
         # "How close it came": only when the whole-frame pass saw no bird either (a bird class it named that the scene

@@ -300,7 +300,7 @@ class InferenceDriver:
             changed = settings is not None
             self._reset = True
         process = self._process
-        if process is not None and changed:
+        if process is not None and changed and settings is not None:
             try:
                 process.configure(settings)
             except ModelError:
@@ -320,6 +320,7 @@ class InferenceDriver:
             self._on_error(str(error))
             return
         self.classified += 1
+        assert process.info is not None  # process() answers only once the models are loaded
         self._on_result(LiveResult(frame.index, frame.t_capture, time.monotonic(), scene, process.info, frame.image))
 
     def _restart(self, crashed: InferenceProcess, reason: str) -> None:
@@ -349,10 +350,11 @@ class InferenceDriver:
             self._on_failed(f"{reason}, and it could not be started again: {error}")
             return
         with self._lock:
-            if self._process is None and self._pending is None:
-                self._process, process = process, None
+            adopted = self._process is None and self._pending is None
+            if adopted:
+                self._process = process
                 self._reset = True
-        if process is not None:
+        if not adopted:
             process.close()
 
 
@@ -419,6 +421,7 @@ class ModelLoader:
                 if self._closed:
                     return
                 request, self._request = self._request, None
+                assert request is not None  # wait_for: a request, or closed
                 settings = self._settings
                 self._busy = True
             try:
@@ -588,6 +591,7 @@ class LivePipeline:
         self._on_result(result)
 
     def _loaded(self, request: ModelRequest, process: InferenceProcess) -> None:
+        assert process.info is not None  # the loader hands over loaded processes only
         self.info = process.info
         self.driver.set_process(process)
         self._on_model_ready(process.info, request)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from birdcam.models.classifier import Category
 from birdcam.models.labels import Label
 from birdcam.scene.scene_pass import Bird, SceneResult
 
@@ -53,10 +54,10 @@ def in_file_pixels(result: SceneResult, scale: tuple[float, float]) -> SceneResu
     return dataclasses.replace(result, birds=birds)
 
 
-def scored(ranked: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
-    """The (class, score) pairs of a ranking worth listing: a class at 0 (masked by a species list, or below the
-    model's smallest step) is ranked only by its index and says nothing."""
-    return [(index, score) for index, score in ranked if score > 0]
+def scored(ranked: Sequence[Category]) -> list[Category]:
+    """The classes of a ranking worth listing: a class at 0 (masked by a species list, or below the model's smallest
+    step) is ranked only by its index and says nothing."""
+    return [category for category in ranked if category.score > 0]
 
 
 def class_record(index: int, labels: Sequence[Label], score: float) -> dict:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from birdcam.models.scores import bird_class_mask, top_k
+from birdcam.util.checks import at_least, between
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,18 @@ class EvidenceOptions:
     """Looks after which a name whose score reaches `certain_score` is certain (the classifier may look less often)."""
     certain_score: float = 0.75
 
+    def __post_init__(self) -> None:
+        for field in ("threshold", "keep_fraction", "background_limit", "certain_score"):
+            between(self, field, 0, 1)
+        at_least(self, "switch_margin", 0)
+        at_least(self, "memory", 1)
+        at_least(self, "certain_looks", 1)
+
 
 class SpeciesEvidence:
     """The accumulated looks at one bird. Not thread-safe."""
 
     def __init__(self, num_classes: int, background_index: int | None, options: EvidenceOptions = EvidenceOptions()):
-        if options.memory < 1:
-            raise ValueError(f"memory must be at least one look: {options}")
         self.options = options
         self.background_index = background_index
         self._bird_classes = bird_class_mask(num_classes, background_index)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from birdcam.models.boxes import Box, PixelBox, non_maximum_suppression, overlap_area, pixel_box
-from birdcam.models.classifier import Classifier, Result
+from birdcam.models.classifier import Category, Classifier, Result
 from birdcam.models.labels import Label
 from birdcam.scene.closeups import CloseUps
 from birdcam.scene.cuts import CutDetector
@@ -58,8 +58,8 @@ class Bird:
     """The model's output index of `label`; None with it."""
     score: float
     """Confidence in `label` (0-1), or, for an unknown species, in it being a bird."""
-    top: tuple[tuple[int, float], ...]
-    """(class index, score) of the best classes for this bird, best first (runners-up for the overlay)."""
+    top: tuple[Category, ...]
+    """The best classes for this bird and their scores, best first (runners-up for the overlay)."""
     whole_frame: bool = False
     """Named by the whole-frame pass (a close-up) rather than found by the detector."""
     closeup: bool = False
@@ -90,7 +90,7 @@ class SceneResult:
     """The birds to show, most confident first: named before unknown, a close-up (named by the detector and the
     whole frame both) before the others, then by score; empty: no bird."""
     whole: Shown
-    """The whole-frame pass's smoothed label (what birdcam showed before it found birds one by one)."""
+    """The whole-frame pass's smoothed label (the classifier on the whole fitted frame)."""
     probabilities: np.ndarray
     """This frame's whole-frame probabilities, float32 over every output."""
     timings: SceneTimings
@@ -303,9 +303,9 @@ class ScenePass:
                 birds.append(Bird(track_id, box, whole.label, whole.index, whole.score, whole.top, closeup=True))
             elif evidence.index is not None:
                 label = self.labels[evidence.index]
-                birds.append(Bird(track_id, box, label, evidence.index, evidence.score, evidence.top(top_k)))
+                birds.append(Bird(track_id, box, label, evidence.index, evidence.score, self._ranked(evidence, top_k)))
             else:
-                birds.append(Bird(track_id, box, None, None, track.best_score, evidence.top(top_k)))
+                birds.append(Bird(track_id, box, None, None, track.best_score, self._ranked(evidence, top_k)))
         whole_id = self._closeups.whole_frame_id(
             whole.is_bird and not in_view and self._closeups.may_show_whole_frame_bird(tracks, view, t),
             whole.index,
@@ -338,6 +338,10 @@ class ScenePass:
             for track, evidence in shown
             if not any(_holds(track.box, other.box) for other, _ in shown if other is not track)
         ]
+
+    def _ranked(self, evidence: SpeciesEvidence, k: int) -> tuple[Category, ...]:
+        """The k classes a bird's looks rank best, best first."""
+        return tuple(Category(index, self.labels[index], score) for index, score in evidence.top(k))
 
     def _naming_options(self) -> EvidenceOptions:
         """The naming options with their threshold raised to the scene's when that is higher."""

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from birdcam.models.classifier import DEFAULT_THRESHOLD
+from birdcam.models.classifier import DEFAULT_THRESHOLD, Category
 from birdcam.models.labels import Label
 from birdcam.models.scores import bird_class_mask, top_k
+from birdcam.util.checks import at_least, between
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,13 @@ class SmoothingOptions:
     top_k: int = 3
     """How many classes Shown.top lists."""
 
+    def __post_init__(self) -> None:
+        at_least(self, "time_constant_s", 0)
+        at_least(self, "switch_after_s", 0)
+        for field in ("threshold", "background_limit", "cut_distance"):
+            between(self, field, 0, 1)
+        at_least(self, "top_k", 1)
+
 
 @dataclass(frozen=True)
 class Shown:
@@ -53,8 +61,8 @@ class Shown:
     """The averaged probability of the shown class; for "no bird", the best bird class's (how close it came)."""
     is_bird: bool
     """A bird is shown."""
-    top: tuple[tuple[int, float], ...]
-    """(class index, averaged probability) of the top classes, best first."""
+    top: tuple[Category, ...]
+    """The top classes and their averaged probabilities, best first."""
 
 
 class LabelSmoother:
@@ -63,8 +71,6 @@ class LabelSmoother:
     def __init__(
         self, labels: Sequence[Label], background_index: int | None, options: SmoothingOptions = SmoothingOptions()
     ):
-        if options.time_constant_s < 0 or options.switch_after_s < 0 or options.top_k < 1:
-            raise ValueError(f"invalid smoothing options: {options}")
         self.labels = tuple(labels)
         self.background_index = background_index
         self.options = options
@@ -140,7 +146,7 @@ class LabelSmoother:
     def _shown_now(self) -> Shown:
         average = self._average
         assert average is not None  # update() has set it
-        top = tuple((int(i), float(average[i])) for i in top_k(average, self.options.top_k))
+        top = tuple(Category(int(i), self.labels[i], float(average[i])) for i in top_k(average, self.options.top_k))
         if self._shown is None:
             bird_scores = average[self._bird_classes]
             return Shown(None, None, float(bird_scores.max()) if bird_scores.size else 0.0, False, top)

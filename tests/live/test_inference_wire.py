@@ -10,6 +10,7 @@ import pytest
 
 from birdcam.live.inference import wire
 from birdcam.live.inference.options import LiveSettings, ModelInfo
+from birdcam.models.classifier import Category
 from birdcam.models.labels import Label
 from birdcam.scene.scene_pass import Bird, SceneResult, SceneTimings
 from birdcam.scene.smoothing import Shown
@@ -26,12 +27,14 @@ def a_result() -> SceneResult:
         label=DUCK,
         index=166,
         score=0.875,
-        top=((166, 0.875), (3, 0.0625)),
+        top=(Category(166, DUCK, 0.875), Category(3, ROBIN, 0.0625)),
         whole_frame=True,
         closeup=True,
     )
-    unknown = Bird(track=9, box=(0, 1, 2, 3), label=None, index=None, score=0.4375, top=((2, 0.25),))
-    whole = Shown(index=166, label=DUCK, score=0.75, is_bird=True, top=((166, 0.75), (964, 0.125)))
+    unknown = Bird(track=9, box=(0, 1, 2, 3), label=None, index=None, score=0.4375, top=(Category(2, ROBIN, 0.25),))
+    whole = Shown(
+        index=166, label=DUCK, score=0.75, is_bird=True, top=(Category(166, DUCK, 0.75), Category(3, ROBIN, 0.125))
+    )
     probabilities = np.array([0.5, 0.25, 0.125, 0.0625, 0.0625], np.float32)
     return SceneResult((named, unknown), whole, probabilities, SceneTimings(30.25, 4.5, 36.125))
 
@@ -73,6 +76,9 @@ def test_a_scene_result_survives_the_trip_field_by_field():
         assert_every_field_named(bird, encoded)
         if bird.label is not None:
             assert_every_field_named(bird.label, encoded["label"])
+        for category, encoded_category in zip(bird.top, encoded["top"]):
+            assert_every_field_named(category, encoded_category)
+            assert_every_field_named(category.label, encoded_category["label"])
     assert_every_field_named(result.whole, fields["whole"])
     assert_every_field_named(result.timings, fields["timings"])
 

@@ -135,8 +135,9 @@ def test_time_going_back_starts_over():
 def test_top_lists_the_smoothed_classes_best_first():
     smoother = LabelSmoother(LABELS, BACKGROUND, SmoothingOptions(top_k=2))
     shown = smoother.update(probs(a=0.1, b=0.6, c=0.25, bg=0.05), 0)
-    assert [index for index, _ in shown.top] == [B, C]
-    assert [score for _, score in shown.top] == pytest.approx([0.6, 0.25])
+    assert [category.index for category in shown.top] == [B, C]
+    assert [category.label for category in shown.top] == [LABELS[B], LABELS[C]]
+    assert [category.score for category in shown.top] == pytest.approx([0.6, 0.25])
 
 
 def test_wrong_length_is_refused():

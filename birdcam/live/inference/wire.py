@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from birdcam.live.inference.options import LiveSettings, ModelInfo
+from birdcam.models.classifier import Category
 from birdcam.models.labels import Label
 from birdcam.scene.scene_pass import Bird, SceneResult, SceneTimings
 from birdcam.scene.smoothing import Shown
@@ -92,12 +93,12 @@ def decode_info(fields: Fields) -> ModelInfo:
     )
 
 
-def encode_ranked(ranked: tuple[tuple[int, float], ...]) -> list[Fields]:
-    return [{"index": index, "score": score} for index, score in ranked]
+def encode_category(category: Category) -> Fields:
+    return {"index": category.index, "label": encode_label(category.label), "score": category.score}
 
 
-def decode_ranked(values: list[Fields]) -> tuple[tuple[int, float], ...]:
-    return tuple((int(value["index"]), float(value["score"])) for value in values)
+def decode_category(fields: Fields) -> Category:
+    return Category(index=int(fields["index"]), label=decode_label(fields["label"]), score=float(fields["score"]))
 
 
 def encode_bird(bird: Bird) -> Fields:
@@ -107,7 +108,7 @@ def encode_bird(bird: Bird) -> Fields:
         "label": encode_label(bird.label) if bird.label is not None else None,
         "index": bird.index,
         "score": bird.score,
-        "top": encode_ranked(bird.top),
+        "top": [encode_category(category) for category in bird.top],
         "whole_frame": bird.whole_frame,
         "closeup": bird.closeup,
     }
@@ -121,7 +122,7 @@ def decode_bird(fields: Fields) -> Bird:
         label=decode_label(fields["label"]) if fields["label"] is not None else None,
         index=fields["index"],
         score=float(fields["score"]),
-        top=decode_ranked(fields["top"]),
+        top=tuple(decode_category(category) for category in fields["top"]),
         whole_frame=bool(fields["whole_frame"]),
         closeup=bool(fields["closeup"]),
     )
@@ -133,7 +134,7 @@ def encode_shown(shown: Shown) -> Fields:
         "label": encode_label(shown.label) if shown.label is not None else None,
         "score": shown.score,
         "is_bird": shown.is_bird,
-        "top": encode_ranked(shown.top),
+        "top": [encode_category(category) for category in shown.top],
     }
 
 
@@ -143,7 +144,7 @@ def decode_shown(fields: Fields) -> Shown:
         label=decode_label(fields["label"]) if fields["label"] is not None else None,
         score=float(fields["score"]),
         is_bird=bool(fields["is_bird"]),
-        top=decode_ranked(fields["top"]),
+        top=tuple(decode_category(category) for category in fields["top"]),
     )
 
 
