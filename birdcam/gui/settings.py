@@ -23,10 +23,11 @@ class WindowSettings:
 
     @property
     def live(self) -> LiveSettings:
-        """Threshold (None: the model's own) and smoothing, as the inference process takes them."""
+        """Threshold (None: the model's own, also for a stored value out of 0-1) and smoothing, as the inference
+        process takes them."""
         threshold = self._get("threshold", -1.0, float)
         return LiveSettings(
-            threshold=threshold if threshold >= 0 else None, smoothing=self._get("smoothing", True, bool)
+            threshold=threshold if 0 <= threshold <= 1 else None, smoothing=self._get("smoothing", True, bool)
         )
 
     @live.setter

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from birdcam.models.labels import Label
+from birdcam.util.checks import above, at_least, between
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class LiveSettings:
     """Name only these species (a species list: scientific or common names); None: every species."""
     deny: tuple[str, ...] = ()
     """Never name these species."""
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None:
+            between(self, "threshold", 0, 1)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,11 @@ class InferenceOptions:
     """A load (download excluded) that takes longer is taken for hung: the process is killed."""
     frame_timeout_s: float = 15.0
     """A frame that takes longer is taken for hung: the process is killed (and restarted by the driver)."""
+
+    def __post_init__(self) -> None:
+        at_least(self, "num_threads", 1)
+        above(self, "load_timeout_s", 0)
+        above(self, "frame_timeout_s", 0)
 
 
 @dataclass(frozen=True)
