@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QPushButton
 
 from birdcam.live.inference import child_pids
+from birdcam.live.sources import FrameSource
 
 DUCK = "Mandarin Duck"
 
@@ -239,7 +240,7 @@ def test_screen_region_is_grabbed_on_the_gui_thread_and_switching_away_does_not_
     wait_for_title(qtbot, window, DUCK)
 
 
-class DroppingCamera:
+class DroppingCamera(FrameSource):
     """A live source that stops sending after 10 frames and comes back when reopened (a loose cable)."""
 
     is_live = True
