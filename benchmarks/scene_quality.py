@@ -442,6 +442,22 @@ class Tally:
         }
 
 
+def with_option(options, assignment: str):
+    """The options with one field changed: "motion_search=false", "naming.threshold=0.75" (a nested field)."""
+    name, _, text = assignment.partition("=")
+    head, _, rest = name.partition(".")
+    if rest:
+        return dataclasses.replace(options, **{head: with_option(getattr(options, head), f"{rest}={text}")})
+    current = getattr(options, head)
+    if isinstance(current, bool):
+        value = text.lower() in ("1", "true", "yes")
+    elif isinstance(current, tuple):
+        value = tuple(int(v) for v in text.split(",") if v)
+    else:
+        value = type(current)(text)
+    return dataclasses.replace(options, **{head: value})
+
+
 def _first(sequence: list, wanted) -> float:
     """Seconds from a bird's first frame to the first frame where `wanted` holds; inf when it never does."""
     return next((n / bird_scenes.FPS for n, state in enumerate(sequence) if wanted(state)), math.inf)
@@ -468,10 +484,11 @@ def main(argv=None) -> int:
         "(tracks needs scene before it)",
     )
     parser.add_argument(
-        "--crop-threshold",
-        type=float,
-        default=None,
-        help="mean score a bird's crops need to name it (default: EvidenceOptions' 0.65)",
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a SceneOptions field for the scene pass, e.g. motion_search=false, naming.threshold=0.75 (repeatable)",
     )
     args = parser.parse_args(argv)
 
@@ -483,10 +500,8 @@ def main(argv=None) -> int:
     model = args.shared / STARTER
     names = {label.scientific_name.lower() for label in read_labels(model.parent / "labels.txt")}
     options = SceneOptions()
-    if args.crop_threshold is not None:
-        options = dataclasses.replace(
-            options, naming=dataclasses.replace(options.naming, threshold=args.crop_threshold)
-        )
+    for assignment in args.set:
+        options = with_option(options, assignment)
     classifier = Classifier.from_path(model, num_threads=args.threads)
     detector = open_bench_detector(args.shared, args.detector, args.threads, options.tracking.keep_score)
     margin = ELLIPSE_BOX_MARGIN if args.cut == "ellipse" else options.crop_margin

@@ -1,10 +1,11 @@
 """What species one tracked bird is: the classifier's looks at it, accumulated, and a name that holds.
 
 Each look (the classifier on a crop of the bird) adds its probabilities to a weighted running mean
-that remembers about `memory` looks, so the first confident look names a new bird at once and later
-looks steady it. The name changes only when another species leads by a margin, and falls back to
-"a bird of a species this model does not know" when the named one fades; a bird whose looks never
-agree on one species well enough stays unknown instead of taking a wrong name.
+that remembers about `memory` looks. A first look with a high score names a new bird at once; weaker
+looks add up, as the mean a species needs falls with every look that agrees, down to `threshold`.
+The name changes only when another species leads by a margin, and falls back to "a bird of a species
+this model does not know" when the named one fades; a bird whose looks never agree on one species
+well enough stays unknown instead of taking a wrong name.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from birdcam.util.checks import at_least, between
 class EvidenceOptions:
     """How looks at one bird become its name."""
 
-    threshold: float = 0.65
-    """Mean score a species needs to be named. Above the whole frame's 0.3: a crop of a small bird is a poorer look
-    than a close-up, and on scene_quality's footage 0.65 keeps 95% of the right names of 0.5 and a third of its wrong
-    ones. (On the true boxes 0.7 names more, as birds of unknown species stay unknown, but with the detector's boxes
-    it names fewer for as many wrong names: 0.34 of the birds and 0.067 a frame, against 0.36 and 0.068.)"""
-    keep_fraction: float = 0.5
+    threshold: float = 0.7
+    """Mean score a species needs to be named once the looks have added up. Far above the whole frame's 0.3: a crop
+    of a small bird is a poorer look than a close-up, and a bird of a species the model does not know takes a
+    look-alike's name at 0.4-0.7 (the README's curve of named against wrong)."""
+    first_threshold: float = 0.8
+    """Mean score a species needs on a bird's first look; each look after lowers it by `threshold_step`, down to
+    `threshold`."""
+    threshold_step: float = 0.05
+    keep_fraction: float = 0.8
     """A named species keeps its name while its mean score stays above this fraction of the threshold."""
     switch_margin: float = 0.15
     """Another species takes over only when its mean score beats the named one's by this much."""
@@ -110,12 +114,9 @@ class SpeciesEvidence:
         scores = np.where(self._bird_classes, self._mean, -1.0)
         leader = int(np.argmax(scores))
         named = self.index
+        needed = max(options.threshold, options.first_threshold - options.threshold_step * (self.looks - 1))
         if named is None:
-            return leader if scores[leader] >= options.threshold else None
-        if (
-            leader != named
-            and scores[leader] >= options.threshold
-            and scores[leader] >= scores[named] + options.switch_margin
-        ):
+            return leader if scores[leader] >= needed else None
+        if leader != named and scores[leader] >= needed and scores[leader] >= scores[named] + options.switch_margin:
             return leader
         return named if scores[named] >= options.keep_fraction * options.threshold else None

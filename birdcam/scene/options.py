@@ -51,6 +51,13 @@ class SceneOptions:
     """A bird looked for and not found this many times in a row is no longer shown (its track may come back)."""
     hide_after_s: float = 1.0
     """A bird not seen for this long is no longer shown."""
+    unknown_box_score: float = 0.5
+    """A bird of a species the model does not know ("a bird") needs stronger evidence than a named one before it is
+    shown or recorded: the detector this sure of it as a bird at least once, ..."""
+    unknown_looks: int = 2
+    """... this many looks by the classifier, ..."""
+    unknown_background: float = 0.2
+    """... and a mean background score of at most this (the classifier takes it for a bird)."""
     closeup_fraction: float = 0.15
     """A bird whose box covers this fraction of the whole-frame region is the whole-frame pass's bird (a close-up)."""
     other_object_score: float = 0.5
@@ -78,6 +85,10 @@ class SceneOptions:
     detector_interval_s: float = 1 / 15
     """Least time between two detector passes (0: every frame). The detector costs several times the rest of a
     frame; on the frames between, each bird is followed by its look."""
+    motion_search: bool = False
+    """Every other search goes where the picture moved and no bird is followed (a bird that came or stirred),
+    before the tiles' turn comes. Off by default: on the panning test footage it found birds sooner but named them
+    later, with more wrong names (the README's figures)."""
 
     def __post_init__(self) -> None:
         if self.threshold is not None:
@@ -96,3 +107,6 @@ class SceneOptions:
         at_least(self, "hide_after_misses", 1)
         for field in ("closeup_fraction", "other_object_score", "other_object_cover"):
             between(self, field, 0, 1)
+        between(self, "unknown_box_score", 0, 1)
+        at_least(self, "unknown_looks", 1)
+        between(self, "unknown_background", 0, 1)

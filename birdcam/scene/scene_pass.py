@@ -170,6 +170,7 @@ class ScenePass:
         start = time.perf_counter()
         if self._cuts.changed(frame, t):
             self._new_shot()
+        self._search.watch(frame)
         if self._search.due(t):
             tracks, detector_ms = self._detect(self.detector, frame, t)
         else:
@@ -304,7 +305,7 @@ class ScenePass:
             elif evidence.index is not None:
                 label = self.labels[evidence.index]
                 birds.append(Bird(track_id, box, label, evidence.index, evidence.score, self._ranked(evidence, top_k)))
-            else:
+            elif self._sure_it_is_a_bird(track, evidence):
                 birds.append(Bird(track_id, box, None, None, track.best_score, self._ranked(evidence, top_k)))
         whole_id = self._closeups.whole_frame_id(
             whole.is_bird and not in_view and self._closeups.may_show_whole_frame_bird(tracks, view, t),
@@ -338,6 +339,17 @@ class ScenePass:
             for track, evidence in shown
             if not any(_holds(track.box, other.box) for other, _ in shown if other is not track)
         ]
+
+    def _sure_it_is_a_bird(self, track: Track, evidence: SpeciesEvidence) -> bool:
+        """A bird no species is named for may be shown as a bird of a species the model does not know: the detector
+        was sure of it and the classifier, looking more than once, takes it for a bird. A fish or a dragonfly the
+        detector doubted is not "a bird"."""
+        options = self.options
+        return (
+            track.best_score >= options.unknown_box_score
+            and evidence.looks >= options.unknown_looks
+            and evidence.background <= options.unknown_background
+        )
 
     def _ranked(self, evidence: SpeciesEvidence, k: int) -> tuple[Category, ...]:
         """The k classes a bird's looks rank best, best first."""

@@ -1,9 +1,10 @@
-"""Where the detector looks in each frame: the search plan, second looks, and the neighbourhood of each bird.
+"""Where the detector looks in each frame: the search plan, second looks, motion, and each bird's neighbourhood.
 
 One detector pass a frame at most, over one region: the neighbourhood of a new bird (to confirm
 it), else a second look at a box a search found cut by its region's edge or doubtful, else the
-neighbourhood of a bird not looked at for a while, else the next region of the search plan (the
-whole frame, then tiles at full resolution in turn).
+neighbourhood of a bird not looked at for a while, else, every other search, the neighbourhood of
+something that moved where no bird is followed (motion.py), else the next region of the search plan
+(the whole frame, then tiles at full resolution in turn).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from birdcam.models.boxes import Box, PixelBox, overlap_area
+from birdcam.scene.motion import MotionCue
 from birdcam.scene.options import SceneOptions
 from birdcam.scene.tracker import Track
 
@@ -23,6 +27,8 @@ MAX_PROBES = 4
 """Second looks queued at most (boxes a search found cut or doubtful)."""
 PROBE_WITHIN_S = 0.5
 """A second look not taken within this time is dropped (the bird has moved on)."""
+MOTION_REVISIT_S = 0.5
+"""A moving place searched is not searched again for its motion within this time."""
 _SAME_TIME_S = 1e-3
 """Capture times this close count as equal (frame times are rounded by sources)."""
 
@@ -34,6 +40,7 @@ class Search:
         self.options = options
         self.input_size = input_size
         """The detector's input (height, width): a neighbourhood is never smaller."""
+        self._motion = MotionCue()
         self.reset()
 
     def reset(self) -> None:
@@ -44,6 +51,18 @@ class Search:
         """The last pass renewed a bird's box: the next one searches (every other frame at most)."""
         self._probes: list[tuple[PixelBox, float]] = []
         """Second looks queued: (region, drop it after this time)."""
+        self._motion.reset()
+        self._moving: list[Box] = []
+        """What moved in the last frame watched, largest first."""
+        self._searched_motion: list[tuple[PixelBox, float]] = []
+        """Regions searched for their motion lately, and when."""
+        self._motion_turn = False
+        """The next search is motion's turn (motion and the plan take turns)."""
+
+    def watch(self, frame: np.ndarray) -> None:
+        """Takes every frame's motion (with `options.motion_search`), for the searches to come."""
+        if self.options.motion_search:
+            self._moving = self._motion.update(frame)
 
     def due(self, t: float) -> bool:
         """A detector pass is due at time t: none yet, or the last one `detector_interval_s` ago."""
@@ -66,7 +85,24 @@ class Search:
         self._refreshed = False
         if self._probes:
             return self._probes.pop(0)[0], True
-        return self._plan.next_region(), True
+        self._motion_turn = not self._motion_turn
+        moving = self._motion_region(shape, tracks, t) if self._motion_turn else None
+        return (moving or self._plan.next_region()), True
+
+    def _motion_region(self, shape: tuple[int, ...], tracks: Sequence[Track], t: float) -> PixelBox | None:
+        """The neighbourhood of the largest moving blob where no bird is followed and that was not searched for
+        its motion lately; None when there is none."""
+        self._searched_motion = [(region, at) for region, at in self._searched_motion if t - at < MOTION_REVISIT_S]
+        for blob in self._moving:
+            area = blob[2] * blob[3]
+            if any(overlap_area(blob, track.predicted(t)) >= 0.3 * area for track in tracks):
+                continue
+            if any(overlap_area(blob, region) >= 0.8 * area for region, _ in self._searched_motion):
+                continue
+            region = neighbourhood(blob, self.options.neighbourhood, self.input_size, shape)
+            self._searched_motion.append((region, t))
+            return region
+        return None
 
     def probe_later(
         self, detections: Sequence[Detection], tracks: Sequence[Track], shape: tuple[int, ...], t: float

@@ -70,3 +70,20 @@ def test_weights_count_good_looks_more():
     species.add(look(c2=0.9), weight=1.0)
     species.add(look(c4=0.9), weight=0.1)
     assert species.index == 2 and species.top(1)[0][0] == 2
+
+
+def test_weaker_looks_add_up_where_one_weaker_look_does_not_name():
+    species = evidence(threshold=0.7, first_threshold=0.8, threshold_step=0.05)
+    assert species.add(look(c2=0.72)) is None  # one look: 0.8 needed
+    assert species.add(look(c2=0.72)) is None  # two: 0.75
+    assert species.add(look(c2=0.72)) == 2  # three agreeing looks: 0.7
+    sure = evidence(threshold=0.7, first_threshold=0.8)
+    assert sure.add(look(c3=0.85)) == 3  # a first look with a high score names at once
+
+
+def test_a_look_alike_below_the_threshold_never_takes_the_name():
+    # A bird of a species the model does not know: its look-alike scores 0.4-0.7 look after look.
+    species = evidence()
+    for score in [0.6, 0.65, 0.55, 0.68, 0.62, 0.6, 0.66, 0.58, 0.64, 0.61]:
+        assert species.add(look(c1=score, c5=0.05)) is None
+    assert species.score == pytest.approx(0.62, abs=0.02)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from birdcam.models.classifier import Classifier
+from birdcam.models.detector import Detection
 from birdcam.scene.factory import open_detector
 from birdcam.scene.scene_pass import SceneOptions, ScenePass
 from birdcam.scene.search import SearchPlan
@@ -357,3 +358,45 @@ def test_a_new_threshold_keeps_the_birds_and_a_new_tracking_starts_them_over(sha
     n, frame = frames[42]
     restarted = scene.process(frame, n / FPS)
     assert not {b.track for b in restarted.birds} & set(named), "other options: the birds start over"
+
+
+class Boxes:
+    """A detector that boxes the given truth box as a bird at a fixed score, wherever a region holds it."""
+
+    def __init__(self, detector, box, score: float):
+        self.detector, self.input_size, self.box, self.score = detector, detector.input_size, box, score
+
+    def detect(self, frame, *, color="bgr", roi=None):
+        found = self.detector.detect(frame, color=color, roi=roi)
+        x, y, w, h = roi or (0, 0, frame.shape[1], frame.shape[0])
+        bx, by, bw, bh = self.box
+        inside = x <= bx and y <= by and bx + bw <= x + w and by + bh <= y + h
+        bird = Detection(tuple(float(v) for v in self.box), self.score, 14, "bird")
+        return dataclasses.replace(found, birds=(bird,) if inside else ())
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize(("score", "shown"), [(0.35, False), (0.6, True)])
+def test_a_bird_of_no_known_species_needs_a_sure_box(shared_dir, models, photos, score, shown):
+    """A bird no species is named for is shown as "a bird" only when the detector was sure of it: a fish or a
+    dragonfly the detector doubts is not "a bird". The same pixels (a dollarbird, a species the model does not know),
+    boxed at 0.35 or at 0.6."""
+    classifier, detector = models
+    dollarbird = photos["ASIAN DOLLARD BIRD/1.jpg"]
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(2),
+        background(shared_dir, "cat"),
+        [dollarbird],
+        heights=(220, 220),
+        positions=[(0.3, 0.5)],
+        speed=0,
+    )
+    _, (truth,) = shot.frame(0)
+    scene = ScenePass(classifier, Boxes(detector, truth.box, score))
+    unknown = sum(
+        any(not bird.whole_frame and bird.label is None for bird in scene.process(frame, n / FPS).birds)
+        for n, frame, _ in shot.play()
+    )
+    assert (unknown >= 40) if shown else (unknown == 0), unknown
