@@ -4,11 +4,14 @@
     .venv/bin/python benchmarks/live_pipeline.py --duration 60    # a quicker run
     .venv/bin/python benchmarks/live_pipeline.py --no-big-model   # skip building the 300 MB model
 
-On 1280x720 30 fps footage at real-time pace, with the starter classifier and the starter detector
-(YOLOX-nano, from ../shared) in the inference process:
- 1. real time (scenes with 1-3 small birds on real photos, built as benchmarks/scene_quality.py builds
-    them): every frame shown, scene pass >= 15 frames/s, result latency p95 <= 100 ms; RSS growth after
-    warm-up of the app process and of the inference process (< 20 MB over 5 minutes);
+On 1280x720 30 fps footage at real-time pace, with the starter classifier and a detector from ../shared
+(YOLOX-nano, the starter; or NanoDet-Plus) in the inference process:
+ 1. real time (benchmarks/scene_quality.py's footage: 2-s shots of 1-3 small birds cut along their outline
+    on real photos, a fifth bird-free, written as MJPG and looped): every frame shown, scene pass >= 15
+    frames/s, result latency p95 <= 100 ms; RSS growth after warm-up of the app process and of the
+    inference process (< 20 MB over 5 minutes); the quality of what is shown (scene_quality's figures:
+    birds named, frames named, wrong names, bird-free frames clean, label changes) against the baseline
+    of the same video's frames through the scene pass every frame in order (target: within 0.05);
  2. slow model (the scene pass plus a 200 ms sleep, in the inference process): every frame still shown,
     classified rate >= 0.9x the slow model's own rate measured here (the baseline);
  3. the window (off-screen): event-loop stall p99 while playing, and while a ~300 MB model loads in a
@@ -37,7 +40,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("BIRDCAM_SHARED") or REPO.parent / "shared")
 STARTER = SHARED / "models" / "aiy_birds_v1" / "lite-model_aiy_vision_classifier_birds_V1_3.tflite"
-DETECTOR = SHARED / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
+DETECTORS = {
+    "yolox": SHARED / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite",
+    "nanodet": SHARED / "models" / "nanodet_plus_m_416" / "nanodetplus_m_416_float16.tflite",
+}
 SIZE = (1280, 720)
 FPS = 30
 SLOW_S = 0.2
@@ -56,19 +62,74 @@ open(sys.argv[1], "wb").write(converter.convert())
 """
 
 
-def write_scene_video(path: Path, seconds: float, seed: int = 0) -> None:
-    """2-s shots of 1-3 drifting small birds on real bird-free photos (the scene-quality footage)."""
-    sys.path.insert(0, str(REPO / "tests"))
+def write_scene_video(path: Path, shots: int, seed: int = 0, cut: str = "outline") -> list[tuple[int, tuple]]:
+    """2-s shots of 1-3 drifting small birds on real bird-free photos (the scene-quality footage); returns each
+    frame's (shot number, truth)."""
     from bird_scenes import random_shots
 
     from birdcam.models.labels import read_labels
 
     names = {label.scientific_name.lower() for label in read_labels(STARTER.parent / "labels.txt")}
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, SIZE)
-    for shot in random_shots(SHARED, names, max(1, round(seconds / 2)), seed=seed):
-        for _n, frame, _truth in shot.play():
+    truths = []
+    for number, shot in enumerate(random_shots(SHARED, names, shots, seed=seed, cut=cut)):
+        for _n, frame, truth in shot.play():
             writer.write(frame)
+            truths.append((number, truth))
     writer.release()
+    return truths
+
+
+def every_frame_quality(video: Path, truths: list[tuple[int, tuple]], detector: Path) -> dict:
+    """The baseline: the video's own frames through the scene pass one after another (scene_quality's way)."""
+    from scene_quality import BirdcamPass, Tally
+
+    from birdcam.live.inference import InferenceOptions, build_scene_pass
+
+    scene, _ = build_scene_pass(InferenceOptions(model=str(STARTER), detector=str(detector)), lambda text: None)
+    way, tally = BirdcamPass(scene), Tally()
+    capture = cv2.VideoCapture(str(video))
+    for n, (shot, truth) in enumerate(truths):
+        ok, frame = capture.read()
+        if not ok:
+            break
+        start = time.perf_counter()
+        shown = way.process(frame, n / FPS)
+        tally.add(shot, truth, shown, (time.perf_counter() - start) * 1e3)
+    capture.release()
+    scene.close()
+    return quality_figures(tally)
+
+
+def live_quality(log: Path, truths: list[tuple[int, tuple]]) -> dict:
+    """The quality of what `live --headless` showed: each logged frame's birds against that frame's truth (the
+    video loops: frame numbers keep counting)."""
+    from scene_quality import Shown, Tally
+
+    tally = Tally()
+    with log.open(encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            if record.get("summary"):
+                continue
+            loop, n = divmod(record["frame"], len(truths))
+            shot, truth = truths[n]
+            shown = [
+                Shown(
+                    tuple(bird["box"]),
+                    bird["scientific_name"].lower() if bird["scientific_name"] else None,
+                    bird["whole_frame"],
+                )
+                for bird in record["birds"]
+            ]
+            tally.add(loop * len(truths) + shot, truth, shown, 0.0)
+    return quality_figures(tally)
+
+
+def quality_figures(tally) -> dict:
+    figures = tally.figures()
+    keys = ("named", "frames_named", "wrong_per_frame", "clean", "changes", "first_name_s")
+    return {key: round(figures[key], 3) for key in keys} | {"ms_mean": round(figures["ms_mean"], 1)}
 
 
 def rss_mb(pid: int) -> float:
@@ -100,7 +161,9 @@ def own_rate(scene, frames: list[np.ndarray], seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
-def run_headless(video: Path, seconds: float, work: Path, *, factory=None, sample_rss: bool) -> tuple[dict, list]:
+def run_headless(
+    video: Path, seconds: float, work: Path, *, detector: Path, factory=None, sample_rss: bool
+) -> tuple[dict, list]:
     from birdcam.live.headless import HeadlessOptions
     from birdcam.live.headless import run_headless as run
     from birdcam.live.inference import InferenceOptions, build_scene_pass, child_pids
@@ -128,7 +191,7 @@ def run_headless(video: Path, seconds: float, work: Path, *, factory=None, sampl
                 record=False,
             ),
             factory=factory or build_scene_pass,
-            inference=InferenceOptions(detector=str(DETECTOR)),
+            inference=InferenceOptions(detector=str(detector)),
         )
     finally:
         done.set()
@@ -165,7 +228,7 @@ def stall_percentiles(app, seconds: float, until=None) -> dict:
     }
 
 
-def window_stalls(app, video: Path, seconds: float, big_model: Path | None, work: Path) -> dict:
+def window_stalls(app, video: Path, seconds: float, big_model: Path | None, work: Path, detector: Path) -> dict:
     from PySide6.QtCore import QSettings
 
     from birdcam.gui.window import MainWindow
@@ -176,7 +239,7 @@ def window_stalls(app, video: Path, seconds: float, big_model: Path | None, work
         QSettings(str(work / "bench.ini"), QSettings.Format.IniFormat),
         source=str(video),
         model=str(STARTER),
-        detector=str(DETECTOR),
+        detector=str(detector),
     )
     window.resize(1280, 800)
     window.show()
@@ -219,7 +282,13 @@ def main() -> int:
     parser.add_argument("--stall-duration", type=float, default=10.0, help="seconds of the window stall measurement")
     parser.add_argument("--no-big-model", action="store_true", help="skip the 300 MB model load")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--shots", type=int, default=40, help="2-s shots of the looped video (40: scene_quality's)")
+    parser.add_argument("--seed", type=int, default=0, help="draws other footage")
+    parser.add_argument("--cut", choices=("outline", "ellipse"), default="outline", help="how birds are cut out")
+    parser.add_argument("--detector", choices=tuple(DETECTORS), default="yolox", help="the detector family")
+    parser.add_argument("--skip-window", action="store_true", help="only the headless runs (no slow model, no window)")
     args = parser.parse_args()
+    sys.path[:0] = [str(REPO / "tests"), str(REPO / "benchmarks")]
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     work = Path(tempfile.mkdtemp(prefix="birdcam-live-bench-"))
     os.environ["BIRDCAM_DATA_DIR"] = str(work / "data")
@@ -228,17 +297,20 @@ def main() -> int:
     from birdcam.live.inference import InferenceOptions, build_scene_pass
 
     video = work / "scenes-720p.avi"
-    write_scene_video(video, 30.0)
+    truths = write_scene_video(video, args.shots, args.seed, args.cut)
+    detector = DETECTORS[args.detector]
     capture = cv2.VideoCapture(str(video))
     frames = [capture.read()[1] for _ in range(90)]
     capture.release()
     figures: dict = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "video": f"{SIZE[0]}x{SIZE[1]} MJPG {FPS} fps, 1-3 small birds a frame, real-time pace, looped",
-        "models": f"{STARTER.name} + {DETECTOR.name}",
+        "video": f"{SIZE[0]}x{SIZE[1]} MJPG {FPS} fps, {args.shots} shots of 1-3 small birds ({args.cut} cut, "
+        f"seed {args.seed}), real-time pace, looped",
+        "models": f"{STARTER.name} + {detector.name}",
+        "load_average": os.getloadavg(),
     }
 
-    options = InferenceOptions(model=str(STARTER), detector=str(DETECTOR))
+    options = InferenceOptions(model=str(STARTER), detector=str(detector))
     scene, _ = build_scene_pass(options, lambda text: None)
     figures["scene_pass_own_fps"] = round(own_rate(scene, frames, 10.0), 1)
     scene.close()
@@ -246,7 +318,9 @@ def main() -> int:
     figures["slow_model_own_fps"] = round(own_rate(slow, frames, 4.0), 2)
     slow.close()
 
-    summary, samples = run_headless(video, args.duration, work, sample_rss=True)
+    figures["every_frame_quality"] = every_frame_quality(video, truths, detector)
+    print(json.dumps({"every_frame_quality": figures["every_frame_quality"]}), flush=True)
+    summary, samples = run_headless(video, args.duration, work, detector=detector, sample_rss=True)
     warm = [(app, child) for t, app, child in samples if t >= min(30.0, args.duration * 0.2)]
     figures["real_time"] = {
         "seconds": summary["duration_s"],
@@ -263,9 +337,20 @@ def main() -> int:
         "inference_rss_after_warmup_mb": round(warm[0][1], 1) if warm else None,
         "inference_rss_growth_mb": round(max(c for _, c in warm[-10:]) - warm[0][1], 1) if warm else None,
     }
-    print(json.dumps({"real_time": figures["real_time"]}), flush=True)
+    figures["real_time_quality"] = live_quality(work / "live.jsonl", truths)
+    figures["real_time_quality_minus_every_frame"] = {
+        key: round(figures["real_time_quality"][key] - figures["every_frame_quality"][key], 3)
+        for key in ("named", "frames_named", "wrong_per_frame", "clean", "changes")
+    }
+    print(json.dumps({key: figures[key] for key in ("real_time", "real_time_quality")}), flush=True)
+    print(json.dumps({"minus_every_frame": figures["real_time_quality_minus_every_frame"]}), flush=True)
+    if args.skip_window:
+        print(json.dumps(figures, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2))
+        return 0
 
-    summary, _ = run_headless(video, args.slow_duration, work, factory=slow_scene, sample_rss=False)
+    summary, _ = run_headless(video, args.slow_duration, work, detector=detector, factory=slow_scene, sample_rss=False)
     figures["slow_model"] = {
         "shown_fraction": summary["shown_fraction"],
         "classified_fps": summary["classified_fps"],
@@ -281,7 +366,7 @@ def main() -> int:
 
     app = QApplication(sys.argv[:1])
     big_model = None if args.no_big_model else build_big_model(REPO / "benchmarks" / "out" / "big-300mb.tflite")
-    figures["window"] = window_stalls(app, video, args.stall_duration, big_model, work)
+    figures["window"] = window_stalls(app, video, args.stall_duration, big_model, work, detector)
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
