@@ -56,7 +56,7 @@ class OverlayContent:
     message: str = ""
     """An error or state line drawn across the top (missing camera, video ended, paused)."""
     birds: tuple[BirdMark, ...] = ()
-    """Boxes to draw, in frame pixels (the whole-frame pass's close-ups have none)."""
+    """Boxes to draw, in frame pixels (close-ups, which fill the view and are named by the panel, have none)."""
     frame_size: tuple[int, int] = (0, 0)
     """(width, height) of the frame the boxes refer to."""
 
@@ -87,7 +87,7 @@ def overlay_content(
             highlighted=b is bird,
         )
         for b in scene.birds
-        if not b.whole_frame
+        if not (b.whole_frame or b.closeup)  # a close-up is named by the whole-frame pass: boxed by turns, it blinked
     )
     common = {"stats": stats, "message": message, "birds": marks, "frame_size": (width, height)}
     shown_index = bird.index if bird is not None else None

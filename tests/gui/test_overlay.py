@@ -117,3 +117,36 @@ def test_no_bird_lists_no_runner_up_that_the_scene_pass_did_not_show(qapp, share
     best = market.top[0][1]  # with a threshold it reaches, it is a species about to be named: no runner-up
     lower = overlay_content(display, top_k=3, threshold=best)
     assert lower.title == "No bird" and all(score < best for _, score in lower.top)
+
+
+def test_a_still_close_up_is_never_boxed_by_turns(qapp, shared_dir, starter_model):
+    """On a still close-up the box came and went: the bird was the detector's close-up on some frames and the
+    whole-frame pass's bird on others (a firecrest photo: 13 frames unboxed, 8 boxed, 14 unboxed, ...)."""
+    import cv2
+
+    from birdcam.gui.overlay import overlay_content
+    from birdcam.gui.pipeline import DisplayFrame
+    from birdcam.live.inference import ModelInfo
+    from birdcam.live.pipeline import LiveResult, LiveStats
+    from birdcam.live.sources import Frame
+    from birdcam.scene.factory import open_scene_pass
+
+    image = cv2.resize(
+        cv2.imread(str(shared_dir / "birds525-sample" / "valid" / "COMMON FIRECREST" / "5.jpg")), (640, 480)
+    )
+    yolox = shared_dir / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
+    kinds, boxed, titles = set(), [], set()
+    with open_scene_pass(starter_model, detector=yolox, classifier_options={"top_k": 7}).scene as scene:
+        info = ModelInfo(str(starter_model), "aiy", tuple(scene.classifier.labels), None, 0.3, 7)
+        for n in range(45):
+            result = scene.process(image, n / 15)
+            kinds |= {(b.closeup, b.whole_frame) for b in result.birds}
+            display = DisplayFrame(
+                Frame(n, image, 0.0), LiveResult(n, 0.0, 0.0, result, info, image), 0.0, LiveStats(15, 15, 50)
+            )
+            content = overlay_content(display, top_k=3)
+            boxed.append(bool(content.birds))
+            titles.add(content.title)
+    assert {(True, False), (False, True)} <= kinds, "the material: the bird is reported both ways"
+    assert not any(boxed), boxed
+    assert len(titles) == 1 and "Bird" not in next(iter(titles)), titles  # one species named all along
