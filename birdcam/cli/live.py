@@ -87,6 +87,9 @@ def run_live(args: argparse.Namespace) -> int:
         raise BirdcamError(f"--headless needs --source: {SOURCE_KINDS}")
     if args.log is None:
         raise BirdcamError("--headless needs --log OUT.jsonl, the file to write the frames to")
+    if args.every_frame and (args.no_realtime or args.loop):
+        given = "--no-realtime" if args.no_realtime else "--loop"
+        raise BirdcamError(f"--every-frame reads the recording once, every frame; drop {given}")
     if args.max_frames is not None and args.max_frames < 1:
         raise BirdcamError(f"--max-frames must be at least 1, not {args.max_frames}")
     from birdcam.live.headless import HeadlessOptions, run_headless

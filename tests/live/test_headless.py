@@ -110,6 +110,8 @@ def test_headless_max_frames_and_fast_decoding(duck_cat_duck, starter_model, tmp
         (["--source", "no/such/video.mp4"], "no such source"),
         (["--source", "{video}", "--model", "{bad_model}"], "bad.tflite"),
         (["--source", "{video}"], "--log"),
+        (["--source", "{video}", "--every-frame", "--loop"], "--every-frame reads the recording once"),
+        (["--source", "{video}", "--every-frame", "--no-realtime"], "drop --no-realtime"),
     ],
 )
 def test_headless_bad_input_is_one_line_and_exit_2(duck_video, starter_model, tmp_path, capsys, arguments, expected):
