@@ -55,10 +55,13 @@ class LayerChange:
         )
 
 
-def extended_model(model_path: Path, old_labels: Sequence[str], change: LayerChange) -> bytes:
+def extended_model(
+    model_path: Path, old_labels: Sequence[str], change: LayerChange, model: TFLiteModel | None = None
+) -> bytes:
     """The bytes of the model at `model_path` with `change` applied and its labels extended. `old_labels` are the
-    texts of the labels the app reads for the model now (a sidecar's, with common names, or the embedded ones)."""
-    model = TFLiteModel.from_path(model_path)
+    texts of the labels the app reads for the model now (a sidecar's, with common names, or the embedded ones).
+    `model`: the file already parsed (it is changed in place)."""
+    model = model or TFLiteModel.from_path(model_path)
     layer = model.classifier_layer()
     if len(old_labels) != layer.classes:
         raise ModelError(f"{len(old_labels)} labels for the {layer.classes} classes of {Path(model_path).name}.")

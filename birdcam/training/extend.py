@@ -7,12 +7,15 @@ are fitted in closed form, chosen by measurement (README, `benchmarks/extend_spe
 - a new species gets the direction of its mean feature (over its photos, mirrored and closer
   views), scaled to NEW_ROW_SCALE of the model's mean row length, and a bias of NEW_BIAS;
 - a species the model knows gets KNOWN_GAIN x its mean feature added to its row: reference
-  photos of a species make the model better at it.
+  photos of a species make the model better at it;
+- then each new row's bias is lowered until, on every picture without a bird (`negatives`), its
+  probability under the extended model stays under NEGATIVE_LIMIT, and each refined row's under
+  that or what it was before: a species taught from one photo must not take a cat for itself.
 
-Both are stated in units of the model's typical logit (mean row length x mean feature length), so
-they hold for any model. Logistic regression on the cached features, with the old rows fixed,
-overfits one or two photos (new species 0.40 where this gets 0.69); fitting biases on top changes
-nothing measurable. Plain Python and NumPy: no TensorFlow.
+The first two are stated in units of the model's typical logit (mean row length x mean feature
+length), so they hold for any model. Logistic regression on the cached features, with the old rows
+fixed, overfits one or two photos; fitting biases on top changes nothing measurable. Plain Python and
+NumPy: no TensorFlow.
 """
 
 from __future__ import annotations
@@ -34,18 +37,23 @@ from birdcam.models.features import VIEWS, FeatureReader, PhotoFeatures
 from birdcam.models.labels import Label, parse_label
 from birdcam.models.litert import check_tflite_file
 from birdcam.models.species import name_key
+from birdcam.models.tflite_edit import TFLiteModel
+from birdcam.training.installing import install_decision
+from birdcam.training.negatives import SHIPPED_NEGATIVES, negative_features
 from birdcam.training.teaching import TeachingClass, TeachingSet
 from birdcam.util.fileio import check_output_folder, write_atomically, write_text_atomically
 from birdcam.util.progress import Progress
 
-NEW_ROW_SCALE = 0.75
+NEW_ROW_SCALE = 0.8
 """Length of a new species' row, as a fraction of the model's mean row length."""
-NEW_BIAS = 0.0956
-"""Bias of a new species' row, in units of the model's typical logit (2.0 for the starter model): 3.0 names a few
-more of the 525 species but lets a species taught alone take a cat photo for itself."""
-KNOWN_GAIN = 0.478
+NEW_BIAS = 0.0865
+"""Bias of a new species' row before the negatives cap it, in units of the model's typical logit (about 2.0 for the
+starter model)."""
+KNOWN_GAIN = 0.433
 """Added to the row of a species the model knows: this x its mean feature / the mean feature length, in units of
-the model's typical logit (10 / mean feature length for the starter model)."""
+the model's typical logit (about 10 / the mean feature length squared for the starter model)."""
+NEGATIVE_LIMIT = 0.05
+"""The most probability a new species may get on a picture without a bird."""
 LOGIT_MARGIN = 1.25
 """A quantized logits output is widened to this x the span of logits seen on the teaching photos."""
 
@@ -66,6 +74,8 @@ class ExtendOptions:
     """CPU threads LiteRT may use for the features."""
     cache: Path | None = None
     """Feature cache folder; None: the user cache's."""
+    negatives: tuple[Path, ...] = (SHIPPED_NEGATIVES,)
+    """Manifests of negative banks (pictures without a bird); the one made for the model's backbone is used."""
 
 
 @dataclass(frozen=True)
@@ -140,11 +150,15 @@ class RowFit:
     def new_bias(self) -> float:
         return NEW_BIAS * self.logit_unit
 
-    def new_row(self, mean: np.ndarray) -> np.ndarray:
-        return NEW_ROW_SCALE * self.row_length * mean / max(float(np.linalg.norm(mean)), 1e-12)
+    def new_rows(self, means: np.ndarray) -> np.ndarray:
+        """[n, features] rows of new species from their mean features [n, features]."""
+        lengths = np.maximum(np.linalg.norm(means, axis=-1, keepdims=True), 1e-12)
+        return (NEW_ROW_SCALE * self.row_length * means / lengths).astype(np.float32)
 
-    def known_row(self, row: np.ndarray, mean: np.ndarray) -> np.ndarray:
-        return row + KNOWN_GAIN * self.logit_unit / max(self.feature_length, 1e-12) ** 2 * mean
+    def known_rows(self, rows: np.ndarray, means: np.ndarray) -> np.ndarray:
+        """[n, features] refined rows of known species from their rows and mean features."""
+        gain = KNOWN_GAIN * self.logit_unit / max(self.feature_length, 1e-12) ** 2
+        return (rows + gain * means).astype(np.float32)
 
 
 def mean_feature(features: np.ndarray, views: Sequence[int]) -> np.ndarray:
@@ -152,26 +166,69 @@ def mean_feature(features: np.ndarray, views: Sequence[int]) -> np.ndarray:
     return features[:, list(views)].reshape(-1, features.shape[-1]).mean(0)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of [n, classes] logits."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def capped_biases(
+    weights: np.ndarray, bias: np.ndarray, rows: np.ndarray, negatives: np.ndarray, limits: np.ndarray
+) -> np.ndarray:
+    """`bias` with the entries of `rows` lowered just enough that on every negative each row's probability under the
+    whole layer stays under its limit (`limits` [negatives, rows]). Capping one row gives the others a little room, so
+    the caps are computed a few times over."""
+    bias = np.asarray(bias, np.float64).copy()
+    if not len(rows) or not len(negatives):
+        return bias.astype(np.float32)
+    products = negatives.astype(np.float64) @ weights.astype(np.float64).T  # [negatives, classes]
+    odds = np.log(limits / (1.0 - limits))
+    for _ in range(3):
+        logits = products + bias
+        top = logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits - top)
+        others = np.maximum(exp.sum(axis=1, keepdims=True) - exp[:, rows], 1e-300)
+        room = odds + np.log(others) + top - products[:, rows]
+        bias[rows] = np.minimum(bias[rows], room.min(axis=0))
+    return bias.astype(np.float32)
+
+
 def fitted_change(
-    weights: np.ndarray, bias: np.ndarray, taught: Sequence[Taught], labels: Sequence[str], views: Sequence[int]
+    weights: np.ndarray,
+    bias: np.ndarray,
+    taught: Sequence[Taught],
+    labels: Sequence[str],
+    views: Sequence[int],
+    negatives: np.ndarray | None = None,
 ) -> LayerChange:
     """The closed-form change for the taught classes (see the module docstring); `labels` of the new ones, in the
-    order of their indices; `views` the indices of the views averaged."""
+    order of their indices; `views` the indices of the views averaged; `negatives` [n, features] pictures without a
+    bird that cap the biases."""
     means = [mean_feature(t.features, views) for t in taught]
     fit = RowFit.of(weights, means)
     size = weights.shape[1]
     new = sorted(((t.index, mean) for t, mean in zip(taught, means) if t.index >= len(weights)), key=lambda n: n[0])
     known = [(t.index, mean) for t, mean in zip(taught, means) if t.index < len(weights)]
     refined = np.array([index for index, _ in known], np.int64)
+    new_means = np.array([mean for _, mean in new], np.float32).reshape(len(new), size)
+    known_means = np.array([mean for _, mean in known], np.float32).reshape(len(known), size)
     change = LayerChange(
         labels=tuple(labels),
-        weights=np.array([fit.new_row(mean) for _, mean in new], np.float32).reshape(len(new), size),
+        weights=fit.new_rows(new_means),
         bias=np.full(len(new), fit.new_bias, np.float32),
         refined=refined,
-        refined_weights=np.array([fit.known_row(weights[i], mean) for i, mean in known], np.float32).reshape(-1, size),
+        refined_weights=fit.known_rows(weights[refined], known_means),
         refined_bias=bias[refined].astype(np.float32),
     )
     all_weights, all_bias = change.applied_to(weights, bias)
+    if negatives is not None and len(negatives):
+        old = softmax(negatives @ weights.T + bias)  # what the model gave each negative before
+        added = np.arange(len(weights), len(all_weights))
+        limits = np.concatenate(
+            [np.maximum(NEGATIVE_LIMIT, old[:, refined]), np.full((len(negatives), len(added)), NEGATIVE_LIMIT)], axis=1
+        )
+        all_bias = capped_biases(all_weights, all_bias, np.concatenate([refined, added]), negatives, limits)
+        change = dataclasses.replace(change, bias=all_bias[added], refined_bias=all_bias[refined])
     seen = np.concatenate([t.features[:, 0] for t in taught]) @ all_weights.T + all_bias
     low, high = float(seen.min()), float(seen.max())
     middle, half = (low + high) / 2, (high - low) / 2 * LOGIT_MARGIN
@@ -231,21 +288,28 @@ def leave_one_out_hits(
     weights: np.ndarray, bias: np.ndarray, change: LayerChange, taught: Sequence[Taught], views: Sequence[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(extended model right, old model right) on each photo of a class with two or more photos, the extended
-    model's row of that class fitted without the photo (all views of it left out)."""
+    model's row of that class fitted without the photo (all views of it left out; the biases as fitted)."""
     full_weights, full_bias = change.applied_to(weights, bias)
     fit = RowFit.of(weights, [mean_feature(t.features, views) for t in taught])
-    extended, old = [], []
-    for t in taught:
-        photos = len(t.features)
-        for i in range(photos if photos >= 2 else 0):
-            mean = mean_feature(np.delete(t.features, i, axis=0), views)
-            row = fit.new_row(mean) if t.index >= len(weights) else fit.known_row(weights[t.index], mean)
-            feature = t.features[i, 0]
-            logits = full_weights @ feature + full_bias
-            logits[t.index] = row @ feature + full_bias[t.index]
-            extended.append(int(np.argmax(logits)) == t.index)
-            old.append(t.index < len(weights) and int(np.argmax(weights @ feature + bias)) == t.index)
-    return np.asarray(extended, bool), np.asarray(old, bool)
+    chosen = [t for t in taught if len(t.features) >= 2]
+    if not chosen:
+        return np.zeros(0, bool), np.zeros(0, bool)
+    photos = np.concatenate([t.features[:, 0] for t in chosen])
+    targets = np.concatenate([np.full(len(t.features), t.index) for t in chosen])
+    rows = []
+    for t in chosen:
+        per_photo = t.features[:, list(views)].sum(axis=1)  # [photos, features]
+        means = (per_photo.sum(axis=0) - per_photo) / ((len(t.features) - 1) * len(views))
+        if t.index >= len(weights):
+            rows.append(fit.new_rows(means))
+        else:
+            rows.append(fit.known_rows(np.broadcast_to(weights[t.index], means.shape), means))
+    logits = photos @ full_weights.T + full_bias
+    everywhere = np.arange(len(photos))
+    logits[everywhere, targets] = np.einsum("ij,ij->i", np.concatenate(rows), photos) + full_bias[targets]
+    extended = logits.argmax(axis=1) == targets
+    old = ((photos @ weights.T + bias).argmax(axis=1) == targets) & (targets < len(weights))
+    return extended, old
 
 
 def test_hits(
@@ -253,12 +317,11 @@ def test_hits(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(extended model right, old model right) on the test photos of each class (their "photo" view)."""
     full_weights, full_bias = change.applied_to(weights, bias)
-    extended, old = [], []
-    for t, features in zip(taught, tests):
-        for feature in features[:, 0]:
-            extended.append(int(np.argmax(full_weights @ feature + full_bias)) == t.index)
-            old.append(t.index < weights.shape[0] and int(np.argmax(weights @ feature + bias)) == t.index)
-    return np.asarray(extended, bool), np.asarray(old, bool)
+    photos = np.concatenate([features[:, 0] for features in tests])
+    targets = np.concatenate([np.full(len(features), t.index) for t, features in zip(taught, tests)])
+    extended = (photos @ full_weights.T + full_bias).argmax(axis=1) == targets
+    old = ((photos @ weights.T + bias).argmax(axis=1) == targets) & (targets < len(weights))
+    return extended, old
 
 
 def extend(options: ExtendOptions) -> ExtendResult:
@@ -270,14 +333,18 @@ def extend(options: ExtendOptions) -> ExtendResult:
         raise DatasetError(f"{options.out} already holds a model; pick another --out.")
     teaching = TeachingSet.from_path(options.data)
     views = range(len(VIEWS))
-    with FeatureReader(options.model, num_threads=options.num_threads, cache=options.cache) as reader:
+    model = TFLiteModel.from_path(Path(options.model))
+    with FeatureReader(options.model, num_threads=options.num_threads, cache=options.cache, model=model) as reader:
         labels = reader.classifier.labels
         weights, bias = reader.model.layer_arrays(reader.layer)
         photos, skipped = read_features(reader, teaching.classes)
         tests, test_skipped = read_features(reader, teaching.classes, test=True)
+        negatives = negative_features(reader, options.negatives)
         size = reader.feature_size
     indices = match_known(teaching.classes, labels)
-    taught, new_labels, test_features = [], [], []
+    taught: list[Taught] = []
+    new_labels: list[str] = []
+    test_features: list[np.ndarray] = []
     merged: dict[int, int] = {}
     for source, index, found, test in zip(teaching.classes, indices, photos, tests):
         if not found:
@@ -296,8 +363,8 @@ def extend(options: ExtendOptions) -> ExtendResult:
         test_features.append(stacked(test, size))
     if not taught:
         raise DatasetError(f"no photo in {teaching.root} could be read; {skipped[0] if skipped else ''}".rstrip("; "))
-    change = fitted_change(weights, bias, taught, new_labels, views)
-    content = extended_model(Path(options.model), [label.text for label in labels], change)
+    change = fitted_change(weights, bias, taught, new_labels, views, negatives)
+    content = extended_model(Path(options.model), [label.text for label in labels], change, model)
     if any(len(f) for f in test_features):
         extended_hits, old_hits = test_hits(weights, bias, change, taught, test_features)
         checked_on = "its test/ photos"
@@ -352,7 +419,8 @@ def extension_card(
         "photos": photos,
         "added": list(added),
         "refined": list(refined),
-        "method": "closed form: new rows = mean feature direction, known rows + mean feature (birdcam train --extend)",
+        "method": "closed form: new rows = mean feature direction, known rows + mean feature, biases capped on "
+        "pictures without a bird (birdcam train --extend)",
         "checked_on": checked_on,
         "checked_photos": checked,
         "top1": accuracy,
@@ -393,33 +461,26 @@ def install_if_better(
     the model it extends; returns where, and one sentence saying why (or why not)."""
     from birdcam.training.export import install
 
-    if options.install is False:
-        return None, "not installed (--no-install)"
-    if options.install is None:
-        if accuracy is None:
-            return None, (
-                "not installed: no photo to check it on (each species has one photo and there is no test/ folder); "
-                "pass --install to install it anyway"
-            )
-        if replaced is not None and accuracy < replaced:
-            return None, (
-                f"not installed: it names {accuracy:.1%} of {checked} photos ({checked_on}), the model it extends "
-                f"{replaced:.1%}; pass --install to install it anyway"
-            )
+    if options.install is None and accuracy is None:
+        checked_on = "each species has one photo and there is no test/ folder"
+    decision = install_decision(options.install, accuracy, replaced or 0.0, checked, checked_on, "the model it extends")
+    if not decision.install:
+        return None, decision.sentence()
     installed = install(options.out, options.out.name)
-    if options.install:
-        return installed, "installed as asked (--install)"
-    return installed, (
-        f"installed: it names {accuracy:.1%} of {checked} photos ({checked_on}), the model it extends "
-        f"{(replaced or 0.0):.1%}"
-    )
+    return installed, decision.sentence(installed)
 
 
 def build_starter_extension(
-    starter: Path, labels_path: Path, refs: Path, manifest: Path, cache: Path | None = None
+    starter: Path,
+    labels_path: Path,
+    refs: Path,
+    manifest: Path,
+    cache: Path | None = None,
+    negatives: tuple[Path, ...] = (SHIPPED_NEGATIVES,),
 ) -> ExtendResult:
     """Fits the starter's shipped extension on a Kaggle-layout folder (shared/birds525-refs) and saves it as
-    `manifest` (.json) and its .rows, with the checksums of the starter and its labels."""
+    `manifest` (.json) and its .rows, with the checksums of the starter and its labels; `negatives` as for
+    ExtendOptions."""
     import os
     import tempfile
 
@@ -430,7 +491,9 @@ def build_starter_extension(
         model.parent.mkdir()
         os.symlink(Path(starter).resolve(), model)
         os.symlink(Path(labels_path).resolve(), model.parent / "labels.txt")  # the common names, as in the cache
-        result = extend(ExtendOptions(model, Path(refs), Path(scratch) / "run", install=False, cache=cache))
+        result = extend(
+            ExtendOptions(model, Path(refs), Path(scratch) / "run", install=False, cache=cache, negatives=negatives)
+        )
     save_change(
         result.change,
         Path(manifest),
@@ -444,8 +507,18 @@ EXTEND_FLAGS = ("extend", "data", "out", "install", "verbose", "command", "handl
 """The `birdcam train` flags --extend takes; any other given with it is a mistake."""
 
 
+def the_apps_model() -> Path:
+    """The model the app runs when none is named (downloading the starter if needed); ModelError when none can be
+    had."""
+    from birdcam.models.store import resolve_model
+    from birdcam.util.progress import DownloadProgress
+
+    return resolve_model(progress=DownloadProgress()).path
+
+
 def run_extend(args) -> int:
-    """`birdcam train --extend MODEL --data DIR [--out RUN] [--install | --no-install]`."""
+    """`birdcam train --extend [MODEL] --data DIR [--out RUN] [--install | --no-install]`; without MODEL, the model
+    the app runs (the newest installed one, else the starter, downloaded if needed)."""
     given = [
         name
         for name, value in vars(args).items()
@@ -456,7 +529,7 @@ def run_extend(args) -> int:
         raise DatasetError(f"--extend fits only the classifier layer; drop {flags} (it takes --data, --out, --install)")
     if args.data is None:
         raise DatasetError("--extend needs --data DIR: a folder with one folder of photos per species.")
-    model = Path(args.extend).expanduser()
+    model = Path(args.extend).expanduser() if args.extend else the_apps_model()
     out = args.out or Path("runs") / f"extend-{model.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     result = extend(ExtendOptions(model=model, data=Path(args.data), out=Path(out), install=args.install))
     if result.empty:
@@ -473,5 +546,5 @@ def run_extend(args) -> int:
     if result.accuracy is not None:
         was = f", the model it extends {result.replaced_accuracy:.1%}" if result.replaced_accuracy is not None else ""
         print(f"top-1 {result.accuracy:.1%} on {result.checked_photos} photos{was}")
-    print(result.install_reason + (f": {result.installed}" if result.installed else ""))
+    print(result.install_reason)
     return 0

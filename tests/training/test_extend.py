@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +78,52 @@ def test_a_known_species_keeps_its_name(extended, shared_dir, starter_model):
         )
 
 
+def test_non_birds_the_starter_puts_on_background_stay_background(extended, shared_dir, starter_model):
+    """Four species taught from two photos each take none of the shared non-bird and bird-free scene photos (whole,
+    and their middle), where the starter says background: without the negatives' cap the cat was a Wattled
+    Curassow."""
+    photos = sorted((shared_dir / "images" / "not-birds").glob("*.jpg")) + sorted(
+        (shared_dir / "images" / "scenes").glob("*.jpg")
+    )
+    pictures = []
+    for path in photos:
+        image = read_image(path)
+        height, width = image.shape[:2]
+        pictures += [
+            (path.name, image),
+            (f"{path.name} middle", image[height // 4 : -height // 4, width // 4 : -width // 4]),
+        ]
+    with Classifier.from_path(extended.model) as after, Classifier.from_path(starter_model) as before:
+        clean = [name for name, picture in pictures if not before.classify(picture).is_bird]
+        named = {name: after.classify(picture) for name, picture in pictures}
+    assert "cat.jpg" in clean and len(clean) >= 12
+    taken = {name: named[name].top.label.text for name in clean if named[name].is_bird}
+    assert taken == {}, taken
+
+
+def test_the_file_runs_in_a_fresh_interpreter_with_plain_litert_and_its_labels(extended, shared_dir):
+    """No birdcam in the other process: LiteRT and the zip of labels appended to the model, as any app reads it."""
+    script = (
+        "import sys, zipfile, numpy as np, cv2\n"
+        "from ai_edge_litert.interpreter import Interpreter\n"
+        "model, photo = sys.argv[1:]\n"
+        "labels = zipfile.ZipFile(model).read('probability-labels-en.txt').decode().splitlines()\n"
+        "interpreter = Interpreter(model_path=model)\n"
+        "interpreter.allocate_tensors()\n"
+        "image = cv2.resize(cv2.imread(photo)[:, :, ::-1], (224, 224), interpolation=cv2.INTER_AREA)\n"
+        "interpreter.set_tensor(interpreter.get_input_details()[0]['index'], image[None].astype(np.uint8))\n"
+        "interpreter.invoke()\n"
+        "scores = interpreter.get_tensor(interpreter.get_output_details()[0]['index'])[0]\n"
+        "print(len(labels), labels[int(scores.argmax())])\n"
+    )
+    photo = shared_dir / "birds525-sample" / "valid" / "ASIAN DOLLARD BIRD" / "4.jpg"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(extended.model), str(photo)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["969", *"Eurystomus orientalis (Asian Dollard Bird)".split()], done.stdout
+
+
 def test_the_file_is_plain_tflite_with_its_labels_inside(extended):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -96,8 +144,10 @@ def test_the_file_is_plain_tflite_with_its_labels_inside(extended):
 
 def test_a_species_the_model_knows_merges_instead_of_duplicating(shared_dir, starter_model, feature_cache, tmp_path):
     folder = teaching_folder(shared_dir, tmp_path / "teach", ("MANDRIN DUCK", "ASIAN DOLLARD BIRD"))
-    # A second folder of the same species, by its common name and no birds.csv row: one class, not two.
+    # A second folder of the same species, by its common name and no birds.csv row: one class, not two; and a new
+    # species by its scientific name beside its Kaggle folder: one new class.
     shutil.copytree(folder / "valid" / "MANDRIN DUCK", folder / "valid" / "Mandarin Duck")
+    shutil.copytree(folder / "valid" / "ASIAN DOLLARD BIRD", folder / "valid" / "Eurystomus orientalis")
     result = extend(ExtendOptions(starter_model, folder, tmp_path / "run", install=False, cache=feature_cache))
     assert result.added == ("Eurystomus orientalis (Asian Dollard Bird)",)
     assert result.refined == ("Aix galericulata (Mandarin Duck)",)
