@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -284,10 +285,11 @@ def _export_dataset(args: argparse.Namespace, db) -> int:
 
     since = _since(args.since) if args.since is not None else None
     result = export_dataset(db.visits(), args.export_dataset, since=since, min_score=args.min_score or 0.0)
-    print(
-        f"wrote {result.images} bird crops of {len(result.classes)} species to {result.folder} (with "
-        f"birds.csv); train on them with: birdcam train --data {result.folder} --val-split 0.1 --test-split 0.1"
-    )
+    folder = shlex.quote(str(result.folder))
+    print(f"wrote {result.images} bird crops of {len(result.classes)} species to {result.folder} (with birds.csv)")
+    print(f"teach them to the model birdcam runs with: birdcam train --extend --data {folder}")
+    if not result.small_classes:
+        print(f"or train a model of their own with: birdcam train --data {folder} --val-split 0.1 --test-split 0.1")
     if result.left_out:
         print(
             f"birdcam: note: {result.left_out} visits have no bird crop (recorded before crops were kept, or "
@@ -297,9 +299,9 @@ def _export_dataset(args: argparse.Namespace, db) -> int:
     small = result.small_classes
     if small:
         print(
-            f"birdcam: warning: {len(small)} species have fewer than {MIN_IMAGES_PER_CLASS} crops "
-            f"({', '.join(small[:3])}{', ...' if len(small) > 3 else ''}); training with --val-split and "
-            "--test-split needs that many: record more visits or remove those folders",
+            f"birdcam: note: {len(small)} species have fewer than {MIN_IMAGES_PER_CLASS} crops "
+            f"({', '.join(small[:3])}{', ...' if len(small) > 3 else ''}): --extend teaches them as they are; "
+            "a model of their own needs that many of each",
             file=sys.stderr,
         )
     return 0

@@ -41,10 +41,11 @@ def register(commands) -> None:
     )
     data.add_argument(
         "--extend",
-        type=Path,
+        nargs="?",
+        const="",
         metavar="MODEL",
-        help="teach this TFLite classifier the species of --data in seconds, no TensorFlow: its classifier layer "
-        "gets a row per new species (see README)",
+        help="teach this TFLite classifier (no MODEL: the model the app runs) the species of --data in seconds, no "
+        "TensorFlow: its classifier layer gets a row per new species (see README)",
     )
     data.add_argument(
         "--val-split", type=float, metavar="F", help="single folder: fraction of each class for validation (0.1)"
@@ -107,7 +108,10 @@ def register(commands) -> None:
         "--no-install", dest="install", action="store_false", default=None, help="do not copy the model into models/"
     )
     export.add_argument(
-        "--install", action="store_true", default=None, help="--extend: install it even if it is not better"
+        "--install",
+        action="store_true",
+        default=None,
+        help="install it even if it names the checked photos worse than the model it would replace",
     )
     train.set_defaults(handler=run_train)
 
@@ -120,7 +124,7 @@ def train_options(args: argparse.Namespace) -> TrainOptions:
         )
     spec = ModelSpec(**{name: getattr(args, name) for name in _MODEL_FLAGS if getattr(args, name) is not None})
     given = {name: getattr(args, name) for name in _RUN_FLAGS if getattr(args, name) is not None}
-    return TrainOptions(data=str(args.data), model=spec, install=args.install is not False, **given)
+    return TrainOptions(data=str(args.data), model=spec, install=args.install, **given)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -171,10 +175,11 @@ def run_train(args: argparse.Namespace) -> int:
         f"model: {folder.model} ({card.quantization}, {(card.size_bytes or 0) / 1e6:.1f} MB), "
         f"agrees with Keras on {exported.keras_agreement:.1%}, {describe_threshold(card.threshold)}"
     )
-    if exported.installed is not None:
-        installed = exported.installed
-        taken = f" ({folder.root.name}.tflite there is another run's)" if installed.stem != folder.root.name else ""
-        print(f"installed: {installed}{taken}")
+    installed = exported.installed
+    taken = ""
+    if installed is not None and installed.stem != folder.root.name:
+        taken = f"; {folder.root.name}.tflite there is another run's"
+    print(exported.install_reason + taken)
     return 0 if exported.keras_agreement >= run.export.MIN_AGREEMENT else 1
 
 

@@ -85,8 +85,9 @@ class TrainOptions:
     """Decoded-image cache: "memory", "disk" (in the run folder), "none", or "auto" (memory up to 2 GB, else disk)."""
     seed: int = 0
     """Seed of the split, shuffling and augmentation."""
-    install: bool = True
-    """Copy the exported model into models/ so the app runs it."""
+    install: bool | None = None
+    """Copy the exported model into models/ so the app runs it: True always, False never, None only when it names the
+    test photos at least as well as the model the app runs now."""
 
     def check(self) -> None:
         """Raises DatasetError for values no run could use."""

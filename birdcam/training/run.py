@@ -29,6 +29,7 @@ from birdcam.errors import BirdcamError, ModelError, OutputError, first_line
 from birdcam.models.card import ModelCard, Normalization
 from birdcam.training import export, report
 from birdcam.training.dataset import ImageFolderDataset, Split, decoded_images, image_pipeline, resized_images
+from birdcam.training.installing import trained_model_decision
 from birdcam.training.model import build_model, local_weights
 from birdcam.training.options import TrainOptions, check_new_run
 from birdcam.util.fileio import atomic_path, check_free_space, write_atomically, write_text_atomically
@@ -241,7 +242,7 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
     report.write_report(
         run.root, {"test": test, "summary": summary, "classes": list(dataset.classes)}, f"birdcam run {run.root.name}"
     )
-    installed = None
+    installed, install_reason = None, "not installed: the TFLite model does not agree with Keras"
     if agreement < export.MIN_AGREEMENT:
         print(
             f"the {options.quantize} TFLite model agrees with Keras on {agreement:.1%} "
@@ -249,9 +250,19 @@ def finish(run: RunFolder, options: TrainOptions, dataset: ImageFolderDataset, m
             f"{export.fallback_advice(options.quantize)}.",
             file=sys.stderr,
         )
-    elif options.install:
-        installed = export.install(run.root, run.root.name)
-    return Exported(card, agreement, installed)
+    else:
+        decision = trained_model_decision(
+            run.model,
+            dataset.test.files,
+            dataset.test.targets,
+            dataset.classes,
+            dataset.scientific_names,
+            options.install,
+        )
+        if decision.install:
+            installed = export.install(run.root, run.root.name)
+        install_reason = decision.sentence(installed)
+    return Exported(card, agreement, installed, install_reason)
 
 
 @dataclass(frozen=True)
@@ -264,6 +275,8 @@ class Exported:
     """Share of validation photos on which the TFLite model and Keras agree on the top class."""
     installed: Path | None
     """The model's path in models/, or None when it was not installed."""
+    install_reason: str = ""
+    """One sentence: why it was (or was not) installed."""
 
 
 class RunCheckpoint(keras.callbacks.Callback):

@@ -244,7 +244,7 @@ def test_dataset_filters_by_day_and_score(recorded, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["Mandarin Duck", "birds.csv"]
     printed = capsys.readouterr()
     assert "wrote 1 bird crops of 1 species" in printed.out
-    assert "warning: 1 species have fewer than 3 crops (Mandarin Duck)" in printed.err
+    assert "note: 1 species have fewer than 3 crops (Mandarin Duck)" in printed.err
 
 
 def test_csv_export_has_a_row_per_visit(recorded, tmp_path, capsys):
