@@ -15,6 +15,7 @@ from PySide6.QtCore import QSize, QStandardPaths, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QIcon, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QCompleter,
     QDialog,
@@ -64,6 +65,10 @@ class SightingsDock(QDockWidget):
 
     muted_changed = Signal(list)
     """The species without new-species notices changed (names): persist them and give them back with set_muted."""
+    teach_requested = Signal(object, object)
+    """(Visit, SpeciesName): the user renamed the visit and asked that its pictures teach the model the species."""
+    teaching = False
+    """Whether the rename dialog offers "Teach birdcam this species" (the window sets it when it can teach)."""
 
     def __init__(self, log: SightingsLog, labels: Callable[[], Sequence[Label]], parent: QWidget | None = None):
         super().__init__("Recent sightings", parent)
@@ -241,7 +246,7 @@ class SightingsDock(QDockWidget):
 
     def rename(self, visit: Visit) -> None:
         """Asks for the species; a name the model does not know is stored only once the user confirms it."""
-        dialog = RenameDialog(visit, self._labels(), self)
+        dialog = RenameDialog(visit, self._labels(), self, offer_teaching=self.teaching and bool(visit.crop_path))
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         name = dialog.chosen()
@@ -256,6 +261,8 @@ class SightingsDock(QDockWidget):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         self.log.rename(visit.id, name.common_name, name.scientific_name)
+        if dialog.teach.isChecked():
+            self.teach_requested.emit(visit, name)
 
     def delete(self, visit: Visit) -> None:
         when = time.strftime("%H:%M", time.localtime(visit.start))
@@ -296,7 +303,10 @@ class SightingsDock(QDockWidget):
 class RenameDialog(QDialog):
     """Pick the species from the model's labels (type to search), or type a name the model does not know."""
 
-    def __init__(self, visit: Visit, labels: Sequence[Label], parent: QWidget | None = None):
+    def __init__(
+        self, visit: Visit, labels: Sequence[Label], parent: QWidget | None = None, *, offer_teaching: bool = False
+    ):
+        """`offer_teaching`: show "Teach birdcam this species" (ticked for a bird the model did not know)."""
         super().__init__(parent)
         self.setWindowTitle("Rename species")
         self._labels = tuple(labels)
@@ -333,6 +343,11 @@ class RenameDialog(QDialog):
         )
         hint.setWordWrap(True)
         column.addWidget(hint)
+        self.teach = QCheckBox("Teach birdcam this species from this bird\u2019s pictures")
+        self.teach.setToolTip("Adds the species to the model that runs (or sharpens it), in the background")
+        self.teach.setChecked(offer_teaching and not visit.known)
+        self.teach.setVisible(offer_teaching)
+        column.addWidget(self.teach)
         column.addWidget(buttons)
 
     def chosen(self) -> SpeciesName | None:

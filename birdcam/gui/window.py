@@ -30,13 +30,14 @@ from birdcam import __version__, paths
 from birdcam.errors import BirdcamError
 from birdcam.gui.controls import DetectionPanel, SpeciesListDialog
 from birdcam.gui.menus import WindowActions
-from birdcam.gui.model_choice import ModelChoice, Retrying
+from birdcam.gui.model_choice import OPEN_MODEL, ModelChoice, Retrying
 from birdcam.gui.overlay import OverlayContent, overlay_content, render_annotated
 from birdcam.gui.pipeline import DisplayFrame, Pipeline
 from birdcam.gui.screen import RegionDialog
 from birdcam.gui.settings import WindowSettings, absolute_source
 from birdcam.gui.sightings_dock import export_sightings, install_sightings
 from birdcam.gui.sightings_log import SightingsLog
+from birdcam.gui.teach import Teacher
 from birdcam.gui.widgets import MessageBar, VideoView, app_icon
 from birdcam.live.inference import ModelInfo
 from birdcam.live.sources import list_cameras
@@ -150,6 +151,11 @@ class MainWindow(QMainWindow):
         dock.set_muted(self.settings.muted)
         dock.muted_changed.connect(lambda names: setattr(self.settings, "muted", tuple(names)))
         self.resizeDocks([self.controls_dock, dock], [170, 600], Qt.Orientation.Vertical)
+        self.teacher = Teacher(self)
+        dock.teaching = True
+        dock.teach_requested.connect(self._teach)
+        self.teacher.taught.connect(self._on_taught)
+        self.teacher.failed.connect(lambda message: self.message_bar.show_message(message, "error", topic="teach"))
 
     def _build_status_bar(self) -> None:
         self.source_label = QLabel("No source")
@@ -389,6 +395,29 @@ class MainWindow(QMainWindow):
                 topic="model",
                 action=None if outcome.running else ("Open model\u2026", self._choose_model),
             )
+        self._show_models()
+
+    def _teach(self, visit, name) -> None:
+        """A renamed visit teaches the running model its species in the background; the model runs on meanwhile."""
+        info = self.models.info
+        if info is None:
+            message = f"No model runs to teach: open one with {OPEN_MODEL}."
+            self.message_bar.show_message(message, "error", topic="teach")
+            return
+        db_path = self._sightings.recorder.path
+        self.teacher.request(info.model_path, name.common_name, name.scientific_name, visit, db_path)
+        self.message_bar.show_message(
+            f"Teaching birdcam {name.display_name}\u2026 {info.stem} runs meanwhile.", "info", topic="teach"
+        )
+
+    def _on_taught(self, model: str, message: str) -> None:
+        """The taught model is installed: it runs now (the default model when that is what ran, else this one)."""
+        self._known_trained = newest_trained_model()
+        self.message_bar.show_message(f"{message} {Path(model).stem} runs now.", "info", topic="teach")
+        if self.models.follows_default_model:
+            self.models.reload_default_model()
+        else:
+            self.models.open_model(model)
         self._show_models()
 
     def _watch_models_folder(self) -> None:
@@ -631,6 +660,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self._sightings.stop(CLOSE_S * 0.9)  # the writer finishes while the pipeline closes
         self.pipeline.close(timeout=CLOSE_S * 0.6)
+        self.teacher.close(timeout=max(0.5, deadline - time.monotonic()))
         self._sightings.close(timeout=max(0.05, deadline - time.monotonic()))
         super().closeEvent(event)
 
