@@ -2,6 +2,7 @@
 # birdcam in one command on a fresh machine.
 #   ./dev.sh app [birdcam options]   set up .venv and open the window
 #   ./dev.sh test [pytest options]   set up .venv with the trainer and test tools, run the whole suite
+#   ./dev.sh check                   lint (ruff), formatting (ruff format) and types of the core (mypy): seconds
 set -eu
 cd "$(dirname "$0")"
 mode="${1:-app}"
@@ -62,8 +63,14 @@ case "$mode" in
         venv "[train,test]"
         QT_QPA_PLATFORM=offscreen exec .venv/bin/python -m pytest "$@"
         ;;
+    check)
+        venv "[test]"
+        .venv/bin/ruff check .
+        .venv/bin/ruff format --check .
+        exec .venv/bin/mypy
+        ;;
     *)
-        echo "usage: ./dev.sh app [birdcam options] | ./dev.sh test [pytest options]" >&2
+        echo "usage: ./dev.sh app [birdcam options] | ./dev.sh test [pytest options] | ./dev.sh check" >&2
         exit 2
         ;;
 esac

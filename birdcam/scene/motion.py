@@ -50,12 +50,12 @@ class MotionCue:
         (dx, dy), _ = cv2.phaseCorrelate(self._background, grey)
         edge = 0
         if abs(dx) > MIN_SHIFT or abs(dy) > MIN_SHIFT:  # the camera moved: so does the background
-            shift = np.float32([[1, 0, dx], [0, 1, dy]])
+            shift = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
             self._background = cv2.warpAffine(
                 self._background, shift, grey.shape[::-1], borderMode=cv2.BORDER_REPLICATE
             )
             edge = int(np.ceil(max(abs(dx), abs(dy)))) + 1  # what came in at the edges is no motion
-        moving = (np.abs(grey - self._background) > self.level).astype(np.uint8)
+        moving: np.ndarray = (np.abs(grey - self._background) > self.level).astype(np.uint8)
         if edge:
             moving[:edge], moving[-edge:], moving[:, :edge], moving[:, -edge:] = 0, 0, 0, 0
         cv2.accumulateWeighted(grey, self._background, self.rate)

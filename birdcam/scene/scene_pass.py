@@ -214,7 +214,9 @@ class ScenePass:
         crops_ms = self._naming.look_at(frame, tracks, 0.0)
         whole = self.classifier.classify(frame)
         shown = self._smoother.update(whole.probabilities, 0.0)
-        return self._result(frame, tracks, whole, shown, 0.0, start, detector_ms, crops_ms + whole.timings.total_ms)
+        return self._result(
+            frame, tracks, whole, shown, 0.0, start, detector_ms, crops_ms + whole.timings.total_ms, looks_for_a_bird=1
+        )
 
     def close(self) -> None:
         self.classifier.close()
@@ -273,9 +275,13 @@ class ScenePass:
         start: float,
         detector_ms: float,
         classifier_ms: float,
+        looks_for_a_bird: int | None = None,
     ) -> SceneResult:
-        """The ending of process() and process_still(): the birds to show, and the frame's result."""
-        return self._ending(self._birds(frame.shape, tracks, shown, t), whole, shown, start, detector_ms, classifier_ms)
+        """The ending of process() and process_still(): the birds to show, and the frame's result. A bird of no
+        known species needs `looks_for_a_bird` looks (default: options.unknown_looks; a still is looked at once)."""
+        looks = self.options.unknown_looks if looks_for_a_bird is None else looks_for_a_bird
+        birds = self._birds(frame.shape, tracks, shown, t, looks)
+        return self._ending(birds, whole, shown, start, detector_ms, classifier_ms)
 
     def _ending(
         self,
@@ -289,7 +295,9 @@ class ScenePass:
         total_ms = (time.perf_counter() - start) * 1e3
         return SceneResult(birds, shown, whole.probabilities, SceneTimings(detector_ms, classifier_ms, total_ms))
 
-    def _birds(self, shape: tuple[int, ...], tracks: tuple[Track, ...], whole: Shown, t: float) -> tuple[Bird, ...]:
+    def _birds(
+        self, shape: tuple[int, ...], tracks: tuple[Track, ...], whole: Shown, t: float, looks_for_a_bird: int
+    ) -> tuple[Bird, ...]:
         """Confirmed tracks seen lately that the classifier does not call background, named by their evidence;
         a close-up is named by the whole-frame pass; the whole-frame pass's bird on its own when no track it
         saw is shown (a close-up the detector misses)."""
@@ -305,7 +313,7 @@ class ScenePass:
             elif evidence.index is not None:
                 label = self.labels[evidence.index]
                 birds.append(Bird(track_id, box, label, evidence.index, evidence.score, self._ranked(evidence, top_k)))
-            elif self._sure_it_is_a_bird(track, evidence):
+            elif self._sure_it_is_a_bird(track, evidence, looks_for_a_bird):
                 birds.append(Bird(track_id, box, None, None, track.best_score, self._ranked(evidence, top_k)))
         whole_id = self._closeups.whole_frame_id(
             whole.is_bird and not in_view and self._closeups.may_show_whole_frame_bird(tracks, view, t),
@@ -340,14 +348,14 @@ class ScenePass:
             if not any(_holds(track.box, other.box) for other, _ in shown if other is not track)
         ]
 
-    def _sure_it_is_a_bird(self, track: Track, evidence: SpeciesEvidence) -> bool:
+    def _sure_it_is_a_bird(self, track: Track, evidence: SpeciesEvidence, looks_needed: int) -> bool:
         """A bird no species is named for may be shown as a bird of a species the model does not know: the detector
-        was sure of it and the classifier, looking more than once, takes it for a bird. A fish or a dragonfly the
-        detector doubted is not "a bird"."""
+        was sure of it and the classifier, looking `looks_needed` times, takes it for a bird. A fish or a dragonfly
+        the detector doubted is not "a bird"."""
         options = self.options
         return (
             track.best_score >= options.unknown_box_score
-            and evidence.looks >= options.unknown_looks
+            and evidence.looks >= looks_needed
             and evidence.background <= options.unknown_background
         )
 

@@ -220,6 +220,7 @@ def test_the_first_run_downloads_the_starter_model_with_progress(starter_model, 
     import shutil
 
     from birdcam.live.pipeline import ModelLoader
+    from birdcam.models.shipped import extended_starter_path
     from birdcam.models.store import AIY_BIRDS_V1
 
     mirror = tmp_path / "mirror"
@@ -251,8 +252,10 @@ def test_the_first_run_downloads_the_starter_model_with_progress(starter_model, 
     assert events.failed == []
     process = events.ready[0]
     try:
-        assert process.info.model_path == str(AIY_BIRDS_V1.path())
+        # The downloaded starter, with the shipped Kaggle 525 extension applied to it (models/shipped.py).
+        assert process.info.model_path == str(extended_starter_path(AIY_BIRDS_V1.path()))
         assert process.info.labels[166].common_name == "Mandarin Duck"
+        assert len(process.info.labels) == 1266
     finally:
         process.close()
     assert progress[0].startswith("Downloading the starter model: ") and progress[-1].endswith(": 100%")
