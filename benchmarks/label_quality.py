@@ -111,12 +111,12 @@ def synthetic_scenes(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     return pictures
 
 
-def build_footage(shared: Path, model_scientific_names: set[str], shots: int, seed: int = 3):
+def build_footage(shared: Path, model_scientific_names: set[str], shots: int, seed: int = 3, skip=frozenset()):
     """Yields (Scene, its frames), made one scene at a time to keep memory small: bird shots (up to `shots`,
     shuffled) each followed by a non-bird scene: every other one a part of a shared not-bird photo (cat, hot dog,
-    face), the others synthetic."""
+    face), the others synthetic. `skip`: bird photos (paths) left out, e.g. the ones a model was taught with."""
     rng = np.random.default_rng(seed)
-    birds = known_bird_photos(shared, model_scientific_names)
+    birds = [(path, name) for path, name in known_bird_photos(shared, model_scientific_names) if path not in skip]
     order = rng.permutation(len(birds))[:shots]
     photos = [(path.stem, cv2.imread(str(path))) for path in sorted((shared / "images" / "not-birds").glob("*.jpg"))]
     synthetic = synthetic_scenes(rng)
@@ -228,13 +228,17 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--detector", help='also run the scene pass with this detector ("starter": shared\'s YOLOX-nano)'
     )
+    parser.add_argument(
+        "--model", type=Path, help="classify the same footage (the starter's species) with this model instead"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from birdcam.models.labels import read_labels
     from birdcam.scene.smoothing import SmoothingOptions
 
-    model = args.shared / STARTER
-    names = {label.scientific_name.lower() for label in read_labels(model.parent / "labels.txt")}
+    starter = args.shared / STARTER
+    names = {label.scientific_name.lower() for label in read_labels(starter.parent / "labels.txt")}
+    model = args.model or starter
     started = time.perf_counter()
     footage, probabilities, labels, background, threshold = classify_footage(
         model, build_footage(args.shared, names, args.shots, args.seed)
