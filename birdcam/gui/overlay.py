@@ -391,8 +391,8 @@ def paint_frame(painter: QPainter, target: QRectF, image: QImage, *, mirror: boo
 def fitted_frame(image_bgr: np.ndarray, width: int, height: int, *, mirror: bool) -> tuple[QImage, np.ndarray]:
     """The frame resized to width x height pixels by OpenCV, as a QImage Qt draws as it is.
 
-    QPainter's smooth scaling of a 720p BGR frame into a 1100-px view costs the GUI thread 5.1 ms a
-    paint; OpenCV's resize into Qt's native 32-bit format, then an unscaled draw, 1.6 ms.
+    OpenCV's resize into Qt's native 32-bit format, then an unscaled draw, costs the GUI thread a fraction of
+    QPainter's smooth scaling of a BGR frame (docs/performance.md).
     Returns the pixels too: the QImage does not own them.
     """
     height_in, width_in = image_bgr.shape[:2]

@@ -25,7 +25,7 @@ class EvidenceOptions:
     threshold: float = 0.7
     """Mean score a species needs to be named once the looks have added up. Far above the whole frame's 0.3: a crop
     of a small bird is a poorer look than a close-up, and a bird of a species the model does not know takes a
-    look-alike's name at 0.4-0.7 (the README's curve of named against wrong)."""
+    look-alike's name at 0.4-0.7 (the curve of named against wrong in docs/performance.md)."""
     first_threshold: float = 0.8
     """Mean score a species needs on a bird's first look; each look after lowers it by `threshold_step`, down to
     `threshold`."""

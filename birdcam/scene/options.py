@@ -88,7 +88,7 @@ class SceneOptions:
     motion_search: bool = False
     """Every other search goes where the picture moved and no bird is followed (a bird that came or stirred),
     before the tiles' turn comes. Off by default: on the panning test footage it found birds sooner but named them
-    later, with more wrong names (the README's figures)."""
+    later, with more wrong names (docs/decisions.md)."""
 
     def __post_init__(self) -> None:
         if self.threshold is not None:

@@ -133,7 +133,7 @@ class ScenePass:
 
     @property
     def threshold(self) -> float:
-        """The score a species needs, as used now."""
+        """The score a species needs: the options' threshold, else the classifier's."""
         return self.options.threshold if self.options.threshold is not None else float(self.classifier.threshold)
 
     def set_options(self, options: SceneOptions) -> None:

@@ -98,7 +98,7 @@ def agreement(keras_probabilities: np.ndarray, tflite_probabilities: np.ndarray,
 
     Between two classes Keras scores 0.501 and 0.499 it has no real preference, and the few thousandths
     quantization moves (an int8 output has steps of 1/256) decide the order: naming either is agreeing.
-    Any class further behind counts as a disagreement, as before.
+    Any class further behind counts as a disagreement.
     """
     if not len(keras_probabilities):
         return 0.0

@@ -2,7 +2,7 @@
 
 The backbone is left as it is; only its classifier layer changes (see `birdcam.models.extension`).
 Each photo's feature vector comes from the model itself (LiteRT, cached by content), and the rows
-are fitted in closed form, chosen by measurement (README, `benchmarks/extend_species.py`):
+are fitted in closed form, chosen by measurement (docs/decisions.md, `benchmarks/extend_species.py`):
 
 - a new species gets the direction of its mean feature (over its photos, mirrored and closer
   views), scaled to NEW_ROW_SCALE of the model's mean row length, and a bias of NEW_BIAS;

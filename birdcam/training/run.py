@@ -380,7 +380,7 @@ def distribution_strategy(name: str) -> tuple[tf.distribute.Strategy, bool]:
 
 
 def _tensorboard(folder: Path) -> list:
-    """The TensorBoard callback when the tensorboard package is there (TensorFlow no longer pulls it in)."""
+    """The TensorBoard callback when the tensorboard package is there (TensorFlow does not depend on it)."""
     try:
         import tensorboard  # noqa: F401
     except ImportError:
