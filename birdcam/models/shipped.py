@@ -1,4 +1,4 @@
-"""The extension birdcam ships for its starter model: the Kaggle set's 525 species, 301 of them new to it.
+"""The extension birdcam ships for its starter model: the Kaggle set's species (not its cartoon class), 300 new to it.
 
 `extensions/kaggle525.json` and `.rows` hold the rows `birdcam train --extend` fitted on the two
 reference photos of each species (the Kaggle set is CC0; built by benchmarks/build_starter_extension.py).

@@ -470,6 +470,10 @@ def install_if_better(
     return installed, decision.sentence(installed)
 
 
+NOT_SPECIES = ("LOONEY BIRDS",)
+"""Kaggle classes that are no species (cartoon birds): never taught to the starter, a user would see them named."""
+
+
 def build_starter_extension(
     starter: Path,
     labels_path: Path,
@@ -477,11 +481,13 @@ def build_starter_extension(
     manifest: Path,
     cache: Path | None = None,
     negatives: tuple[Path, ...] = (SHIPPED_NEGATIVES,),
+    leave_out: tuple[str, ...] = NOT_SPECIES,
 ) -> ExtendResult:
-    """Fits the starter's shipped extension on a Kaggle-layout folder (shared/birds525-refs) and saves it as
-    `manifest` (.json) and its .rows, with the checksums of the starter and its labels; `negatives` as for
-    ExtendOptions."""
+    """Fits the starter's shipped extension on a Kaggle-layout folder (shared/birds525-refs) without its classes
+    `leave_out` and saves it as `manifest` (.json) and its .rows, with the checksums of the starter and its
+    labels; `negatives` as for ExtendOptions."""
     import os
+    import shutil
     import tempfile
 
     from birdcam.models.extension import save_change
@@ -491,8 +497,10 @@ def build_starter_extension(
         model.parent.mkdir()
         os.symlink(Path(starter).resolve(), model)
         os.symlink(Path(labels_path).resolve(), model.parent / "labels.txt")  # the common names, as in the cache
+        data = Path(scratch) / "data"
+        shutil.copytree(Path(refs), data, symlinks=True, ignore=lambda _folder, names: set(names) & set(leave_out))
         result = extend(
-            ExtendOptions(model, Path(refs), Path(scratch) / "run", install=False, cache=cache, negatives=negatives)
+            ExtendOptions(model, data, Path(scratch) / "run", install=False, cache=cache, negatives=negatives)
         )
     save_change(
         result.change,

@@ -255,7 +255,7 @@ def test_the_first_run_downloads_the_starter_model_with_progress(starter_model, 
         # The downloaded starter, with the shipped Kaggle 525 extension applied to it (models/shipped.py).
         assert process.info.model_path == str(extended_starter_path(AIY_BIRDS_V1.path()))
         assert process.info.labels[166].common_name == "Mandarin Duck"
-        assert len(process.info.labels) == 1266
+        assert len(process.info.labels) == 1265
     finally:
         process.close()
     assert progress[0].startswith("Downloading the starter model: ") and progress[-1].endswith(": 100%")
