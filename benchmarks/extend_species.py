@@ -86,6 +86,18 @@ def test_photos(refs: Path, photo: str) -> list[tuple[Path, tuple[str, str]]]:
     ]
 
 
+def held_out_photos(sample: Path) -> list[tuple[Path, tuple[str, str]]]:
+    """Photos 3-5 of each species of shared/birds525-sample: its photos 1 and 2 are the reference photos, so these
+    75 photos (25 species, 20 the starter knew) were never taught."""
+    with (sample / "birds.csv").open(newline="") as handle:
+        scientific = {row["labels"]: row["scientific name"] for row in csv.DictReader(handle)}
+    return [
+        (path, (scientific[path.parent.name], path.parent.name))
+        for path in sorted((sample / "valid").glob("*/*.jpg"))
+        if path.name not in ("1.jpg", "2.jpg")
+    ]
+
+
 def label_keys(label) -> set[str]:
     """The names a label gives, compared as `--extend` and the species lists compare names."""
     from birdcam.models.species import name_key
@@ -231,8 +243,16 @@ def main(argv=None) -> int:
         print(
             f"{'starter + all 525 species (both photos)':44}{'':25}{named_birds(everything, crops):>10} of {len(crops)}"
         )
+        sample = args.shared / "birds525-sample"
+        held_out = held_out_photos(sample)
+        print(f"\nheld out: photos 3-5 of birds525-sample ({len(held_out)} photos never taught), top-1")
+        for name, path, labels in (
+            ("starter alone", starter, labels_path),
+            ("starter + all 525 species (both photos)", everything, None),
+        ):
+            knew, new, every = accuracy(path, held_out, starter_labels, labels)
+            print(f"{name:44}{knew:8.3f}{new:9.3f}{every:8.3f}")
         if args.shots:
-            sample = args.shared / "birds525-sample"
             taught_photos = frozenset(
                 sample / "valid" / species / photo
                 for species in os.listdir(refs / "valid")
