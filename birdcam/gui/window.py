@@ -459,7 +459,8 @@ class MainWindow(QMainWindow):
     def _content(self) -> OverlayContent:
         message = "Paused" if self.pipeline.paused else self._overlay_message
         models = self.models
-        waiting = "Loading model\u2026" if models.loading else "No model" if models.info is None else ""
+        # With a model running and no result for this shot yet (a first frame, a cut), it is looking at the picture.
+        waiting = "Loading model\u2026" if models.loading else "No model" if models.info is None else "Looking\u2026"
         return overlay_content(
             self._display, top_k=self._top_k, waiting=waiting, message=message, threshold=self.pipeline.threshold
         )

@@ -58,3 +58,5 @@ def test_the_window_draws_no_late_result_of_the_last_shot_over_the_new_one(qtbot
         frames = [entry for entry in watched if shot_of(entry[0]) == shot]
         # The last shot's results came late and were not drawn; then the new shot's own were.
         assert frames[0][1] is None and frames[-1][1] is not None, frames
+        # Between the cut and the new shot's first result the model runs: the panel does not say it is waited for.
+        assert {title for _, result, title in frames if result is None} == {"Looking\u2026"}, frames
