@@ -1,1 +1,1 @@
-"""The Qt layer: inference worker thread, frame pipeline, overlay painter, main window, headless runner."""
+"""The Qt layer: the pipeline's callbacks as signals, the overlay painter, the main window, its docks and dialogs."""
