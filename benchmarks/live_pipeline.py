@@ -80,13 +80,15 @@ def write_scene_video(path: Path, shots: int, seed: int = 0, cut: str = "outline
     return truths
 
 
-def every_frame_quality(video: Path, truths: list[tuple[int, tuple]], detector: Path) -> dict:
+def every_frame_quality(video: Path, truths: list[tuple[int, tuple]], detector: Path, threads: int) -> dict:
     """The baseline: the video's own frames through the scene pass one after another (scene_quality's way)."""
     from scene_quality import BirdcamPass, Tally
 
     from birdcam.live.inference import InferenceOptions, build_scene_pass
 
-    scene, _ = build_scene_pass(InferenceOptions(model=str(STARTER), detector=str(detector)), lambda text: None)
+    scene, _ = build_scene_pass(
+        InferenceOptions(model=str(STARTER), detector=str(detector), num_threads=threads), lambda text: None
+    )
     way, tally = BirdcamPass(scene), Tally()
     capture = cv2.VideoCapture(str(video))
     for n, (shot, truth) in enumerate(truths):
@@ -162,7 +164,7 @@ def own_rate(scene, frames: list[np.ndarray], seconds: float) -> float:
 
 
 def run_headless(
-    video: Path, seconds: float, work: Path, *, detector: Path, factory=None, sample_rss: bool
+    video: Path, seconds: float, work: Path, *, detector: Path, threads: int, factory=None, sample_rss: bool
 ) -> tuple[dict, list]:
     from birdcam.live.headless import HeadlessOptions
     from birdcam.live.headless import run_headless as run
@@ -191,7 +193,7 @@ def run_headless(
                 record=False,
             ),
             factory=factory or build_scene_pass,
-            inference=InferenceOptions(detector=str(detector)),
+            inference=InferenceOptions(detector=str(detector), num_threads=threads),
         )
     finally:
         done.set()
@@ -286,6 +288,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="draws other footage")
     parser.add_argument("--cut", choices=("outline", "ellipse"), default="outline", help="how birds are cut out")
     parser.add_argument("--detector", choices=tuple(DETECTORS), default="yolox", help="the detector family")
+    parser.add_argument("--threads", type=int, default=2, help="LiteRT threads per model (2: the app's default)")
     parser.add_argument("--skip-window", action="store_true", help="only the headless runs (no slow model, no window)")
     args = parser.parse_args()
     sys.path[:0] = [str(REPO / "tests"), str(REPO / "benchmarks")]
@@ -306,11 +309,11 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "video": f"{SIZE[0]}x{SIZE[1]} MJPG {FPS} fps, {args.shots} shots of 1-3 small birds ({args.cut} cut, "
         f"seed {args.seed}), real-time pace, looped",
-        "models": f"{STARTER.name} + {detector.name}",
+        "models": f"{STARTER.name} + {detector.name}, {args.threads} LiteRT threads each",
         "load_average": os.getloadavg(),
     }
 
-    options = InferenceOptions(model=str(STARTER), detector=str(detector))
+    options = InferenceOptions(model=str(STARTER), detector=str(detector), num_threads=args.threads)
     scene, _ = build_scene_pass(options, lambda text: None)
     figures["scene_pass_own_fps"] = round(own_rate(scene, frames, 10.0), 1)
     scene.close()
@@ -318,9 +321,11 @@ def main() -> int:
     figures["slow_model_own_fps"] = round(own_rate(slow, frames, 4.0), 2)
     slow.close()
 
-    figures["every_frame_quality"] = every_frame_quality(video, truths, detector)
+    figures["every_frame_quality"] = every_frame_quality(video, truths, detector, args.threads)
     print(json.dumps({"every_frame_quality": figures["every_frame_quality"]}), flush=True)
-    summary, samples = run_headless(video, args.duration, work, detector=detector, sample_rss=True)
+    summary, samples = run_headless(
+        video, args.duration, work, detector=detector, threads=args.threads, sample_rss=True
+    )
     warm = [(app, child) for t, app, child in samples if t >= min(30.0, args.duration * 0.2)]
     figures["real_time"] = {
         "seconds": summary["duration_s"],
@@ -350,7 +355,9 @@ def main() -> int:
             args.json.write_text(json.dumps(figures, indent=2))
         return 0
 
-    summary, _ = run_headless(video, args.slow_duration, work, detector=detector, factory=slow_scene, sample_rss=False)
+    summary, _ = run_headless(
+        video, args.slow_duration, work, detector=detector, threads=args.threads, factory=slow_scene, sample_rss=False
+    )
     figures["slow_model"] = {
         "shown_fraction": summary["shown_fraction"],
         "classified_fps": summary["classified_fps"],

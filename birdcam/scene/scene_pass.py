@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from birdcam.models.boxes import Box, PixelBox, non_maximum_suppression, overlap_area, pixel_box
+from birdcam.models.boxes import Box, PixelBox, iou, non_maximum_suppression, overlap_area, pixel_box
 from birdcam.models.classifier import Category, Classifier, Result
 from birdcam.models.labels import Label
 from birdcam.scene.closeups import CloseUps
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 STILL_NMS_IOU = 0.45
 """A still's boxes from overlapping regions of the search plan overlapping more than this are one bird."""
+SWEEP_SIGHTINGS = 2
+"""A box a new shot's sweep saw in this many regions of the search plan (two views, at two scales or places) starts a
+confirmed track; a box seen in one region only is confirmed by later passes, as a box seen once never is shown."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class ScenePass:
         self._naming = Naming(classifier, options, self._naming_options())
         self._closeups = CloseUps(options)
         self._cuts = CutDetector()
+        self._sweep_due = True
+        """The next frame is the first of a shot: the detector searches all of it (options.sweep_new_shot)."""
 
     @property
     def labels(self) -> tuple[Label, ...]:
@@ -171,7 +176,9 @@ class ScenePass:
         if self._cuts.changed(frame, t):
             self._new_shot()
         self._search.watch(frame)
-        if self._search.due(t):
+        if self._sweep_due and self.options.sweep_new_shot:
+            tracks, detector_ms = self._sweep(self.detector, frame, t)
+        elif self._search.due(t):
             tracks, detector_ms = self._detect(self.detector, frame, t)
         else:
             tracks, detector_ms = self._tracker.update([], [], t, looked=()), 0.0  # every bird goes by its look
@@ -197,20 +204,8 @@ class ScenePass:
         if self.detector is None:
             return self._whole_frame_only(frame, 0.0)
         start = time.perf_counter()
-        detector_ms = 0.0
-        boxes: list[Box] = []
-        scores: list[float] = []
-        view = self.classifier.fitted_region(frame.shape)
-        for region in SearchPlan((frame.shape[0], frame.shape[1]), self.options.tile_sizes).regions:
-            found = self.detector.detect(frame, roi=region)
-            detector_ms += found.timings.total_ms
-            self._closeups.note_view(found, region, view, 0.0)
-            for bird in found.birds:
-                if bird.score >= self.options.tracking.start_score and self._usable(bird.box, region, frame.shape):
-                    boxes.append(bird.box)
-                    scores.append(float(bird.score))
-        kept = non_maximum_suppression(boxes, scores, iou_threshold=STILL_NMS_IOU)
-        tracks = self._tracker.update([boxes[i] for i in kept], [scores[i] for i in kept], 0.0, start_confirmed=True)
+        boxes, scores, _, detector_ms = self._search_everywhere(self.detector, frame, 0.0)
+        tracks = self._tracker.update(boxes, scores, 0.0, start_confirmed=True)
         crops_ms = self._naming.look_at(frame, tracks, 0.0)
         whole = self.classifier.classify(frame)
         shown = self._smoother.update(whole.probabilities, 0.0)
@@ -242,6 +237,7 @@ class ScenePass:
 
     def _new_shot(self) -> None:
         """Forgets every followed bird (a cut, time running back, a new source); ids keep counting up."""
+        self._sweep_due = True
         self._tracker.reset()
         self._search.reset()
         self._follower.reset()
@@ -261,6 +257,36 @@ class ScenePass:
         tracks = self._tracker.update([d.box for d in kept], [d.score for d in kept], t, looked=(region,))
         self._closeups.note_view(found, region, self.classifier.fitted_region(frame.shape), t)
         return tracks, found.timings.total_ms
+
+    def _sweep(self, detector: Detector, frame: np.ndarray, t: float) -> tuple[tuple[Track, ...], float]:
+        """The first frame of a shot searched everywhere: every region of the search plan at once, rather than one a
+        pass, so that the birds already there are boxed in this frame rather than over the plan's second."""
+        self._sweep_due = False
+        boxes, scores, seen_in, detector_ms = self._search_everywhere(detector, frame, t)
+        self._search.searched_everywhere(t)
+        confirmed = [n >= SWEEP_SIGHTINGS for n in seen_in]
+        return self._tracker.update(boxes, scores, t, start_confirmed=confirmed), detector_ms
+
+    def _search_everywhere(
+        self, detector: Detector, frame: np.ndarray, t: float
+    ) -> tuple[list[Box], list[float], list[int], float]:
+        """Every region of the search plan searched once: the sure, usable bird boxes (one per bird: the regions
+        overlap), their scores, in how many regions each was seen, and the detector's milliseconds."""
+        detector_ms = 0.0
+        boxes: list[Box] = []
+        scores: list[float] = []
+        view = self.classifier.fitted_region(frame.shape)
+        for region in SearchPlan((frame.shape[0], frame.shape[1]), self.options.tile_sizes).regions:
+            found = detector.detect(frame, roi=region)
+            detector_ms += found.timings.total_ms
+            self._closeups.note_view(found, region, view, t)
+            for bird in found.birds:
+                if bird.score >= self.options.tracking.start_score and self._usable(bird.box, region, frame.shape):
+                    boxes.append(bird.box)
+                    scores.append(float(bird.score))
+        kept = non_maximum_suppression(boxes, scores, iou_threshold=STILL_NMS_IOU)
+        seen_in = [sum(iou(boxes[i], box) >= STILL_NMS_IOU for box in boxes) for i in kept]
+        return [boxes[i] for i in kept], [scores[i] for i in kept], seen_in, detector_ms
 
     def _usable(self, box: Box, region: PixelBox, shape: tuple[int, ...]) -> bool:
         return usable(box, region, shape, self.options.min_bird_px)

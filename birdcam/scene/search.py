@@ -68,6 +68,10 @@ class Search:
         """A detector pass is due at time t: none yet, or the last one `detector_interval_s` ago."""
         return self._last_pass is None or t - self._last_pass >= self.options.detector_interval_s - _SAME_TIME_S
 
+    def searched_everywhere(self, t: float) -> None:
+        """The detector searched every region of the plan at time t (a new shot's first frame)."""
+        self._last_pass = t
+
     def next_region(self, shape: tuple[int, ...], tracks: Sequence[Track], t: float) -> tuple[PixelBox, bool]:
         """Where the detector looks at time t, and whether that is a search for new birds: the
         neighbourhood of a new bird (to confirm it), else a second look at a box a tile cut or doubted,

@@ -133,15 +133,18 @@ class Tracker:
         t: float,
         looked: Sequence[Box] | None = None,
         *,
-        start_confirmed: bool = False,
+        start_confirmed: bool | Sequence[bool] = False,
     ) -> tuple[Track, ...]:
         """Takes one frame's detections (boxes and scores) at time t; returns the live tracks.
 
         `looked`: the regions the detector searched (None: the whole frame). A track whose predicted box
         lies mostly outside them is carried forward on its prediction, neither hit nor missed.
-        `start_confirmed`: new tracks are confirmed at once (a still photo, which cannot be seen again).
+        `start_confirmed`: new tracks are confirmed at once: all (a still photo, which cannot be seen again), or
+        those of the boxes flagged (a box a new shot's first search saw in two regions of the frame).
         """
         options = self.options
+        flags = [start_confirmed] * len(boxes) if isinstance(start_confirmed, bool) else list(start_confirmed)
+        confirmed_boxes = {_floats(box) for box, flag in zip(boxes, flags) if flag}
         for track in self._tracks:
             track.matched_now = False
             track.detected = None
@@ -174,7 +177,7 @@ class Tracker:
                     score=score,
                     best_score=score,
                     last_looked=t,
-                    confirmed=start_confirmed or options.confirm_hits <= 1,
+                    confirmed=box in confirmed_boxes or options.confirm_hits <= 1,
                     matched_now=True,
                     detected=box,
                 )

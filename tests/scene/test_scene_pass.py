@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from birdcam.models.boxes import iou
 from birdcam.models.classifier import Classifier
 from birdcam.models.detector import Detection
 from birdcam.scene.factory import open_detector
@@ -399,3 +400,53 @@ def test_a_bird_of_no_known_species_needs_a_sure_box(shared_dir, models, photos,
         for n, frame, _ in shot.play()
     )
     assert (unknown >= 40) if shown else (unknown == 0), unknown
+
+
+@pytest.fixture(scope="module")
+def two_shots(shared_dir, photos, tmp_path_factory):
+    """Two shots cut one into the other, each with a bluebird 100-130 px long cut along its outline far from the
+    frame's top left (where the search plan starts): in a living room, then in a kitchen."""
+    outlines = bird_scenes.Outlines(shared_dir, tmp_path_factory.mktemp("outlines"))
+    shots = [
+        bird_scenes.make_shot(
+            np.random.default_rng(seed),
+            background(shared_dir, place),
+            [photos[photo]],
+            outlines=outlines,
+            heights=(size, size),
+            positions=[position],
+            speed=1.0,
+        )
+        for seed, place, photo, size, position in (
+            (1, "000000006213", "EASTERN BLUEBIRD/1.jpg", 100, (0.8, 0.75)),
+            (2, "000000000139", "EASTERN BLUEBIRD/1.jpg", 130, (0.75, 0.7)),
+        )
+    ]
+    return [[shot.frame(n) for n in range(shot.frames)] for shot in shots]
+
+
+def frames_until_shown(scene: ScenePass, shot, start: int) -> int | None:
+    """Plays the whole shot; the frames from its first until its bird is shown on its own box (None: never)."""
+    first = None
+    for n, (frame, truth) in enumerate(shot):
+        birds = scene.process(frame, (start + n) / FPS).birds
+        if first is None and any(not b.whole_frame and iou(b.box, truth[0].box) >= 0.5 for b in birds):
+            first = n
+    return first
+
+
+def test_the_birds_of_a_new_shot_are_found_in_its_first_frames(models, two_shots):
+    """The first frame of the source and the first after a cut are searched everywhere at once: each bird there is
+    shown within a tenth of a second, where the search plan's turn comes only later."""
+    classifier, detector = models
+    at_once, in_turn = (
+        ScenePass(classifier, detector),
+        ScenePass(classifier, detector, SceneOptions(sweep_new_shot=False)),
+    )
+    shown_at_once, shown_in_turn = [], []
+    for number, shot in enumerate(two_shots):
+        start = number * len(two_shots[0])
+        shown_at_once.append(frames_until_shown(at_once, shot, start))
+        shown_in_turn.append(frames_until_shown(in_turn, shot, start))
+    assert all(n is not None and n <= 3 for n in shown_at_once), shown_at_once
+    assert all(n is None or n > 6 for n in shown_in_turn), shown_in_turn
