@@ -81,14 +81,14 @@ def write_scene_video(path: Path, shots: int, seed: int = 0, cut: str = "outline
 
 
 def every_frame_quality(video: Path, truths: list[tuple[int, tuple]], detector: Path, threads: int) -> dict:
-    """The baseline: the video's own frames through the scene pass one after another (scene_quality's way)."""
+    """The baseline: the video's own frames through the scene pass one after another, as `live --headless
+    --every-frame` runs it (scene_quality's way)."""
     from scene_quality import BirdcamPass, Tally
 
     from birdcam.live.inference import InferenceOptions, build_scene_pass
 
-    scene, _ = build_scene_pass(
-        InferenceOptions(model=str(STARTER), detector=str(detector), num_threads=threads), lambda text: None
-    )
+    options = InferenceOptions(model=str(STARTER), detector=str(detector), num_threads=threads, every_frame=True)
+    scene, _ = build_scene_pass(options, lambda text: None)
     way, tally = BirdcamPass(scene), Tally()
     capture = cv2.VideoCapture(str(video))
     for n, (shot, truth) in enumerate(truths):

@@ -436,12 +436,13 @@ def frames_until_shown(scene: ScenePass, shot, start: int) -> int | None:
 
 
 def test_the_birds_of_a_new_shot_are_found_in_its_first_frames(models, two_shots):
-    """The first frame of the source and the first after a cut are searched everywhere at once: each bird there is
-    shown within a tenth of a second, where the search plan's turn comes only later."""
+    """With `sweep_new_shot` (footage processed every frame) the first frame of the source and the first after a cut
+    are searched everywhere at once: each bird there is shown within a tenth of a second; without it (the default,
+    real time) the search plan's turn comes later."""
     classifier, detector = models
     at_once, in_turn = (
+        ScenePass(classifier, detector, SceneOptions(sweep_new_shot=True)),
         ScenePass(classifier, detector),
-        ScenePass(classifier, detector, SceneOptions(sweep_new_shot=False)),
     )
     shown_at_once, shown_in_turn = [], []
     for number, shot in enumerate(two_shots):
