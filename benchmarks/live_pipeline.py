@@ -24,6 +24,7 @@ Figures go to stdout and, with --json, to a file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -80,15 +81,15 @@ def write_scene_video(path: Path, shots: int, seed: int = 0, cut: str = "outline
     return truths
 
 
-def every_frame_quality(video: Path, truths: list[tuple[int, tuple]], detector: Path, threads: int) -> dict:
-    """The baseline: the video's own frames through the scene pass one after another, as `live --headless
-    --every-frame` runs it (scene_quality's way)."""
+def every_frame_quality(video: Path, truths: list[tuple[int, tuple]], detector: Path, threads: int, factory) -> dict:
+    """The baseline: the video's own frames through the scene pass one after another (scene_quality's way)."""
     from scene_quality import BirdcamPass, Tally
 
-    from birdcam.live.inference import InferenceOptions, build_scene_pass
+    from birdcam.live.inference import InferenceOptions
 
-    options = InferenceOptions(model=str(STARTER), detector=str(detector), num_threads=threads, every_frame=True)
-    scene, _ = build_scene_pass(options, lambda text: None)
+    scene, _ = factory(
+        InferenceOptions(model=str(STARTER), detector=str(detector), num_threads=threads), lambda text: None
+    )
     way, tally = BirdcamPass(scene), Tally()
     capture = cv2.VideoCapture(str(video))
     for n, (shot, truth) in enumerate(truths):
@@ -151,6 +152,16 @@ def slow_scene(options, progress):
         return process(frame, t)
 
     scene.process = slowly
+    return scene, info
+
+
+def scene_with_sweep(options, progress):
+    """The default scene pass with the new shot's sweep (SceneOptions.sweep_new_shot) on (imported by name in the
+    inference process)."""
+    from birdcam.live.inference import build_scene_pass
+
+    scene, info = build_scene_pass(options, progress)
+    scene.set_options(dataclasses.replace(scene.options, sweep_new_shot=True))
     return scene, info
 
 
@@ -289,6 +300,7 @@ def main() -> int:
     parser.add_argument("--cut", choices=("outline", "ellipse"), default="outline", help="how birds are cut out")
     parser.add_argument("--detector", choices=tuple(DETECTORS), default="yolox", help="the detector family")
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads per model (2: the app's default)")
+    parser.add_argument("--sweep", action="store_true", help="the scene pass with the new shot's sweep on")
     parser.add_argument("--skip-window", action="store_true", help="only the headless runs (no slow model, no window)")
     args = parser.parse_args()
     sys.path[:0] = [str(REPO / "tests"), str(REPO / "benchmarks")]
@@ -314,17 +326,19 @@ def main() -> int:
     }
 
     options = InferenceOptions(model=str(STARTER), detector=str(detector), num_threads=args.threads)
-    scene, _ = build_scene_pass(options, lambda text: None)
+    factory = scene_with_sweep if args.sweep else build_scene_pass
+    figures["scene_pass"] = "with the new shot's sweep" if args.sweep else "default"
+    scene, _ = factory(options, lambda text: None)
     figures["scene_pass_own_fps"] = round(own_rate(scene, frames, 10.0), 1)
     scene.close()
     slow, _ = slow_scene(options, lambda text: None)
     figures["slow_model_own_fps"] = round(own_rate(slow, frames, 4.0), 2)
     slow.close()
 
-    figures["every_frame_quality"] = every_frame_quality(video, truths, detector, args.threads)
+    figures["every_frame_quality"] = every_frame_quality(video, truths, detector, args.threads, factory)
     print(json.dumps({"every_frame_quality": figures["every_frame_quality"]}), flush=True)
     summary, samples = run_headless(
-        video, args.duration, work, detector=detector, threads=args.threads, sample_rss=True
+        video, args.duration, work, detector=detector, threads=args.threads, factory=factory, sample_rss=True
     )
     warm = [(app, child) for t, app, child in samples if t >= min(30.0, args.duration * 0.2)]
     figures["real_time"] = {

@@ -499,7 +499,7 @@ def main(argv=None) -> int:
 
     model = args.shared / STARTER
     names = {label.scientific_name.lower() for label in read_labels(model.parent / "labels.txt")}
-    options = SceneOptions(sweep_new_shot=True)  # every frame in order, as `live --headless --every-frame` runs it
+    options = SceneOptions()
     for assignment in args.set:
         options = with_option(options, assignment)
     classifier = Classifier.from_path(model, num_threads=args.threads)

@@ -341,7 +341,7 @@ def _every_frame(
         played.problems.append(message)
 
     source.on_notice = unreadable
-    loading = dataclasses.replace(inference, model=options.model, settings=_settings(options), every_frame=True)
+    loading = dataclasses.replace(inference, model=options.model, settings=_settings(options))
     with InferenceProcess(loading, factory=factory) as process:
         info = process.wait_ready(cancelled=stop.is_set)
         _check_model(info, options, warn)

@@ -87,9 +87,9 @@ class SceneOptions:
     frame; on the frames between, each bird is followed by its look."""
     sweep_new_shot: bool = False
     """The first frame of a shot (the source's first, after a cut) is searched everywhere: every region of the
-    search plan in that one frame, so the birds already there are boxed at once rather than in the plan's turn. For
-    footage processed every frame (a recording); off in real time, where its 15 detector passes hold a shot's first
-    result back (up to a second on 2 cores) and the frames skipped meanwhile cost more than it finds."""
+    search plan in that one frame, so the birds already there are boxed at once rather than in the plan's turn. Off by
+    default: on the test footage it boxed birds sooner but named few more, showing the classifier's wrong names for
+    longer, and in real time its 15 detector passes cost more frames than it finds birds (docs/decisions.md)."""
     motion_search: bool = False
     """Every other search goes where the picture moved and no bird is followed (a bird that came or stirred),
     before the tiles' turn comes. Off by default: on the panning test footage it found birds sooner but named them

@@ -184,15 +184,3 @@ def test_the_scene_pass_with_a_detector_says_the_same_in_a_process(starter_model
     assert [r.birds for r in got] == [r.birds for r in expected]
     assert max(len(r.birds) for r in got) == 2, "both birds of the shot cross the boundary"
     assert any(bird.closeup for bird in got[-1].birds), "the duck filling the frame is a close-up, on both sides"
-
-
-@pytest.mark.parametrize("every_frame", [False, True])
-def test_a_recording_processed_every_frame_searches_each_new_shot_everywhere(starter_model, shared_dir, every_frame):
-    """`live --headless --every-frame` asks for the new shot's sweep; real time (the window) goes without it."""
-    from birdcam.live.inference import build_scene_pass
-
-    detector = shared_dir / "models" / "yolox_nano" / "yolox_nano_float16_quantize.tflite"
-    options = InferenceOptions(model=str(starter_model), detector=str(detector), every_frame=every_frame)
-    scene, _ = build_scene_pass(options, lambda text: None)
-    with scene:
-        assert scene.options.sweep_new_shot is every_frame

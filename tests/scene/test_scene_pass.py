@@ -436,9 +436,9 @@ def frames_until_shown(scene: ScenePass, shot, start: int) -> int | None:
 
 
 def test_the_birds_of_a_new_shot_are_found_in_its_first_frames(models, two_shots):
-    """With `sweep_new_shot` (footage processed every frame) the first frame of the source and the first after a cut
-    are searched everywhere at once: each bird there is shown within a tenth of a second; without it (the default,
-    real time) the search plan's turn comes later."""
+    """With `sweep_new_shot` the first frame of the source and the first after a cut are searched everywhere at once:
+    each bird there is shown within a tenth of a second; without it (the default) the search plan's turn comes
+    later."""
     classifier, detector = models
     at_once, in_turn = (
         ScenePass(classifier, detector, SceneOptions(sweep_new_shot=True)),

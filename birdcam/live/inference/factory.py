@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from birdcam.live.inference.options import InferenceOptions, ModelInfo
@@ -27,8 +26,6 @@ def build_scene_pass(options: InferenceOptions, progress: Callable[[str], None])
         classifier_options={"top_k": TOP_K},
         progress=DownloadProgress(report=progress),
     )
-    if options.every_frame:
-        opened.scene.set_options(dataclasses.replace(opened.scene.options, sweep_new_shot=True))
     classifier = opened.scene.classifier
     info = ModelInfo(
         model_path=str(opened.model.path),

@@ -42,9 +42,6 @@ class InferenceOptions:
     (`birdcam models`), or whole-frame mode with a note when that cannot be had (offline)."""
     num_threads: int = 2
     """CPU threads LiteRT may use."""
-    every_frame: bool = False
-    """Every frame of a recording is processed in order (not the newest in real time): the scene pass searches a new
-    shot everywhere at once (SceneOptions.sweep_new_shot)."""
     settings: LiveSettings | None = None
     """Threshold, smoothing and species lists to start with; None: the model's defaults."""
     load_timeout_s: float = 120.0
