@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from birdcam.models.detector import Detector
 
 STILL_NMS_IOU = 0.45
-"""A still's boxes from overlapping regions of the search plan overlapping more than this are one bird."""
+"""Boxes of one search everywhere (a still, a new shot's sweep) from overlapping regions of the search plan that
+overlap more than this are one bird."""
 SWEEP_SIGHTINGS = 2
 """A box a new shot's sweep saw in this many regions of the search plan (two views, at two scales or places) starts a
 confirmed track; a box seen in one region only is confirmed by later passes, as a box seen once never is shown."""
