@@ -17,6 +17,8 @@ On 1280x720 30 fps footage at real-time pace, with the starter classifier and a 
  3. the window (off-screen): event-loop stall p99 while playing, and while a ~300 MB model loads in a
     new inference process (target <= 50 ms; the baseline is the same timer in an idle event loop);
     closing the window: every thread and process ended (target < 1 s).
+`--set FIELD=VALUE` changes the scene pass's options; `--versus FIELD=VALUE` measures a second scene pass beside it
+in real time, the two taking turns a loop of the video each (a machine whose speed drifts slows both alike).
 The process boundary's own cost per frame is measured by benchmarks/process_boundary.py.
 Figures go to stdout and, with --json, to a file.
 """
@@ -24,7 +26,7 @@ Figures go to stdout and, with --json, to a file.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import functools
 import json
 import os
 import platform
@@ -104,18 +106,32 @@ def every_frame_quality(video: Path, truths: list[tuple[int, tuple]], detector: 
     return quality_figures(tally)
 
 
-def live_quality(log: Path, truths: list[tuple[int, tuple]]) -> dict:
-    """The quality of what `live --headless` showed: each logged frame's birds against that frame's truth (the
-    video loops: frame numbers keep counting)."""
-    from scene_quality import Shown, Tally
+def live_quality(logs: list[Path], truths: list[tuple[int, tuple]]) -> dict:
+    """The quality of what `live --headless` showed in one or more runs: each logged frame's birds against that
+    frame's truth (the video loops: frame numbers keep counting; each run's loops are shots of their own)."""
+    from scene_quality import Tally
 
     tally = Tally()
+    loops_before = 0
+    for log in logs:
+        loops_before = _tally_log(tally, log, truths, loops_before)
+    return quality_figures(tally)
+
+
+def _tally_log(tally, log: Path, truths: list[tuple[int, tuple]], loops_before: int) -> int:
+    """Adds one run's logged frames to the tally, its loops counted after `loops_before`; returns the loops counted
+    by the end of this run."""
+    from scene_quality import Shown
+
+    loops = loops_before
     with log.open(encoding="utf-8") as lines:
         for line in lines:
             record = json.loads(line)
             if record.get("summary"):
                 continue
             loop, n = divmod(record["frame"], len(truths))
+            loop += loops_before
+            loops = max(loops, loop + 1)
             shot, truth = truths[n]
             shown = [
                 Shown(
@@ -126,7 +142,7 @@ def live_quality(log: Path, truths: list[tuple[int, tuple]]) -> dict:
                 for bird in record["birds"]
             ]
             tally.add(loop * len(truths) + shot, truth, shown, 0.0)
-    return quality_figures(tally)
+    return loops
 
 
 def quality_figures(tally) -> dict:
@@ -155,13 +171,18 @@ def slow_scene(options, progress):
     return scene, info
 
 
-def scene_with_sweep(options, progress):
-    """The default scene pass with the new shot's sweep (SceneOptions.sweep_new_shot) on (imported by name in the
-    inference process)."""
+def scene_with(assignments: tuple[str, ...], options, progress):
+    """The default scene pass with these SceneOptions fields changed, e.g. ("detector_every=1",) (scene_quality's
+    --set; the factory is imported by name in the inference process)."""
+    from scene_quality import with_option
+
     from birdcam.live.inference import build_scene_pass
 
     scene, info = build_scene_pass(options, progress)
-    scene.set_options(dataclasses.replace(scene.options, sweep_new_shot=True))
+    scene_options = scene.options
+    for assignment in assignments:
+        scene_options = with_option(scene_options, assignment)
+    scene.set_options(scene_options)
     return scene, info
 
 
@@ -288,6 +309,57 @@ def build_big_model(path: Path) -> Path:
     return path
 
 
+def real_time_figures(summary: dict) -> dict:
+    """What a `live --headless` run's summary says of real time."""
+    return {
+        "seconds": summary["duration_s"],
+        "frames_captured": summary["frames_captured"],
+        "shown_fraction": summary["shown_fraction"],
+        "classified_fps": summary["classified_fps"],
+        "classified_fraction": summary["classified_fraction"],
+        "staleness_frames_p95": summary["staleness_frames"]["p95"],
+        "staleness_ms_p95": summary["staleness_ms"]["p95"],
+        "result_latency_ms_p50": summary["result_latency_ms"]["p50"],
+        "result_latency_ms_p95": summary["result_latency_ms"]["p95"],
+    }
+
+
+def versus(
+    args, video: Path, truths: list, detector: Path, work: Path, one: list[str], other: list[str]
+) -> dict[str, dict]:
+    """Two scene passes (SceneOptions changes `one` and `other`) in real time, taking turns a loop of the video
+    each, args.rounds times: a machine whose speed drifts slows both alike. Each one's every-frame quality, real-time
+    figures averaged over its turns (the rates and latencies) and real-time quality over all its turns."""
+    ways = {" ".join(one) or "default": tuple(one), " ".join(other): tuple(other)}
+    logs: dict[str, list[Path]] = {name: [] for name in ways}
+    turns: dict[str, list[dict]] = {name: [] for name in ways}
+    for round_number in range(args.rounds):
+        for way_number, (name, assignments) in enumerate(ways.items()):
+            turn = work / f"turn-{round_number}-{way_number}"
+            turn.mkdir()
+            factory = functools.partial(scene_with, assignments)
+            seconds = len(truths) / FPS
+            summary, _ = run_headless(
+                video, seconds, turn, detector=detector, threads=args.threads, factory=factory, sample_rss=False
+            )
+            turns[name].append(real_time_figures(summary))
+            logs[name].append(turn / "live.jsonl")
+            print(json.dumps({name: turns[name][-1]}), flush=True)
+    figures = {}
+    for name, assignments in ways.items():
+        factory = functools.partial(scene_with, assignments)
+        figures[name] = {
+            "every_frame_quality": every_frame_quality(video, truths, detector, args.threads, factory),
+            "real_time_turns": turns[name],
+            "real_time_mean": {
+                key: round(float(np.mean([turn[key] for turn in turns[name]])), 2)
+                for key in ("classified_fps", "result_latency_ms_p50", "result_latency_ms_p95", "staleness_ms_p95")
+            },
+            "real_time_quality": live_quality(logs[name], truths),
+        }
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of the real-time run (default 300)")
@@ -300,7 +372,22 @@ def main() -> int:
     parser.add_argument("--cut", choices=("outline", "ellipse"), default="outline", help="how birds are cut out")
     parser.add_argument("--detector", choices=tuple(DETECTORS), default="yolox", help="the detector family")
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads per model (2: the app's default)")
-    parser.add_argument("--sweep", action="store_true", help="the scene pass with the new shot's sweep on")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a SceneOptions field of the scene pass, e.g. sweep_new_shot=true (repeatable)",
+    )
+    parser.add_argument(
+        "--versus",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a second scene pass, with this field changed too (repeatable): the two take turns in real time, one "
+        "loop of the video each, --rounds times, so that both meet the same machine",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="turns of each scene pass with --versus (3)")
     parser.add_argument("--skip-window", action="store_true", help="only the headless runs (no slow model, no window)")
     args = parser.parse_args()
     sys.path[:0] = [str(REPO / "tests"), str(REPO / "benchmarks")]
@@ -326,8 +413,11 @@ def main() -> int:
     }
 
     options = InferenceOptions(model=str(STARTER), detector=str(detector), num_threads=args.threads)
-    factory = scene_with_sweep if args.sweep else build_scene_pass
-    figures["scene_pass"] = "with the new shot's sweep" if args.sweep else "default"
+    factory = functools.partial(scene_with, tuple(args.set)) if args.set else build_scene_pass
+    figures["scene_pass"] = " ".join(args.set) or "default"
+    if args.versus:
+        figures["versus"] = versus(args, video, truths, detector, work, args.set, args.set + args.versus)
+        return report(figures, args.json)
     scene, _ = factory(options, lambda text: None)
     figures["scene_pass_own_fps"] = round(own_rate(scene, frames, 10.0), 1)
     scene.close()
@@ -341,22 +431,13 @@ def main() -> int:
         video, args.duration, work, detector=detector, threads=args.threads, factory=factory, sample_rss=True
     )
     warm = [(app, child) for t, app, child in samples if t >= min(30.0, args.duration * 0.2)]
-    figures["real_time"] = {
-        "seconds": summary["duration_s"],
-        "frames_captured": summary["frames_captured"],
-        "shown_fraction": summary["shown_fraction"],
-        "classified_fps": summary["classified_fps"],
-        "classified_fraction": summary["classified_fraction"],
-        "staleness_frames_p95": summary["staleness_frames"]["p95"],
-        "staleness_ms_p95": summary["staleness_ms"]["p95"],
-        "result_latency_ms_p50": summary["result_latency_ms"]["p50"],
-        "result_latency_ms_p95": summary["result_latency_ms"]["p95"],
+    figures["real_time"] = real_time_figures(summary) | {
         "app_rss_after_warmup_mb": round(warm[0][0], 1) if warm else None,
         "app_rss_growth_mb": round(max(a for a, _ in warm[-10:]) - warm[0][0], 1) if warm else None,
         "inference_rss_after_warmup_mb": round(warm[0][1], 1) if warm else None,
         "inference_rss_growth_mb": round(max(c for _, c in warm[-10:]) - warm[0][1], 1) if warm else None,
     }
-    figures["real_time_quality"] = live_quality(work / "live.jsonl", truths)
+    figures["real_time_quality"] = live_quality([work / "live.jsonl"], truths)
     figures["real_time_quality_minus_every_frame"] = {
         key: round(figures["real_time_quality"][key] - figures["every_frame_quality"][key], 3)
         for key in ("named", "frames_named", "wrong_per_frame", "clean", "changes")
@@ -364,10 +445,7 @@ def main() -> int:
     print(json.dumps({key: figures[key] for key in ("real_time", "real_time_quality")}), flush=True)
     print(json.dumps({"minus_every_frame": figures["real_time_quality_minus_every_frame"]}), flush=True)
     if args.skip_window:
-        print(json.dumps(figures, indent=2))
-        if args.json:
-            args.json.write_text(json.dumps(figures, indent=2))
-        return 0
+        return report(figures, args.json)
 
     summary, _ = run_headless(
         video, args.slow_duration, work, detector=detector, threads=args.threads, factory=slow_scene, sample_rss=False
@@ -388,9 +466,14 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     big_model = None if args.no_big_model else build_big_model(REPO / "benchmarks" / "out" / "big-300mb.tflite")
     figures["window"] = window_stalls(app, video, args.stall_duration, big_model, work, detector)
+    return report(figures, args.json)
+
+
+def report(figures: dict, path: Path | None) -> int:
+    """The figures to stdout and, given a path, to that file."""
     print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    if path is not None:
+        path.write_text(json.dumps(figures, indent=2))
     return 0
 
 
