@@ -1,6 +1,6 @@
 """The whole-frame pass beside the detector: close-ups, and the bird the whole frame names on its own.
 
-The whole-frame classifier runs every frame. A followed bird filling enough of its view is a
+The whole-frame classifier runs on the frames between detector passes. A followed bird filling enough of its view is a
 close-up, named by it. Its own bird (no box of its own: the view it saw) is shown only when no
 followed bird is in that view, no small bird is followed there, and the detector's last look at the
 whole view did not find it taken by confident objects of other classes and no bird (apples the

@@ -85,6 +85,14 @@ class SceneOptions:
     detector_interval_s: float = 1 / 15
     """Least time between two detector passes (0: every frame). The detector costs several times the rest of a
     frame; on the frames between, each bird is followed by its look."""
+    detector_every: int = 2
+    """The detector runs on at most one in this many of the frames the scene pass processes (1: whenever
+    `detector_interval_s` allows). Processing 30 frames a second that changes nothing; in real time, behind the
+    source, the time limit alone gives the detector every frame, and its cost keeps the pass behind."""
+    whole_frame_between_passes: bool = True
+    """While the whole-frame pass shows no bird, the classifier looks at the whole frame only on frames without a
+    detector pass (the last look holds on the others; a shot's first frame is always looked at), so that no frame
+    pays for both. A close-up it names is looked at every frame."""
     sweep_new_shot: bool = False
     """The first frame of a shot (the source's first, after a cut) is searched everywhere: every region of the
     search plan in that one frame, so the birds already there are boxed at once rather than in the plan's turn. Off by
@@ -107,6 +115,7 @@ class SceneOptions:
         for field in ("look_interval_s", "recheck_s", "refresh_s", "hide_after_s", "view_memory_s"):
             at_least(self, field, 0)
         at_least(self, "detector_interval_s", 0)
+        at_least(self, "detector_every", 1)
         for field in ("follow_likeness", "other_bird_likeness"):
             between(self, field, -1, 1)
         at_least(self, "hide_after_misses", 1)

@@ -96,7 +96,8 @@ class SceneResult:
     whole: Shown
     """The whole-frame pass's smoothed label (the classifier on the whole fitted frame)."""
     probabilities: np.ndarray
-    """This frame's whole-frame probabilities, float32 over every output."""
+    """The whole-frame probabilities, float32 over every output: this frame's, or with a detector pass on it and
+    `whole_frame_between_passes`, the last frame's the classifier looked at."""
     timings: SceneTimings
     """Where the time went."""
 
@@ -132,6 +133,8 @@ class ScenePass:
         self._cuts = CutDetector()
         self._sweep_due = True
         """The next frame is the first of a shot: the detector searches all of it (options.sweep_new_shot)."""
+        self._last_whole: tuple[Result, Shown] | None = None
+        """The whole-frame pass's last result and smoothed label (options.whole_frame_between_passes)."""
 
     @property
     def labels(self) -> tuple[Label, ...]:
@@ -152,6 +155,7 @@ class ScenePass:
         )
         self.options = options
         self._smoother = self._new_smoother()
+        self._last_whole = None
         self._tracker.options = options.tracking
         self._search.options = self._follower.options = self._closeups.options = options
         self._naming.set_options(options, self._naming_options())
@@ -177,21 +181,22 @@ class ScenePass:
         if self._cuts.changed(frame, t):
             self._new_shot()
         self._search.watch(frame)
+        detected = True
         if self._sweep_due and self.options.sweep_new_shot:
             tracks, detector_ms = self._sweep(self.detector, frame, t)
         elif self._search.due(t):
             tracks, detector_ms = self._detect(self.detector, frame, t)
         else:
             tracks, detector_ms = self._tracker.update([], [], t, looked=()), 0.0  # every bird goes by its look
+            detected = False
         self._follower.update(frame, self._tracker, tracks, t)
         tracks = self._tracker.tracks
         live = {track.id for track in tracks}
         self._naming.keep(live)
         self._follower.keep(live)
-        whole = self.classifier.classify(frame)
-        shown = self._smoother.update(whole.probabilities, t)
+        whole, shown, whole_ms = self._whole_frame(frame, t, detected)
         crops_ms = self._naming.look_at(frame, self._naming.to_look_at(tracks, t), t)
-        return self._result(frame, tracks, whole, shown, t, start, detector_ms, whole.timings.total_ms + crops_ms)
+        return self._result(frame, tracks, whole, shown, t, start, detector_ms, whole_ms + crops_ms)
 
     def process_still(self, frame: np.ndarray) -> SceneResult:
         """Finds and names the birds in one photo on its own (`birdcam predict`); forgets the past.
@@ -236,9 +241,22 @@ class ScenePass:
             birds = (Bird(whole_id, box, shown.label, shown.index, shown.score, shown.top, whole_frame=True),)
         return self._ending(birds, whole, shown, start, 0.0, whole.timings.total_ms)
 
+    def _whole_frame(self, frame: np.ndarray, t: float, detected: bool) -> tuple[Result, Shown, float]:
+        """The whole-frame pass: the classifier's result on the whole frame, its smoothed label, and the classifier's
+        milliseconds. With `whole_frame_between_passes`, a frame the detector searched keeps the last look while
+        that showed no bird (a shot's first frame is always looked at)."""
+        last = self._last_whole
+        if detected and self.options.whole_frame_between_passes and last is not None and not last[1].is_bird:
+            return *last, 0.0
+        whole = self.classifier.classify(frame)
+        shown = self._smoother.update(whole.probabilities, t)
+        self._last_whole = (whole, shown)
+        return whole, shown, whole.timings.total_ms
+
     def _new_shot(self) -> None:
         """Forgets every followed bird (a cut, time running back, a new source); ids keep counting up."""
         self._sweep_due = True
+        self._last_whole = None
         self._tracker.reset()
         self._search.reset()
         self._follower.reset()

@@ -47,6 +47,8 @@ class Search:
         """Forgets the plan's place, the queued second looks and when the detector last looked."""
         self._plan: SearchPlan | None = None
         self._last_pass: float | None = None
+        self._frames_since_pass = 0
+        """Frames watched since the last detector pass."""
         self._refreshed = False
         """The last pass renewed a bird's box: the next one searches (every other frame at most)."""
         self._probes: list[tuple[PixelBox, float]] = []
@@ -60,23 +62,31 @@ class Search:
         """The next search is motion's turn (motion and the plan take turns)."""
 
     def watch(self, frame: np.ndarray) -> None:
-        """Takes every frame's motion (with `options.motion_search`), for the searches to come."""
+        """Takes every frame the scene pass processes: counts it toward the next detector pass, and keeps its motion
+        (with `options.motion_search`) for the searches to come."""
+        self._frames_since_pass += 1
         if self.options.motion_search:
             self._moving = self._motion.update(frame)
 
     def due(self, t: float) -> bool:
-        """A detector pass is due at time t: none yet, or the last one `detector_interval_s` ago."""
-        return self._last_pass is None or t - self._last_pass >= self.options.detector_interval_s - _SAME_TIME_S
+        """A detector pass is due at time t: none yet, or the last one `detector_interval_s` ago and
+        `detector_every` frames watched since."""
+        if self._last_pass is None:
+            return True
+        return (
+            t - self._last_pass >= self.options.detector_interval_s - _SAME_TIME_S
+            and self._frames_since_pass >= self.options.detector_every
+        )
 
     def searched_everywhere(self, t: float) -> None:
         """The detector searched every region of the plan at time t (a new shot's first frame)."""
-        self._last_pass = t
+        self._passed(t)
 
     def next_region(self, shape: tuple[int, ...], tracks: Sequence[Track], t: float) -> tuple[PixelBox, bool]:
         """Where the detector looks at time t, and whether that is a search for new birds: the
         neighbourhood of a new bird (to confirm it), else a second look at a box a tile cut or doubted,
         else the neighbourhood of a bird not looked at for `refresh_s`, else the next region of the search plan."""
-        self._last_pass = t
+        self._passed(t)
         if self._plan is None or self._plan.shape != (int(shape[0]), int(shape[1])):
             self._plan = SearchPlan((int(shape[0]), int(shape[1])), self.options.tile_sizes)
         due = [track for track in tracks if self._refresh_due(track, t)]
@@ -92,6 +102,9 @@ class Search:
         self._motion_turn = not self._motion_turn
         moving = self._motion_region(shape, tracks, t) if self._motion_turn else None
         return (moving or self._plan.next_region()), True
+
+    def _passed(self, t: float) -> None:
+        self._last_pass, self._frames_since_pass = t, 0
 
     def _motion_region(self, shape: tuple[int, ...], tracks: Sequence[Track], t: float) -> PixelBox | None:
         """The neighbourhood of the largest moving blob where no bird is followed and that was not searched for

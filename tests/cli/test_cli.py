@@ -374,8 +374,9 @@ def test_bench_json(starter_model, shared_dir, capsys):
         "end_to_end_ms_median",
         "end_to_end_ms_p95",
         "fps",
-        "detector_ms_median",
-        "classifier_ms_median",
+        "detector_ms_mean",
+        "classifier_ms_mean",
+        "scene_ms_mean",
         "scene_ms_median",
         "scene_ms_p95",
         "scene_fps",
@@ -385,13 +386,14 @@ def test_bench_json(starter_model, shared_dir, capsys):
     assert 0 < figures["invoke_ms_median"] <= figures["invoke_ms_p95"]
     assert figures["invoke_ms_median"] < figures["end_to_end_ms_median"] <= figures["end_to_end_ms_p95"]
     assert 1000 / figures["end_to_end_ms_p95"] <= figures["fps"]
-    # The whole pass: a detector pass and the whole-frame classifier on each frame, at least.
-    assert figures["detector_ms_median"] > 0 and figures["classifier_ms_median"] > 0
-    assert figures["detector_ms_median"] + figures["classifier_ms_median"] <= figures["scene_ms_median"] * 1.05
+    # The whole pass: the detector and the whole-frame classifier take turns, and the rest costs little.
+    assert figures["detector_ms_mean"] > 0 and figures["classifier_ms_mean"] > 0
+    assert figures["detector_ms_mean"] + figures["classifier_ms_mean"] <= figures["scene_ms_mean"]
+    assert figures["scene_ms_mean"] == pytest.approx(1000 / figures["scene_fps"], rel=0.01)
     assert figures["scene_ms_median"] <= figures["scene_ms_p95"] and figures["scene_fps"] < figures["fps"]
     assert main(["bench", "--model", str(starter_model), "--detector", "none", "--frames", "10", "--json"]) == 0
     whole_frame = json.loads(capsys.readouterr().out)
-    assert whole_frame["detector"] is None and whole_frame["detector_ms_median"] == 0
+    assert whole_frame["detector"] is None and whole_frame["detector_ms_mean"] == 0
 
 
 def test_bench_on_a_video(starter_model, shared_dir, tmp_path, capsys):

@@ -19,6 +19,7 @@ from birdcam.scene.options import SceneOptions
         ("refresh_s", -0.1, "SceneOptions.refresh_s must be at least 0, not -0.1"),
         ("closeup_fraction", float("nan"), "SceneOptions.closeup_fraction must be between 0 and 1, not nan"),
         ("hide_after_misses", 0, "SceneOptions.hide_after_misses must be at least 1, not 0"),
+        ("detector_every", 0, "SceneOptions.detector_every must be at least 1, not 0"),
     ],
 )
 def test_a_value_out_of_range_is_one_line(field, value, message):
@@ -31,5 +32,7 @@ def test_a_value_out_of_range_is_one_line(field, value, message):
 
 def test_the_defaults_and_the_edges_of_each_range_are_taken():
     SceneOptions()
-    SceneOptions(threshold=0.0, crops_per_frame=0, detector_interval_s=0.0, tile_sizes=(), follow_likeness=-1.0)
+    SceneOptions(
+        threshold=0.0, crops_per_frame=0, detector_interval_s=0.0, tile_sizes=(), follow_likeness=-1.0, detector_every=1
+    )
     SceneOptions(threshold=1.0, closeup_fraction=1.0, other_object_cover=1.0)

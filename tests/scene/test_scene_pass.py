@@ -95,15 +95,82 @@ def test_two_birds_are_named_and_each_keeps_its_track(shared_dir, models, photos
     assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1], ids
     detected = [t for t in timings if t.detector_ms > 0]
     assert len(detected) == shot.frames // 2, "the detector runs on every other frame of 30 fps (15 passes a second)"
-    assert all(t.classifier_ms > 0 and t.total_ms >= t.detector_ms + t.classifier_ms for t in timings)
+    assert all(t.total_ms >= t.detector_ms + t.classifier_ms for t in timings)
+    assert all(t.classifier_ms > 0 for t in timings if t.detector_ms == 0), "the whole frame between detector passes"
+
+
+@pytest.mark.parametrize(("every", "passes"), [(2, 6), (1, 12)])
+def test_a_pass_behind_the_source_runs_the_detector_on_every_other_frame(shared_dir, models, photos, every, passes):
+    """Frames 0.1 s apart (a pass that keeps up with only 10 of 30 frames a second): the time limit alone
+    (`detector_interval_s`, 1/15 s) would give each of them a detector pass, and `detector_every` gives every other
+    one, the bird followed by its look between them."""
+    classifier, detector = models
+    shot = bird_scenes.make_shot(
+        np.random.default_rng(0), background(shared_dir, "000000006213"), [photos["EASTERN BLUEBIRD/1.jpg"]]
+    )
+    scene = ScenePass(classifier, detector, SceneOptions(detector_every=every))
+    detected = []
+    for n in range(12):
+        frame, _ = shot.frame(3 * n)
+        detected.append(scene.process(frame, n / 10).timings.detector_ms > 0)
+    assert sum(detected) == passes and detected[0], detected
+    if every == 2:
+        assert detected == [n % 2 == 0 for n in range(12)]
+
+
+def _whole_frame_looks(scene: ScenePass, frames, monkeypatch) -> list[tuple[bool, bool]]:
+    """(the classifier looked at the whole frame, the detector searched) for each frame, 30 a second."""
+    classify = scene.classifier.classify
+    whole_looks: list[bool] = []
+
+    def counting(frame, *, roi=None, **options):
+        whole_looks.append(roi is None)
+        return classify(frame, roi=roi, **options)
+
+    monkeypatch.setattr(scene.classifier, "classify", counting)
+    looks = []
+    for n, frame in enumerate(frames):
+        whole_looks.clear()
+        result = scene.process(frame, n / FPS)
+        looks.append((any(whole_looks), result.timings.detector_ms > 0))
+        assert result.probabilities.shape == (len(scene.classifier.labels),)
+    monkeypatch.undo()
+    return looks
+
+
+@pytest.mark.parametrize("between", [True, False])
+def test_the_whole_frame_is_looked_at_between_detector_passes(shared_dir, models, monkeypatch, between):
+    """With a detector and no bird named by the whole-frame pass, the classifier looks at the whole frame on the
+    frames without a detector pass and on a shot's first (`whole_frame_between_passes`): no frame pays for both.
+    Off, it looks at every frame."""
+    classifier, detector = models
+    shot = bird_scenes.make_shot(np.random.default_rng(0), background(shared_dir, "000000006213"), [])
+    scene = ScenePass(classifier, detector, SceneOptions(whole_frame_between_passes=between))
+    looks = _whole_frame_looks(scene, [shot.frame(n)[0] for n in range(20)], monkeypatch)
+    assert sum(detected for _, detected in looks) == 10
+    whole, both = sum(w for w, _ in looks), sum(w and d for w, d in looks)
+    assert (whole, both) == ((11, 1) if between else (20, 10)), looks  # between: frame 0, then the 10 odd frames
+
+
+def test_a_close_up_the_whole_frame_names_is_looked_at_every_frame(shared_dir, models, monkeypatch):
+    """Once the whole-frame pass names a bird (a close-up), the classifier looks at every frame again, detector
+    pass or not: the close-up's name is as sure as without a detector."""
+    classifier, detector = models
+    duck = cv2.imread(str(shared_dir / "images" / "birds" / "mandarin_duck.jpg"))
+    scene = ScenePass(classifier, detector)
+    assert scene.options.whole_frame_between_passes
+    looks = _whole_frame_looks(scene, [duck] * 20, monkeypatch)
+    assert scene.process(duck, 20 / FPS).whole.label.common_name == "Mandarin Duck"
+    assert all(whole for whole, _ in looks), looks
+    assert sum(detected for _, detected in looks) == 10
 
 
 def test_bird_free_scenes_show_no_bird(shared_dir, models):
     """Every real bird-free photo as a second of hand-held footage (a slow pan, sensor noise): the scene pass with
-    the detector shows no bird. At 15 frames a second every frame gets a detector pass (as many as at 30, half the
+    the detector shows no bird. At 15 frames a second with a detector pass on every frame (as many as at 30, half the
     frames to make and classify), as many in a second as the search plan has regions."""
     classifier, detector = models
-    scene, whole_frame_only = ScenePass(classifier, detector), ScenePass(classifier)
+    scene, whole_frame_only = ScenePass(classifier, detector, SceneOptions(detector_every=1)), ScenePass(classifier)
     fps = 1 / scene.options.detector_interval_s
     assert len(SearchPlan(bird_scenes.FRAME_SIZE[::-1], scene.options.tile_sizes).regions) <= fps
     rng = np.random.default_rng(1)
