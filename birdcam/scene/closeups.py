@@ -1,12 +1,12 @@
 """The whole-frame pass beside the detector: close-ups, and the bird the whole frame names on its own.
 
-The whole-frame classifier runs on the frames between detector passes. A followed bird filling enough of its view is a
-close-up, named by it. Its own bird (no box of its own: the view it saw) is shown only when no
-followed bird is in that view, no small bird is followed there, and the detector's last look at the
-whole view did not find it taken by confident objects of other classes and no bird (apples the
-classifier calls a parakeet are no close-up of one; people and animals never count, as a detector
-takes some close-ups of birds for them). A track that comes to stand for the whole-frame bird takes
-over its id: one bird, one id.
+The whole-frame classifier runs every frame while it names a bird, else on the frames between detector
+passes. A followed bird filling enough of its view is a close-up, named by it. Its own bird (no box of
+its own: the view it saw) is shown only when no followed bird is in that view, no small bird is followed
+there, and the detector's last look at the whole view did not find it taken by confident objects of
+other classes and no bird (apples the classifier calls a parakeet are no close-up of one; people and
+animals never count, as a detector takes some close-ups of birds for them). A track that comes to stand
+for the whole-frame bird takes over its id: one bird, one id.
 """
 
 from __future__ import annotations
