@@ -5,7 +5,9 @@ real photos of images/scenes/ and images/not-birds/ filled to 1280x720; 2-s shot
 fifth of them bird-free. `--cut outline` (the default): birds of birds525-sample and birds525-refs cut
 along their outline by shared's segmenter, 80-260 px, their own tight box the truth, 4 in 5 of a species
 the model knows. `--cut ellipse`: the sample's 25 species' photos cut out with a feathered ellipse,
-150-300 px tall, the ellipse's box the truth. The same frames go through these passes side by side:
+150-300 px tall, the ellipse's box the truth. `--arrivals`: a feeder cam's footage of the outline birds
+instead, 6-s shots from a still camera, each bird flying in from the nearer side within the shot's first 3 s
+and then stirring on its perch. The same frames go through these passes side by side:
 
   whole frame           birdcam without a detector: the classifier on the centre crop, smoothed;
   detector, per frame   the detector on the whole frame, the classifier on each bird box (Frigate's way);
@@ -21,13 +23,15 @@ the model knows. `--cut ellipse`: the sample's 25 species' photos cut out with a
 Per pass: birds named (of the (frame, bird) pairs: the right species, or "a bird this model does not
 know" for a species it does not know), frames with a bird named, wrong names per frame with birds,
 bird-free frames clean (no bird shown at all), label changes per bird per shot, ms per frame; for the
-scene pass also the time from a bird's arrival (its shot's first frame) to its first box and to its first
-name (median and 90th percentile over the birds, a bird never boxed or named counted as never).
+scene pass also the time from a bird's arrival (its first frame: the shot's first, or with --arrivals the
+first that shows some of it) to its first box and to its first name (median and 90th percentile over the
+birds, a bird never boxed or named counted as never).
 A bird's truth is the box of its cut-out; a shown box matches it when mostly inside it. A whole-frame
 bird (no box of its own) names whichever bird in the frame has its species. birds.csv gives only the
 genus of the roadrunner (GEOCOCCYX): any species of a genus-only truth is its right name.
 
-    .venv/bin/python benchmarks/scene_quality.py [--cut outline|ellipse] [--shots 40] [--seed 0] [--shared ../shared]
+    .venv/bin/python benchmarks/scene_quality.py [--cut outline|ellipse] [--arrivals] [--shots 40] [--seed 0]
+        [--shared ../shared]
         [--detector yolox|nanodet] [--passes scene,tracks,truth,boxable,recall]
 
 Goals for the scene pass: birds named >= 0.6, frames with a bird named >= 0.75, wrong names
@@ -471,6 +475,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("BIRDCAM_SHARED", REPO.parent / "shared")))
     parser.add_argument("--cut", choices=bird_scenes.CUTS, default="outline", help="how birds are cut out (outline)")
+    parser.add_argument(
+        "--arrivals", action="store_true", help="a feeder cam's footage: 6-s still shots, birds fly in (outline only)"
+    )
     parser.add_argument("--shots", type=int, default=40, help="2-s shots (about a fifth bird-free)")
     parser.add_argument("--seed", type=int, default=0, help="draws other footage (birds, places, drifts, backgrounds)")
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads per model (2)")
@@ -491,6 +498,8 @@ def main(argv=None) -> int:
         help="a SceneOptions field for the scene pass, e.g. motion_search=false, naming.threshold=0.75 (repeatable)",
     )
     args = parser.parse_args(argv)
+    if args.arrivals and args.cut != "outline":
+        parser.error("--arrivals needs --cut outline: birds fly in along their outline")
 
     from birdcam.models.classifier import Classifier
     from birdcam.models.labels import read_labels
@@ -522,7 +531,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     frames = shots = free = 0
     t = 0.0
-    for number, shot in enumerate(bird_scenes.random_shots(args.shared, names, args.shots, args.seed, cut=args.cut)):
+    footage = bird_scenes.random_shots(args.shared, names, args.shots, args.seed, cut=args.cut, arrivals=args.arrivals)
+    for number, shot in enumerate(footage):
         shots += 1
         free += not shot.birds
         for n, frame, truth in shot.play():
@@ -536,7 +546,8 @@ def main(argv=None) -> int:
             t += 1 / bird_scenes.FPS
     elapsed = time.perf_counter() - started
     print(
-        f"footage: {args.cut} cut, {shots} shots ({free} bird-free), {frames} frames of 1280x720 at "
+        f"footage: {args.cut} cut{', arrivals' if args.arrivals else ''}, {shots} shots ({free} bird-free), {frames} "
+        f"frames of 1280x720 at "
         f"{bird_scenes.FPS:g} fps, seed {args.seed}; {args.threads} LiteRT threads; {elapsed:.0f} s in all"
     )
     header = (

@@ -11,13 +11,16 @@ images/not-birds/) filled to 1280x720, in one of two ways:
 
 A shot is 2 s at 30 fps: the birds drift in straight lines, the camera pans a little and the sensor
 adds noise, so no two frames are equal. Each frame comes with its truth: where each bird is and what
-species it is. The segmenter takes about 130 ms a photo, so each photo's outline is computed once and
-kept in a cache folder outside the repository, under the hash of the photo's bytes.
+species it is. Arrival footage is a feeder cam's instead: 6-s shots from a still camera, each bird flying
+in from the nearer side in the first half and then stirring on its perch. The segmenter takes about 130 ms
+a photo, so each photo's outline is computed once and kept in a cache folder outside the repository, under the
+hash of the photo's bytes.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
@@ -32,6 +35,10 @@ FRAME_SIZE = (1280, 720)
 FPS = 30.0
 SHOT_FRAMES = 60
 """2 s at 30 fps."""
+ARRIVAL_SHOT_FRAMES = 180
+"""Arrival footage: 6 s at 30 fps."""
+FLIGHT_FRAMES = (8, 15)
+"""Arrival footage: the frames a bird takes to fly in from outside the frame to its perch, drawn uniformly."""
 BIRD_HEIGHTS = (150, 300)
 """Ellipse footage: pasted height of a bird photo in pixels, drawn uniformly."""
 BIRD_SIZES = (80, 260)
@@ -84,9 +91,21 @@ class MovingBird:
     alpha: np.ndarray
     """float32 HxWx1 in [0, 1]: the bird's outline, or the feathered ellipse."""
     start: tuple[float, float]
-    """Top-left corner at the first frame."""
+    """Top-left corner at the first frame (at frame `arrive` for a bird that flies in)."""
     velocity: tuple[float, float]
     """Pixels per frame."""
+    arrive: int = 0
+    """The frame the bird lands at `start`, having flown in along `flight`; 0: there from the first frame."""
+    flight: tuple[float, float] = (0.0, 0.0)
+    """Pixels per frame of the flight in."""
+
+    def corner(self, n: int) -> tuple[int, int]:
+        """Top-left corner in frame n."""
+        if n < self.arrive:
+            ahead = self.arrive - n
+            return round(self.start[0] - ahead * self.flight[0]), round(self.start[1] - ahead * self.flight[1])
+        since = n - self.arrive
+        return round(self.start[0] + since * self.velocity[0]), round(self.start[1] + since * self.velocity[1])
 
 
 def sample_photos(shared: Path, model_scientific_names: set[str], folder: str = "birds525-sample") -> list[BirdPhoto]:
@@ -233,7 +252,8 @@ def paste(frame: np.ndarray, patch: np.ndarray, alpha: np.ndarray, x: int, y: in
 
 @dataclass(frozen=True)
 class Shot:
-    """2 s of footage: a background, a slow camera pan, and 0-3 drifting birds."""
+    """2 s of footage: a background, a slow camera pan, and 0-3 drifting birds (6 s of a still camera and birds
+    that fly in, for arrival footage)."""
 
     name: str
     """Background and birds, for reports."""
@@ -257,9 +277,7 @@ class Shot:
         frame = self.background[oy : oy + height, ox : ox + width].copy()
         truth = []
         for key, bird in enumerate(self.birds):
-            x = round(bird.start[0] + n * bird.velocity[0])
-            y = round(bird.start[1] + n * bird.velocity[1])
-            box = paste(frame, bird.patch, bird.alpha, x, y)
+            box = paste(frame, bird.patch, bird.alpha, *bird.corner(n))
             if box is not None:
                 truth.append(TrueBird(box, bird.photo.scientific_name, bird.photo.known, key))
         if self.noise > 0:
@@ -336,6 +354,27 @@ def make_shot(
     )
 
 
+def make_arrival_shot(
+    rng: np.random.Generator, background: Path, photos: Sequence[BirdPhoto], *, outlines: Outlines, noise: float = 4.0
+) -> Shot:
+    """A feeder cam's shot of these birds (cut along their outline) on this background: a still camera, and each bird
+    flies in from the nearer side edge within the shot's first half, in FLIGHT_FRAMES, to a perch where it stirs
+    (drifts by up to 0.2 px a frame). A bird's truth starts with the first frame that shows some of it."""
+    shot = make_shot(rng, background, photos, outlines=outlines, noise=noise, pan=0.0, speed=0.2)
+    width = FRAME_SIZE[0]
+    birds = []
+    for bird in shot.birds:
+        frames = int(rng.integers(FLIGHT_FRAMES[0], FLIGHT_FRAMES[1] + 1))
+        x, w = bird.start[0], bird.patch.shape[1]
+        # From just outside the nearer side edge to the perch.
+        across = -(x + w) if x + w / 2 < width / 2 else width - x
+        dx = -across / frames
+        flight = (dx, float(rng.uniform(-0.3, 0.3)) * abs(dx))
+        arrive = int(rng.integers(frames, ARRIVAL_SHOT_FRAMES // 2 + 1))
+        birds.append(dataclasses.replace(bird, arrive=arrive, flight=flight))
+    return dataclasses.replace(shot, birds=tuple(birds), frames=ARRIVAL_SHOT_FRAMES)
+
+
 def _overlap(a, b) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
@@ -347,15 +386,19 @@ def random_shots(
     seed: int = 0,
     bird_free: float = 0.2,
     cut: str = "ellipse",
+    arrivals: bool = False,
 ) -> Iterator[Shot]:
     """`count` shots: about `bird_free` of them without a bird, the others with 1-3 birds.
 
     `cut` "ellipse": any of the sample's 25 species' photos, cut with an ellipse. "outline": photos of
     birds525-sample and birds525-refs cut along their outline, KNOWN_SHARE of the birds of species the
-    model knows (a photo the segmenter finds no bird in is left out).
+    model knows (a photo the segmenter finds no bird in is left out). `arrivals` (outline only): a feeder
+    cam's shots (make_arrival_shot) rather than 2-s cuts of a panning camera.
     """
     if cut not in CUTS:
         raise ValueError(f"cut must be one of {CUTS}, not {cut!r}")
+    if arrivals and cut != "outline":
+        raise ValueError("arrival footage is cut along outlines")
     rng = np.random.default_rng(seed)
     backgrounds = background_photos(shared)
     if cut == "ellipse":
@@ -369,12 +412,13 @@ def random_shots(
             yield make_shot(rng, background, [photos[i] for i in chosen])
         return
     outlines = Outlines(shared)
+    shoot = make_arrival_shot if arrivals else make_shot
     everything = all_photos(shared, model_scientific_names)
     pools = {known: [p for p in everything if p.known == known] for known in (True, False)}
     for _ in range(count):
         background = backgrounds[int(rng.integers(len(backgrounds)))]
         if rng.random() < bird_free:
-            yield make_shot(rng, background, (), outlines=outlines)
+            yield shoot(rng, background, (), outlines=outlines)
             continue
         chosen: list[BirdPhoto] = []
         for _ in range(int(rng.integers(1, 4))):
@@ -386,7 +430,7 @@ def random_shots(
                 elif photo not in chosen:
                     break
             chosen.append(photo)
-        yield make_shot(rng, background, chosen, outlines=outlines)
+        yield shoot(rng, background, chosen, outlines=outlines)
 
 
 def duck_street_duck(shared: Path, size: tuple[int, int], frames: int) -> list[np.ndarray]:

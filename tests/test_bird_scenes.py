@@ -1,5 +1,6 @@
 """The test footage itself (tests/bird_scenes.py): birds cut along their outline are where their truth says, the
-outlines are computed once, and a COCO detector's box of an outline bird is its truth."""
+outlines are computed once, a COCO detector's box of an outline bird is its truth, and a feeder cam's bird flies
+in and stays."""
 
 from __future__ import annotations
 
@@ -58,6 +59,31 @@ def test_the_truth_is_the_pasted_birds_own_box(shared_dir, outlines, photos):
             x, y, w, h = bird.box
             outside[y : y + h, x : x + w] = False
         assert outside.sum() == 0  # nothing of a bird outside the boxes
+
+
+def test_a_feeder_cams_bird_flies_in_from_a_side_and_stays_on_its_perch(shared_dir, outlines, photos):
+    background = next(p for p in bird_scenes.background_photos(shared_dir) if p.stem == "000000006213")
+    chosen = [photos["EASTERN BLUEBIRD/1.jpg"], photos["BROWN THRASHER/1.jpg"]]
+    shot = bird_scenes.make_arrival_shot(np.random.default_rng(2), background, chosen, outlines=outlines, noise=0.0)
+    assert shot.frames == bird_scenes.ARRIVAL_SHOT_FRAMES
+    truths = [shot.frame(n)[1] for n in range(shot.frames)]
+    for key, bird in enumerate(shot.birds):
+        boxes = {n: b.box for n, truth in enumerate(truths) for b in truth if b.key == key}
+        first = min(boxes)
+        # Out of the frame until it flies in, in every frame after.
+        assert sorted(boxes) == list(range(first, shot.frames)), key
+        assert 0 < bird.arrive <= shot.frames // 2 and bird.arrive - first <= bird_scenes.FLIGHT_FRAMES[1]
+        x, _, w, _ = boxes[first]
+        assert x == 0 or x + w == bird_scenes.FRAME_SIZE[0], boxes[first]  # it comes in at a side edge
+        perch = boxes[bird.arrive]
+        flown = abs(perch[0] + perch[2] / 2 - (x + w / 2))
+        assert flown >= 50, (key, flown)
+        # On its perch it stirs: the box moves by at most 0.2 px a frame.
+        for n in range(bird.arrive, shot.frames):
+            assert max(abs(a - b) for a, b in zip(boxes[n][:2], perch[:2])) <= 0.2 * (n - bird.arrive) + 1, (key, n)
+    # The camera is still: the background does not move.
+    empty = dataclasses.replace(shot, birds=())
+    assert np.array_equal(empty.frame(0)[0], empty.frame(shot.frames - 1)[0])
 
 
 def test_a_detectors_box_of_an_outline_bird_is_its_truth(shared_dir, outlines, photos):
