@@ -203,8 +203,8 @@ class TrueBoxes:
 class BoxableTrueBoxes(TrueBoxes):
     """The ceiling with this detector: TrueBoxes, counting only the birds the detector boxes as a bird (at
     FRIGATE_SCORE, IoU > BOXED_IOU with the pasted photo) in a 416 or 640 px view around them in their first
-    frame. What the scene pass could name with a tracker that followed each bird the detector can box from
-    its first frame."""
+    frame wholly in the picture (a bird flying in is not counted before). What the scene pass could name with a
+    tracker that followed each bird the detector can box from that frame."""
 
     VIEWS = (416, 640)
 
@@ -216,9 +216,9 @@ class BoxableTrueBoxes(TrueBoxes):
     def process(self, frame: np.ndarray, t: float, shot: int, truth) -> list[Shown]:
         height, width = frame.shape[:2]
         for bird in truth:
-            if (shot, bird.key) in self.boxable:
-                continue
             x, y, w, h = bird.box
+            if (shot, bird.key) in self.boxable or x <= 0 or y <= 0 or x + w >= width or y + h >= height:
+                continue
             views = [
                 (
                     int(min(max(x + w / 2 - side / 2, 0), width - side)),
@@ -233,7 +233,7 @@ class BoxableTrueBoxes(TrueBoxes):
                 for view in views
                 for found in self.detector.detect(frame, roi=view).birds
             )
-        return super().process(frame, t, shot, [bird for bird in truth if self.boxable[(shot, bird.key)]])
+        return super().process(frame, t, shot, [bird for bird in truth if self.boxable.get((shot, bird.key))])
 
 
 def open_bench_detector(shared: Path, family: str, threads: int, score_threshold: float):
