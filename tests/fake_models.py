@@ -8,7 +8,8 @@
   load_s    loading takes this long
   once      a file path: crash_at / hang_at only strike while this file does not exist (they create it)
 The fake names a "Mandarin Duck" whose score is the frame's first pixel value / 255 (no bird below the
-configured threshold), with track id 1 + the number of scene resets.
+configured threshold), with track id 1 + the number of scene resets; its detector takes 1 ms a frame while the
+motion search is on (the still camera's setting reached it), else none.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class FakeScene:
         bird = Bird(self.resets + 1, (0, 0, width, height), LABELS[0], 0, score, top, whole_frame=True)
         threshold = self.options.threshold or 0.0
         birds = (bird,) if score >= threshold else ()
-        return SceneResult(birds, shown, probabilities, SceneTimings(0.0, 1.0, 1.0))
+        return SceneResult(birds, shown, probabilities, SceneTimings(float(self.options.motion_search), 1.0, 1.0))
 
     def _strikes(self) -> bool:
         once = self.spec.get("once")

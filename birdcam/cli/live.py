@@ -53,6 +53,12 @@ def register(commands) -> None:
     live.add_argument("--loop", action="store_true", help="headless: start a video or folder again when it ends")
     live.add_argument("--threshold", type=float, metavar="T", help="no-bird threshold 0-1 (default: the model's own)")
     live.add_argument("--no-smoothing", action="store_true", help="show each frame's own label, unsmoothed")
+    live.add_argument(
+        "--still-camera",
+        action="store_true",
+        help="the camera does not move (a feeder cam): also search where the picture moves, so that a bird that "
+        "flies in is named sooner (the window remembers its own choice, Model > Still camera)",
+    )
     add_species_list_options(live)
     recording = live.add_argument_group("headless: sightings (the unattended feeder logger)")
     recording.add_argument(
@@ -80,6 +86,7 @@ def run_live(args: argparse.Namespace) -> int:
             model=args.model,
             threshold=args.threshold,
             smoothing=False if args.no_smoothing else None,
+            still_camera=True if args.still_camera else None,
             species=species,
             detector=args.detector,
         )
@@ -108,6 +115,7 @@ def run_live(args: argparse.Namespace) -> int:
             loop=args.loop,
             threshold=args.threshold,
             smoothing=not args.no_smoothing,
+            still_camera=args.still_camera,
             allow=lists.allow,
             deny=lists.deny,
             record=not args.no_sightings,

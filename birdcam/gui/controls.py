@@ -1,4 +1,5 @@
-"""The Detection dock: no-bird threshold, labels named, smoothing, mirror, species lists; the species-list dialog."""
+"""The Detection dock: no-bird threshold, labels named, smoothing, mirror, still camera, species lists; the
+species-list dialog."""
 
 from __future__ import annotations
 
@@ -63,6 +64,10 @@ class DetectionPanel(QWidget):
         self.top_k_spin.valueChanged.connect(self.top_k_changed)
         self.smoothing_check = QCheckBox("Smooth over time")
         self.mirror_check = QCheckBox("Mirror picture")
+        self.still_camera_check = QCheckBox("Still camera: search where it moves")
+        self.still_camera_check.setToolTip(
+            "For a camera that does not move (a feeder cam): a bird that flies in is found and named sooner"
+        )
         self.species_label = QLabel()
         self.species_label.setWordWrap(True)
         species_button = QPushButton("Species list\u2026")
@@ -74,6 +79,7 @@ class DetectionPanel(QWidget):
             self.top_k_spin,
             self.smoothing_check,
             self.mirror_check,
+            self.still_camera_check,
             reset,
             species_button,
         ):
@@ -95,6 +101,7 @@ class DetectionPanel(QWidget):
         self.column.addLayout(top_k_row)
         self.column.addWidget(self.smoothing_check)
         self.column.addWidget(self.mirror_check)
+        self.column.addWidget(self.still_camera_check)
         species_row = QHBoxLayout()
         species_row.addWidget(self.species_label, 1)
         species_row.addWidget(species_button)

@@ -62,6 +62,12 @@ class WindowActions:
         self.smoothing = action(
             "S&mooth the label", checkable=True, tip="Average over a few hundred ms so the label does not flicker"
         )
+        self.still_camera = action(
+            "S&till camera",
+            checkable=True,
+            tip="The camera does not move (a feeder cam): also search where the picture moves, so that a bird that "
+            "flies in is named sooner",
+        )
         self.pause = action(
             "&Pause", Qt.Key.Key_Space, _PIXMAP.SP_MediaPause, "Freeze the picture (Space)", checkable=True
         )
@@ -123,6 +129,7 @@ class WindowActions:
             self.default_detector,
             None,
             self.smoothing,
+            self.still_camera,
         ):
             menus["model"].addSeparator() if action is None else menus["model"].addAction(action)
         for action in (self.pause, self.mirror, self.fullscreen, self.snapshot, None):

@@ -23,17 +23,20 @@ class WindowSettings:
 
     @property
     def live(self) -> LiveSettings:
-        """Threshold (None: the model's own, also for a stored value out of 0-1) and smoothing, as the inference
-        process takes them."""
+        """Threshold (None: the model's own, also for a stored value out of 0-1), smoothing and the still camera, as
+        the inference process takes them."""
         threshold = self._get("threshold", -1.0, float)
         return LiveSettings(
-            threshold=threshold if 0 <= threshold <= 1 else None, smoothing=self._get("smoothing", True, bool)
+            threshold=threshold if 0 <= threshold <= 1 else None,
+            smoothing=self._get("smoothing", True, bool),
+            still_camera=self._get("still_camera", False, bool),
         )
 
     @live.setter
     def live(self, settings: LiveSettings) -> None:
         self.qsettings.setValue("threshold", settings.threshold if settings.threshold is not None else -1.0)
         self.qsettings.setValue("smoothing", settings.smoothing)
+        self.qsettings.setValue("still_camera", settings.still_camera)
 
     @property
     def model(self) -> str | None:

@@ -65,11 +65,13 @@ class MainWindow(QMainWindow):
         model: str | None = None,
         threshold: float | None = None,
         smoothing: bool | None = None,
+        still_camera: bool | None = None,
         species: tuple[Path | None, Path | None] | None = None,
         detector: str | None = None,
     ):
         """`model` runs for this window only (the command line's --model); so do `threshold`, `smoothing`,
-        `species` (allow and deny list files) and `detector` (a path, or "none" for whole-frame mode)."""
+        `still_camera`, `species` (allow and deny list files) and `detector` (a path, or "none" for whole-frame
+        mode)."""
         super().__init__()
         self.settings = WindowSettings(settings)
         self.setWindowTitle("birdcam")
@@ -79,6 +81,8 @@ class MainWindow(QMainWindow):
             live = dataclasses.replace(live, threshold=threshold)
         if smoothing is not None:
             live = dataclasses.replace(live, smoothing=smoothing)
+        if still_camera is not None:
+            live = dataclasses.replace(live, still_camera=still_camera)
         self.pipeline = Pipeline(settings=live, qt_screen=True)
         self.models = ModelChoice(self.settings, self.pipeline.load_model, model=model, detector=detector)
         self._display: DisplayFrame | None = None
@@ -131,6 +135,7 @@ class MainWindow(QMainWindow):
         self.detection_panel = panel
         self.threshold_slider, self.top_k_spin = panel.threshold_slider, panel.top_k_spin
         self.smoothing_check, self.mirror_check = panel.smoothing_check, panel.mirror_check
+        self.still_camera_check = panel.still_camera_check
         panel.show_threshold(self.pipeline.threshold)
         dock = QDockWidget("Detection", self)
         dock.setObjectName("detection dock")
@@ -194,6 +199,12 @@ class MainWindow(QMainWindow):
         for action, check, state, handler in (
             (actions.smoothing, panel.smoothing_check, self.pipeline.settings.smoothing, self._set_smoothing),
             (actions.mirror, panel.mirror_check, self.settings.mirror, self._set_mirror),
+            (
+                actions.still_camera,
+                panel.still_camera_check,
+                self.pipeline.settings.still_camera,
+                self._set_still_camera,
+            ),
         ):
             action.setChecked(state)
             check.setChecked(state)
@@ -205,6 +216,7 @@ class MainWindow(QMainWindow):
         panel.top_k_changed.connect(self._set_top_k)
         panel.species_requested.connect(self._choose_species)
         self.smoothing_action, self.mirror_action = actions.smoothing, actions.mirror
+        self.still_camera_action = actions.still_camera
         self.pause_action, self.fullscreen_action = actions.pause, actions.fullscreen
 
     def _connect_pipeline(self) -> None:
@@ -499,6 +511,9 @@ class MainWindow(QMainWindow):
     def _set_smoothing(self, enabled: bool) -> None:
         self._configure(smoothing=enabled)
 
+    def _set_still_camera(self, still: bool) -> None:
+        self._configure(still_camera=still)
+
     def _configure(self, **changes) -> None:
         live = dataclasses.replace(self.pipeline.settings, **changes)
         self.pipeline.configure(live)
@@ -672,6 +687,7 @@ def run_app(
     model: str | None = None,
     threshold: float | None = None,
     smoothing: bool | None = None,
+    still_camera: bool | None = None,
     species: tuple[Path | None, Path | None] | None = None,
     detector: str | None = None,
 ) -> int:
@@ -687,6 +703,7 @@ def run_app(
         model=model,
         threshold=threshold,
         smoothing=smoothing,
+        still_camera=still_camera,
         species=species,
         detector=detector,
     )

@@ -68,6 +68,8 @@ class HeadlessOptions:
     """No-bird threshold; None: the model's own."""
     smoothing: bool = True
     """Smooth labels over time (as the window does by default)."""
+    still_camera: bool = False
+    """The camera does not move (a feeder cam): also search where the picture moves (LiveSettings.still_camera)."""
     allow: tuple[str, ...] | None = None
     """Name only these species (an allow list's names); None: every species the model knows."""
     deny: tuple[str, ...] = ()
@@ -373,7 +375,11 @@ def _every_frame(
 
 def _settings(options: HeadlessOptions) -> LiveSettings:
     return LiveSettings(
-        threshold=options.threshold, smoothing=options.smoothing, allow=options.allow, deny=options.deny
+        threshold=options.threshold,
+        smoothing=options.smoothing,
+        allow=options.allow,
+        deny=options.deny,
+        still_camera=options.still_camera,
     )
 
 

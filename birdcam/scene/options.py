@@ -100,8 +100,9 @@ class SceneOptions:
     longer, and in real time its 15 detector passes cost more frames than it finds birds (docs/decisions.md)."""
     motion_search: bool = False
     """Every other search goes where the picture moved and no bird is followed (a bird that came or stirred),
-    before the tiles' turn comes. Off by default: on the panning test footage it found birds sooner but named them
-    later, with more wrong names (docs/decisions.md)."""
+    before the tiles' turn comes. The app's "Still camera" setting (LiveSettings.still_camera). Off by default: on the
+    panning, cutting test footage it found birds sooner but named them later, with more wrong names; on a still
+    camera's it names birds that fly in sooner (docs/decisions.md)."""
 
     def __post_init__(self) -> None:
         if self.threshold is not None:

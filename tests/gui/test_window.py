@@ -135,6 +135,8 @@ def test_settings_persist_between_runs(qtbot, open_window, settings, duck_video,
     first.top_k_spin.setValue(2)
     first.mirror_action.setChecked(True)
     first.smoothing_action.setChecked(False)
+    first.still_camera_check.setChecked(True)  # the dock's box: the menu's action follows
+    assert first.still_camera_action.isChecked() and first.pipeline.settings.still_camera
     first.close()
 
     second = open_window()
@@ -142,6 +144,7 @@ def test_settings_persist_between_runs(qtbot, open_window, settings, duck_video,
     assert second.top_k_spin.value() == 2
     assert second.mirror_check.isChecked() and second.view.mirror
     assert not second.smoothing_check.isChecked() and not second.pipeline.settings.smoothing
+    assert second.still_camera_action.isChecked() and second.pipeline.settings.still_camera
     assert second.source_label.text().endswith("duck.avi")
     qtbot.waitUntil(lambda: second.model_label.text() == starter_model.stem, timeout=5000)
 

@@ -138,6 +138,11 @@ def test_frames_of_any_size_settings_and_resets_reach_the_process():
         assert process.process(frame_of(200), 0.3).top.track == 1
         process.reset()
         assert process.process(frame_of(200), 0.4).top.track == 2, "the reset reached the scene pass"
+        assert process.process(frame_of(200), 0.5).timings.detector_ms == 0.0
+        process.configure(LiveSettings(threshold=0.5, still_camera=True))
+        assert process.process(frame_of(200), 0.6).timings.detector_ms == 1.0, "the motion search is on"
+        process.configure(LiveSettings(threshold=0.5))
+        assert process.process(frame_of(200), 0.7).timings.detector_ms == 0.0, "and off again"
 
 
 def test_close_ends_the_process_within_a_second_even_mid_frame():

@@ -115,7 +115,9 @@ def test_model_info_and_settings_survive_the_trip():
     assert_every_field_named(info, fields)
 
     for settings in (
-        LiveSettings(threshold=0.6, smoothing=False, allow=("Aix galericulata", "Robin"), deny=("Turdus",)),
+        LiveSettings(
+            threshold=0.6, smoothing=False, allow=("Aix galericulata", "Robin"), deny=("Turdus",), still_camera=True
+        ),
         LiveSettings(),
     ):
         _, fields, _ = through_a_pipe("configure", wire.encode_settings(settings))

@@ -76,10 +76,14 @@ def _answer_frame(conn: Connection, scene: Any, fields: wire.Fields, blocks: dic
 
 
 def apply_settings(scene: Any, settings: LiveSettings) -> None:
-    """Threshold, smoothing and species lists onto a running scene pass."""
+    """Threshold, smoothing, the still camera's motion search and species lists onto a running scene pass."""
     options = scene.options
     smoothing = dataclasses.replace(options.smoothing, enabled=settings.smoothing)
-    scene.set_options(dataclasses.replace(options, threshold=settings.threshold, smoothing=smoothing))
+    scene.set_options(
+        dataclasses.replace(
+            options, threshold=settings.threshold, smoothing=smoothing, motion_search=settings.still_camera
+        )
+    )
     try:
         scene.set_species(settings.allow, settings.deny)
     except BirdcamError:

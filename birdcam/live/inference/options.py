@@ -23,6 +23,9 @@ class LiveSettings:
     """Name only these species (a species list: scientific or common names); None: every species."""
     deny: tuple[str, ...] = ()
     """Never name these species."""
+    still_camera: bool = False
+    """The camera does not move (a feeder cam): the detector also searches where the picture moves, so a bird that
+    flies in is found and named sooner (SceneOptions.motion_search)."""
 
     def __post_init__(self) -> None:
         if self.threshold is not None:

@@ -54,6 +54,7 @@ def encode_settings(settings: LiveSettings) -> Fields:
         "smoothing": settings.smoothing,
         "allow": list(settings.allow) if settings.allow is not None else None,
         "deny": list(settings.deny),
+        "still_camera": settings.still_camera,
     }
 
 
@@ -64,6 +65,7 @@ def decode_settings(fields: Fields) -> LiveSettings:
         smoothing=bool(fields["smoothing"]),
         allow=tuple(allow) if allow is not None else None,
         deny=tuple(fields["deny"]),
+        still_camera=bool(fields["still_camera"]),
     )
 
 
