@@ -99,8 +99,11 @@ class DetectionPanel(QWidget):
         self.column.addLayout(slider_row)
         self.column.addSpacing(6)
         self.column.addLayout(top_k_row)
-        self.column.addWidget(self.smoothing_check)
-        self.column.addWidget(self.mirror_check)
+        checks_row = QHBoxLayout()  # one row for two short boxes: the sightings dock below keeps its room
+        checks_row.addWidget(self.smoothing_check)
+        checks_row.addWidget(self.mirror_check)
+        checks_row.addStretch(1)
+        self.column.addLayout(checks_row)
         self.column.addWidget(self.still_camera_check)
         species_row = QHBoxLayout()
         species_row.addWidget(self.species_label, 1)

@@ -60,10 +60,10 @@ class WindowActions:
             tip="A desktop message when a species is seen for the first time today or ever",
         )
         self.smoothing = action(
-            "S&mooth the label", checkable=True, tip="Average over a few hundred ms so the label does not flicker"
+            "&Smooth the label", checkable=True, tip="Average over a few hundred ms so the label does not flicker"
         )
         self.still_camera = action(
-            "S&till camera",
+            "Still c&amera",
             checkable=True,
             tip="The camera does not move (a feeder cam): also search where the picture moves, so that a bird that "
             "flies in is named sooner",

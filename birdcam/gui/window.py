@@ -141,12 +141,18 @@ class MainWindow(QMainWindow):
         dock.setObjectName("detection dock")
         dock.setWidget(panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.menus["view"].addAction(dock.toggleViewAction())
+        self._add_dock_toggle(dock, "&Detection")
         self.controls_dock = dock
+
+    def _add_dock_toggle(self, dock: QDockWidget, text: str) -> None:
+        """The View menu's item that shows and hides a dock, with its own underlined letter."""
+        toggle = dock.toggleViewAction()
+        toggle.setText(text)
+        self.menus["view"].addAction(toggle)
 
     def _build_sightings_dock(self) -> None:
         dock = install_sightings(self, self._sightings, lambda: self._labels)
-        self.menus["view"].addAction(dock.toggleViewAction())
+        self._add_dock_toggle(dock, "&Recent sightings")
         self.menus["sightings"].addAction(dock.summary_action)
         self.sightings_dock = dock
         self._sightings.status.connect(self._on_sightings_status)

@@ -522,3 +522,27 @@ def test_a_banner_comes_down_once_what_it_said_is_resolved(qtbot, open_window, d
     window.open_source(str(duck_video))  # a new source does not take down what was said about the model
     wait_for_title(qtbot, window, DUCK)
     assert "Could not load the model" in window.message_bar.text
+
+
+def test_each_menu_letter_opens_one_item(open_window):
+    """Alt and a menu's letter, then an item's letter, reach exactly that item: no two items of a menu (nor two
+    menus of the bar) share their underlined letter (the Still camera once took Open detector's "t")."""
+    import re
+
+    from PySide6.QtWidgets import QMenu
+
+    window = open_window()
+
+    def letters(actions) -> list[str]:
+        found = (re.search(r"&([^&])", action.text()) for action in actions if not action.isSeparator())
+        return [match.group(1).lower() for match in found if match]
+
+    bar = window.menuBar().actions()
+    assert len(letters(bar)) == len(bar) and len(set(letters(bar))) == len(bar), [a.text() for a in bar]
+    for title in bar:
+        menu = title.menu()
+        assert isinstance(menu, QMenu)
+        items = [action for action in menu.actions() if not action.isSeparator()]
+        used = letters(items)
+        assert len(used) == len(items), f"{title.text()}: an item without a letter: {[a.text() for a in items]}"
+        assert len(set(used)) == len(used), f"{title.text()}: letters shared: {[a.text() for a in items]}"
