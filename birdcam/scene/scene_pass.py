@@ -146,13 +146,11 @@ class ScenePass:
         return self.options.threshold if self.options.threshold is not None else float(self.classifier.threshold)
 
     def set_options(self, options: SceneOptions) -> None:
-        """New options take effect on the next frame. A new threshold or smoothing keeps the birds followed and
-        what is known of their species (a threshold slider must not make them vanish); any other change starts
-        them over. The whole-frame label starts over either way."""
-        keeps_birds = (
-            dataclasses.replace(options, threshold=self.options.threshold, smoothing=self.options.smoothing)
-            == self.options
-        )
+        """New options take effect on the next frame. A new threshold, smoothing or motion search (the app's still
+        camera) keeps the birds followed and what is known of their species (a slider or a tick must not make them
+        vanish); any other change starts them over. The whole-frame label starts over either way."""
+        kept = {name: getattr(self.options, name) for name in ("threshold", "smoothing", "motion_search")}
+        keeps_birds = dataclasses.replace(options, **kept) == self.options
         self.options = options
         self._smoother = self._new_smoother()
         self._last_whole = None

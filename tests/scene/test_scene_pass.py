@@ -397,8 +397,8 @@ def test_search_plan_covers_the_frame_with_overlapping_tiles():
 
 
 def test_a_new_threshold_keeps_the_birds_and_a_new_tracking_starts_them_over(shared_dir, models, photos):
-    """Moving the threshold slider must not make the birds vanish; a higher threshold than a bird's score
-    unnames it at once; other options start the birds over."""
+    """Moving the threshold slider or turning the still camera's motion search on must not make the birds vanish; a
+    higher threshold than a bird's score unnames it at once; other options start the birds over."""
     import dataclasses
 
     classifier, detector = models
@@ -416,7 +416,7 @@ def test_a_new_threshold_keeps_the_birds_and_a_new_tracking_starts_them_over(sha
     named = {b.track: b for b in before.birds if b.known and not b.whole_frame}
     assert len(named) == 2, before.birds
 
-    scene.set_options(dataclasses.replace(scene.options, threshold=0.4))
+    scene.set_options(dataclasses.replace(scene.options, threshold=0.4, motion_search=True))
     n, frame = frames[40]
     after = scene.process(frame, n / FPS)
     assert {b.track: b.label for b in after.birds if b.known and not b.whole_frame} == {
