@@ -15,7 +15,8 @@ along its longer side, in three ways:
 
 The classifier sees the scene pass's crop of each (a square 1.5x the bird's own box) once. Per way and size: the
 share of birds whose best bird species is the right one, the share named right at the scene pass's first-look
-score (0.8), the share given a wrong species at its floor (0.7), and the mean background score. The close-up
+score (EvidenceOptions.first_threshold, 0.8), the share given a wrong species at its floor (threshold, 0.7), and the
+mean background score. The close-up
 row is the photo itself, whole. Deterministic for a given set of photos.
 """
 
@@ -35,11 +36,13 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO)]
 
 import bird_scenes  # noqa: E402
 
+from birdcam.scene.evidence import EvidenceOptions  # noqa: E402
+
 STARTER = Path("models/aiy_birds_v1/lite-model_aiy_vision_classifier_birds_V1_3.tflite")
 SIZES = (90, 150, 240)
 """The bird's longer side in frame pixels."""
-FIRST_LOOK = 0.8
-FLOOR = 0.7
+NAMING = EvidenceOptions()
+"""The scene pass's naming: a first look names at `first_threshold`, the looks after down to `threshold`."""
 
 
 class Tally:
@@ -52,8 +55,8 @@ class Tally:
     def add(self, right: bool, score: float, background: float) -> None:
         self.looks += 1
         self.right += right
-        self.named += right and score >= FIRST_LOOK
-        self.wrong += not right and score >= FLOOR
+        self.named += right and score >= NAMING.first_threshold
+        self.wrong += not right and score >= NAMING.threshold
         self.background += background
 
     def row(self, title: str) -> str:
@@ -131,7 +134,8 @@ def main(argv=None) -> int:
         f"{tallies['close-up'].looks} photos of species the starter model knows; one look each, a square crop 1.5x "
         "the bird's box"
     )
-    print(f"{'':14}{'birds':>6}{'best right':>12}{'named 0.8':>12}{'wrong 0.7':>12}{'background':>12}")
+    named, wrong = f"named {NAMING.first_threshold:g}", f"wrong {NAMING.threshold:g}"
+    print(f"{'':14}{'birds':>6}{'best right':>12}{named:>12}{wrong:>12}{'background':>12}")
     order = ["close-up", *(f"{key} {size}" for size in SIZES for key in ("own", "cut", "grey"))]
     for key in order:
         print(tallies[key].row(key))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -9,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bird_scenes
 import cv2
+import numpy as np
 import pytest
 from media import read_image, write_video
 
@@ -342,11 +345,6 @@ def test_species_lists_mask_the_headless_run(duck_video, starter_model, tmp_path
 def test_the_detector_finds_names_and_records_each_of_two_small_birds(shared_dir, starter_model, tmp_path):
     """`--detector` reaches the headless run: two birds a sixth of the frame tall, each boxed, tracked, named and
     recorded as its own visit."""
-    import dataclasses
-
-    import bird_scenes
-    import numpy as np
-
     from birdcam.models.labels import read_labels
     from birdcam.sightings import SightingsDB, default_path
 
@@ -401,11 +399,6 @@ def test_the_detector_finds_names_and_records_each_of_two_small_birds(shared_dir
 def test_a_still_camera_finds_a_bird_that_comes_in_sooner(shared_dir, starter_model, tmp_path):
     """`--still-camera` reaches the scene pass: on a still living room a bluebird that appears at frame 20 is boxed
     within a third of a second, where the tiles' turn comes later without it."""
-    import dataclasses
-
-    import bird_scenes
-    import numpy as np
-
     photos = {f"{p.species}/{p.path.name}": p for p in bird_scenes.sample_photos(shared_dir, set())}
     room = next(p for p in bird_scenes.background_photos(shared_dir) if p.stem == "000000006213")
     shot = bird_scenes.make_shot(
